@@ -1,8 +1,15 @@
 """flask-s3: deploy a Flask app's static assets to S3 and serve them from S3 or a CDN."""
 
+from ._version import __version__ as __version__
+from .apply import Report as Report
+from .apply import apply_plan as apply_plan
 from .errors import FlaskS3Error as FlaskS3Error
 from .errors import SpecError as SpecError
+
+# TEMP from .extension import FlaskS3 as FlaskS3
+# TEMP from .extension import url_for as url_for
+# TEMP from .legacy import create_all as create_all
+from .plan import Plan as Plan
+from .plan import make_plan as make_plan
 from .spec import Spec as Spec
 from .spec import load_spec as load_spec
-
-__version__ = "1.0.0.dev0"

@@ -1,17 +1,32 @@
-"""The ``flask-s3`` command line (also ``flask s3`` inside the Flask CLI)."""
+"""The ``flask-s3`` command line (also ``flask s3`` inside the Flask CLI).
+
+Exit codes: 0 success (``plan --detailed-exitcode``: no changes), 1 error, 2 changes
+present (``plan --detailed-exitcode`` only), 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import FlaskS3Error, SpecError
+from .errors import ApplyError, FlaskS3Error, PlanError, SpecError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .apply import Report
+    from .deploy import Snapshot
+    from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = click.Choice(["text", "markdown", "json"])
 
 
 def reports_errors(func: F) -> F:
@@ -21,8 +36,18 @@ def reports_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except SpecError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+            sys.exit(1)
+        except ApplyError as exc:
+            fail(exc, 130 if getattr(exc.report, "interrupted", False) else 1)
         except FlaskS3Error as exc:
             fail(exc)
+        except KeyboardInterrupt:
+            click.secho("Interrupted.", fg="red", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -37,7 +62,13 @@ def fail(exc: FlaskS3Error, code: int = 1) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flask-s3", prog_name="flask-s3")
 def main() -> None:
-    """Deploy a Flask app's static assets to S3 and review the plan first."""
+    """Deploy a Flask app's static assets to S3, with a plan to review first.
+
+    \b
+    flask-s3 validate deploy.yaml      check the spec
+    flask-s3 plan deploy.yaml          show what would change
+    flask-s3 apply deploy.yaml         make the bucket match
+    """
 
 
 @main.command()
@@ -47,14 +78,210 @@ def validate(spec_path: str) -> None:
     """Check a deploy spec; print every problem with its file, line and key path."""
     from .spec import load_spec
 
-    try:
-        spec = load_spec(spec_path)
-    except SpecError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
-        sys.exit(1)
+    spec = load_spec(spec_path)
     click.echo(f"{spec_path}: valid (bucket {spec.bucket.name}).")
+
+
+app_option = click.option(
+    "--app",
+    "app_import",
+    metavar="IMPORT",
+    help="Flask app import string, as `flask --app` takes it (overrides `app` in the spec).",
+)
+force_option = click.option(
+    "--force-refresh", is_flag=True, help="Upload every file again, changed or not."
+)
+
+
+def resolve_app(spec: Spec, app_import: str | None) -> tuple[Flask, str | None]:
+    from .deploy import load_app
+
+    target = app_import or spec.app
+    if target is None:
+        info = click.get_current_context().find_object(_script_info_type())
+        if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
+            return info.load_app(), None
+    return load_app(target), target
+
+
+def _script_info_type() -> type[Any]:
+    from flask.cli import ScriptInfo
+
+    return ScriptInfo
+
+
+def take_snapshot(
+    spec_path: str, app_import: str | None, force_refresh: bool
+) -> tuple[Spec, Snapshot, Any]:
+    from .deploy import snapshot
+    from .remote import make_client
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    app, target = resolve_app(spec, app_import)
+    client = make_client(spec)
+    snap = snapshot(
+        spec,
+        app,
+        client,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=target,
+    )
+    return spec, snap, client
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@app_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Save the plan as JSON, to show or apply later.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to change, 2 when there are changes (1 on error).",
+)
+@force_option
+@reports_errors
+def plan(
+    spec_path: str,
+    app_import: str | None,
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    force_refresh: bool,
+) -> None:
+    """Compare the app's static files with the bucket and print what would change."""
+    from .render import render
+
+    _spec, snap, _client = take_snapshot(spec_path, app_import, force_refresh)
+    data = snap.plan.to_dict()
+    if out:
+        Path(out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
+    if out:
+        click.echo(
+            f"Saved the plan to {out}; apply it with `flask-s3 apply --plan {out}`.", err=True
+        )
+    if detailed_exitcode and snap.plan.has_changes:
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@reports_errors
+def show(plan_path: str, fmt: str) -> None:
+    """Render a saved plan (no network)."""
+    from .render import render
+
+    data = read_plan_file(plan_path)
+    click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
+
+
+def read_plan_file(path: str) -> dict[str, Any]:
+    from .render import validate_plan_dict
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PlanError(
+            f"{path} is not a plan: invalid JSON ({exc})",
+            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
+        ) from None
+    validate_plan_dict(data)
+    return dict(data)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
+@app_option
+@click.option(
+    "--plan",
+    "plan_path",
+    metavar="PLAN.json",
+    type=click.Path(dir_okay=False),
+    help="Apply a saved plan; refused if the bucket, files or spec changed since.",
+)
+@force_option
+@reports_errors
+def apply(
+    spec_path: str | None, app_import: str | None, plan_path: str | None, force_refresh: bool
+) -> None:
+    """Make the bucket match the app's static files (create, upload, update, prune)."""
+    from .apply import apply_plan
+    from .deploy import check_not_stale
+    from .plan import Plan
+    from .render import summary_line
+
+    saved = None
+    if plan_path:
+        saved = Plan.from_dict(read_plan_file(plan_path))
+        spec_path = spec_path or saved.spec_path
+        app_import = app_import or saved.app
+        force_refresh = bool(saved.options.get("force_refresh"))
+    if not spec_path:
+        raise click.UsageError("give a SPEC, or --plan PLAN.json")
+    spec, snap, client = take_snapshot(spec_path, app_import, force_refresh)
+    if saved is not None:
+        check_not_stale(saved, snap.plan)
+    click.echo(summary_line(snap.plan.to_dict()), err=True)
+    manifest = snap.remote.manifest if snap.remote is not None else None
+    with progress_bar(snap) as progress:
+        report = apply_plan(
+            snap.plan, spec, snap.local, client, previous_manifest=manifest, progress=progress
+        )
+    echo_report(report)
+
+
+@contextmanager
+def progress_bar(snap: Snapshot) -> Iterator[Callable[[int, int], None] | None]:
+    """Files and bytes on stderr, only when stderr is a terminal."""
+    work = snap.plan.of_kind("upload", "update", "update-headers")
+    if not work or not sys.stderr.isatty():
+        yield None
+        return
+    total = sum(a.size or 0 for a in work if a.action != "update-headers")
+    files = [0]
+    bar_cm: Any = click.progressbar(
+        length=max(total, 1),
+        label=f"Applying {len(work)} changes",
+        file=sys.stderr,
+        item_show_func=lambda _: f"{files[0]}/{len(work)} files",
+    )
+    with bar_cm as bar:
+
+        def advance(n_files: int, n_bytes: int) -> None:
+            files[0] += n_files
+            bar.update(n_bytes, None)
+
+        yield advance
+
+
+def echo_report(report: Report) -> None:
+    click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
+
+
+@main.command("local-s3")
+@click.option(
+    "--dir",
+    "data_dir",
+    type=click.Path(file_okay=False),
+    help="Keep the data here (default: a temporary folder removed on exit).",
+)
+@click.option("--port", type=int, help="S3 port (default: a free one).")
+@reports_errors
+def local_s3(data_dir: str | None, port: int | None) -> None:
+    """Run a local S3 server (SeaweedFS) on loopback for development."""
+    from .locals3 import serve
+
+    serve(Path(data_dir) if data_dir else None, port)
 
 
 flask_group = click.Group("s3", help="Deploy static assets to S3 (flask-s3).")

@@ -1,0 +1,335 @@
+"""Apply: carry a plan out. The only module that writes to S3."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import headers as hdr
+from .bucket import apply_bucket_actions
+from .errors import ApplyError, S3Error
+from .local import LocalAsset, LocalInventory
+from .lock import apply_lock
+from .plan import Action, Plan
+from .remote import (
+    MANIFEST_NAME,
+    ManifestEntry,
+    client_region,
+    control_key,
+    describe_error,
+    encode_manifest,
+    s3_errors,
+)
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+DELETE_BATCH = 1000
+Progress = Callable[[int, int], None]  # (files done, bytes done)
+
+
+@dataclass
+class Report:
+    """What an apply did, and what it did not (on failure or interruption)."""
+
+    bucket_created: bool = False
+    uploaded: int = 0
+    updated: int = 0
+    headers_updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+    not_attempted: int = 0
+    deletes_skipped: int = 0
+    interrupted: bool = False
+    manifest_written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted and not self.not_attempted
+
+    @property
+    def changed(self) -> int:
+        return (
+            self.bucket_created + self.uploaded + self.updated + self.headers_updated + self.deleted
+        )
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.uploaded} uploaded",
+            f"{self.updated} updated",
+            f"{self.headers_updated} headers updated",
+            f"{self.deleted} deleted",
+            f"{self.unchanged} unchanged",
+        ]
+        if self.bucket_created:
+            parts.insert(0, "bucket created")
+        text = ", ".join(parts) + f" ({_mb(self.bytes_sent)} in {self.seconds:.1f} s)"
+        if self.failed:
+            text += f"; {len(self.failed)} failed"
+        if self.not_attempted:
+            text += f"; {self.not_attempted} not attempted"
+        if self.deletes_skipped:
+            text += f"; {self.deletes_skipped} deletes skipped"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "bucket_created": self.bucket_created,
+            "uploaded": self.uploaded,
+            "updated": self.updated,
+            "headers_updated": self.headers_updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "bytes_sent": self.bytes_sent,
+            "seconds": round(self.seconds, 3),
+            "failed": dict(self.failed),
+            "not_attempted": self.not_attempted,
+            "deletes_skipped": self.deletes_skipped,
+            "interrupted": self.interrupted,
+        }
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def acl_params(spec: Spec) -> dict[str, Any]:
+    return {} if spec.bucket.acl == "none" else {"ACL": spec.bucket.acl}
+
+
+def create_bucket(client: S3Client, spec: Spec) -> None:
+    """Create the bucket; LocationConstraint everywhere but us-east-1; ours already = success."""
+    from botocore.exceptions import ClientError
+
+    region = spec.bucket.region or client_region(client)
+    params: dict[str, Any] = {"Bucket": spec.bucket.name, **acl_params(spec)}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        client.create_bucket(**params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "BucketAlreadyOwnedByYou":
+            return
+        raise describe_error(exc, "create-bucket", spec.bucket.name) from None
+    except Exception as exc:
+        raise describe_error(exc, "create-bucket", spec.bucket.name) from None
+
+
+def put_asset(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
+    """One PutObject per file (so the ETag stays the MD5), body streamed from disk."""
+    md5_b64 = base64.b64encode(bytes.fromhex(asset.md5)).decode()
+    with asset.open_body() as body:
+        client.put_object(
+            Bucket=spec.bucket.name,
+            Key=asset.key,
+            Body=body,
+            ContentLength=asset.size,
+            ContentMD5=md5_b64,
+            **hdr.to_put_params(asset.headers),
+            **acl_params(spec),
+        )
+
+
+def copy_headers(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
+    """New headers on unchanged bytes: copy the object onto itself, no re-upload."""
+    client.copy_object(
+        Bucket=spec.bucket.name,
+        Key=asset.key,
+        CopySource={"Bucket": spec.bucket.name, "Key": asset.key},
+        MetadataDirective="REPLACE",
+        **hdr.to_put_params(asset.headers),
+        **acl_params(spec),
+    )
+
+
+def apply_plan(
+    plan: Plan,
+    spec: Spec,
+    local: LocalInventory,
+    client: S3Client,
+    *,
+    previous_manifest: Mapping[str, ManifestEntry] | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Carry ``plan`` out: bucket, then uploads, then header updates, then deletes.
+
+    Deletes run only if every upload succeeded. Raises ApplyError (with ``report``) when
+    anything failed or the user interrupted; the manifest still records what was done.
+    """
+    started = time.monotonic()
+    report = Report(unchanged=plan.unchanged)
+    if plan.of_kind("create-bucket"):
+        create_bucket(client, spec)
+        report.bucket_created = True
+    needs_manifest = plan.remote.get("manifest") != "ok"
+    if plan.has_changes or needs_manifest:
+        with apply_lock(client, spec):
+            carry_out(plan, spec, local, client, report, previous_manifest, progress)
+    report.seconds = time.monotonic() - started
+    if report.interrupted:
+        raise ApplyError("apply interrupted", _unfinished(report), report)
+    if not report.ok:
+        raise ApplyError(
+            f"apply failed for {len(report.failed)} objects", _unfinished(report), report
+        )
+    return report
+
+
+def carry_out(
+    plan: Plan,
+    spec: Spec,
+    local: LocalInventory,
+    client: S3Client,
+    report: Report,
+    previous_manifest: Mapping[str, ManifestEntry] | None,
+    progress: Progress | None,
+) -> None:
+    """The writes of an apply, under the lock: settings, uploads, header copies, deletes."""
+    apply_bucket_actions(client, spec, plan.of_kind("update-bucket-cors", "update-bucket-policy"))
+    done: set[str] = set()
+    puts = plan.of_kind("upload", "update")
+    copies = plan.of_kind("update-headers")
+    try:
+        run_concurrently(client, spec, local, puts, put_asset, report, done, progress)
+        run_concurrently(client, spec, local, copies, copy_headers, report, done, progress)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    deletes = plan.of_kind("delete")
+    if report.ok:
+        delete_keys(client, spec, [a.key for a in deletes if a.key], report)
+    else:
+        report.deletes_skipped = len(deletes)
+    unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
+    write_manifest(client, spec, plan, local, previous_manifest, report, unsettled)
+
+
+def _unfinished(report: Report) -> str:
+    lines = [f"Done: {report.summary()}."]
+    for key, why in sorted(report.failed.items())[:20]:
+        lines.append(f"  failed: {key}: {why}")
+    if len(report.failed) > 20:
+        lines.append(f"  ... and {len(report.failed) - 20} more")
+    if report.deletes_skipped:
+        lines.append(f"No deletes were sent ({report.deletes_skipped} planned).")
+    lines.append("Run apply again: it uploads only what is still missing.")
+    return "\n".join(lines)
+
+
+def run_concurrently(
+    client: S3Client,
+    spec: Spec,
+    local: LocalInventory,
+    actions: list[Action],
+    work: Callable[[S3Client, Spec, LocalAsset], None],
+    report: Report,
+    done: set[str],
+    progress: Progress | None,
+) -> None:
+    if not actions:
+        return
+    workers = max(1, min(spec.upload.concurrency, len(actions)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flask-s3")
+    pending: dict[Future[None], Action] = {}
+    try:
+        for action in actions:
+            asset = local.assets[action.key or ""]
+            pending[pool.submit(work, client, spec, asset)] = action
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                action = pending.pop(future)
+                record(future, action, report, done)
+                if progress is not None:
+                    progress(1, action.size or 0 if action.action != "update-headers" else 0)
+    except KeyboardInterrupt:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, action in pending.items():
+            if future.done() and not future.cancelled():
+                record(future, action, report, done)
+            else:
+                report.not_attempted += 1
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def record(future: Future[None], action: Action, report: Report, done: set[str]) -> None:
+    key = action.key or ""
+    exc = future.exception()
+    if exc is not None:
+        doing = "copy" if action.action == "update-headers" else "upload"
+        try:
+            err = describe_error(exc, doing, "")
+            report.failed[key] = err.summary.replace(" on bucket ''", "")
+        except Exception as other:  # not a botocore error: an unreadable file, say
+            report.failed[key] = f"{type(other).__name__}: {other}"
+        return
+    done.add(key)
+    if action.action == "upload":
+        report.uploaded += 1
+        report.bytes_sent += action.size or 0
+    elif action.action == "update":
+        report.updated += 1
+        report.bytes_sent += action.size or 0
+    else:
+        report.headers_updated += 1
+
+
+def delete_keys(client: S3Client, spec: Spec, keys: list[str], report: Report) -> None:
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        with s3_errors("delete", spec.bucket.name):
+            response = client.delete_objects(
+                Bucket=spec.bucket.name,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        errors = response.get("Errors", [])
+        for error in errors:
+            report.failed[error.get("Key", "?")] = f"delete: {error.get('Code')}"
+        report.deleted += len(batch) - len(errors)
+
+
+def write_manifest(
+    client: S3Client,
+    spec: Spec,
+    plan: Plan,
+    local: LocalInventory,
+    previous: Mapping[str, ManifestEntry] | None,
+    report: Report,
+    unsettled: set[str | None],
+) -> None:
+    """Record each key's MD5 and headers, so the next plan needs no HEAD per object."""
+    old = dict(previous or {})
+    entries: dict[str, ManifestEntry] = {}
+    for key, asset in local.assets.items():
+        if key in unsettled:
+            if key in old:
+                entries[key] = old[key]
+            continue
+        entries[key] = ManifestEntry(asset.md5, dict(asset.headers))
+    if previous is not None and entries == old and plan.remote.get("manifest") == "ok":
+        return
+    try:
+        with s3_errors("upload", spec.bucket.name):
+            client.put_object(
+                Bucket=spec.bucket.name,
+                Key=control_key(spec, MANIFEST_NAME),
+                Body=encode_manifest(entries),
+                ContentType="application/gzip",
+                CacheControl="no-store",
+            )
+        report.manifest_written = True
+    except S3Error as exc:
+        # Not fatal: the next plan falls back to HEAD requests.
+        report.failed.setdefault("(manifest)", exc.summary)

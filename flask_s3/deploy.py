@@ -1,0 +1,98 @@
+"""The steps the CLI and ``create_all`` share: load the app, scan both sides, make the plan."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from .bucket import plan_bucket_actions
+from .errors import AppImportError, StalePlanError
+from .local import LocalInventory, scan_app
+from .plan import Plan, make_plan
+from .remote import RemoteInventory, scan_remote
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def load_app(import_string: str | None) -> Flask:
+    """Import the Flask app the way ``flask --app`` does (``pkg.mod:create_app()`` too)."""
+    if not import_string:
+        raise AppImportError(
+            "no Flask app to deploy",
+            'Set `app: "package.module:create_app()"` in the spec or pass --app.',
+        )
+    from flask.cli import ScriptInfo
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        app = ScriptInfo(app_import_path=import_string, set_debug_flag=False).load_app()
+    except SystemExit as exc:
+        raise AppImportError(
+            f"importing the app {import_string!r} exited ({exc.code})", ""
+        ) from None
+    except Exception as exc:
+        raise AppImportError(
+            f"cannot load the Flask app {import_string!r}: {type(exc).__name__}: {exc}",
+            "Check the `app` import string in the spec (or --app) and that the module imports "
+            "from the current directory.",
+        ) from None
+    return app
+
+
+@dataclass
+class Snapshot:
+    """Both sides as they are now, and the plan that reconciles them."""
+
+    plan: Plan
+    local: LocalInventory
+    remote: RemoteInventory | None
+
+
+def snapshot(
+    spec: Spec,
+    app: Flask,
+    client: S3Client,
+    *,
+    force_refresh: bool = False,
+    spec_path: str = "",
+    app_import: str | None = None,
+) -> Snapshot:
+    local = scan_app(app, spec)
+    remote = scan_remote(client, spec)
+    bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
+    plan = make_plan(
+        spec,
+        local,
+        remote,
+        client=client,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+        bucket_actions=bucket_actions,
+    )
+    return Snapshot(plan, local, remote)
+
+
+def check_not_stale(saved: Plan, fresh: Plan) -> None:
+    """Refuse a saved plan when the spec, the local files or the bucket changed since."""
+    reasons = []
+    if saved.spec_digest != fresh.spec_digest:
+        reasons.append("the spec changed")
+    if saved.local.get("fingerprint") != fresh.local.get("fingerprint"):
+        reasons.append("the local static files changed")
+    if saved.remote.get("fingerprint") != fresh.remote.get("fingerprint"):
+        reasons.append("the bucket changed")
+    if saved.options.get("force_refresh") != fresh.options.get("force_refresh"):
+        reasons.append("the options differ")
+    if reasons:
+        raise StalePlanError(
+            f"plan is stale: {', '.join(reasons)} since it was made ({saved.created_at})",
+            "Make a new plan with `flask-s3 plan SPEC --out PLAN.json`, review it, and apply that.",
+        )

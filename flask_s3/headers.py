@@ -1,0 +1,87 @@
+"""Object headers: canonical names, and their mapping to and from S3 API parameters.
+
+Only a handful of names become real HTTP headers on PutObject; anything else is stored as
+``x-amz-meta-*`` user metadata, which S3 serves back under that prefixed name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+# canonical header name -> the boto3 parameter that carries it
+STANDARD: dict[str, str] = {
+    "Cache-Control": "CacheControl",
+    "Content-Disposition": "ContentDisposition",
+    "Content-Encoding": "ContentEncoding",
+    "Content-Language": "ContentLanguage",
+    "Content-Type": "ContentType",
+    "Expires": "Expires",
+    "Website-Redirect-Location": "WebsiteRedirectLocation",
+}
+_BY_LOWER = {name.lower(): name for name in STANDARD}
+META_PREFIX = "x-amz-meta-"
+
+
+def canonical_name(name: str) -> str:
+    """``cache-control`` -> ``Cache-Control``; other names -> ``x-amz-meta-<lower name>``."""
+    lower = name.strip().lower()
+    if lower in _BY_LOWER:
+        return _BY_LOWER[lower]
+    if lower.startswith(META_PREFIX):
+        return lower
+    return META_PREFIX + lower
+
+
+def is_metadata(name: str) -> bool:
+    return name.startswith(META_PREFIX)
+
+
+def merge(base: dict[str, str], extra: Mapping[str, str]) -> list[str]:
+    """Merge ``extra`` into ``base`` case-insensitively; return names that became metadata."""
+    became_meta: list[str] = []
+    for name, value in extra.items():
+        canon = canonical_name(name)
+        if is_metadata(canon) and not name.lower().startswith(META_PREFIX):
+            became_meta.append(name)
+        base[canon] = str(value)
+    return became_meta
+
+
+def digest(headers: Mapping[str, str]) -> str:
+    """A short stable digest of a header set, for the manifest and the local fingerprint."""
+    blob = json.dumps(sorted(headers.items()), separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def to_put_params(headers: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments for PutObject / CopyObject carrying these headers."""
+    params: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    for name, value in headers.items():
+        if is_metadata(name):
+            metadata[name[len(META_PREFIX) :]] = value
+        else:
+            params[STANDARD[name]] = value
+    if metadata:
+        params["Metadata"] = metadata
+    return params
+
+
+def from_head(response: Mapping[str, Any]) -> dict[str, str]:
+    """The header set of a HeadObject response, in our canonical form."""
+    headers: dict[str, str] = {}
+    for name, param in STANDARD.items():
+        value = response.get(param)
+        if value is None or value == "":
+            continue
+        if isinstance(value, datetime):
+            value = format_datetime(value, usegmt=True)
+        headers[name] = str(value)
+    for key, value in (response.get("Metadata") or {}).items():
+        headers[META_PREFIX + key.lower()] = str(value)
+    return headers

@@ -1,0 +1,178 @@
+"""The local inventory: every static file of the app and its blueprints, as it will be stored."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import Flask
+
+from . import headers as hdr
+from .contenttypes import content_type, media_type
+from .keys import StaticSource, glob_match, normalize_prefix, static_key, static_sources
+from .spec import Spec
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocalAsset:
+    """A file as it will be stored: its key, the bytes' size and MD5, and its headers."""
+
+    key: str
+    path: Path
+    size: int
+    md5: str
+    headers: dict[str, str]
+    gzip: bool = False
+
+    @property
+    def headers_digest(self) -> str:
+        return hdr.digest(self.headers)
+
+    def open_body(self) -> BinaryIO:
+        """The bytes to store, streamed from disk (gzip output is rebuilt, deterministically)."""
+        if self.gzip:
+            return io.BytesIO(gzip_bytes(self.path.read_bytes()))
+        return self.path.open("rb")
+
+
+@dataclass
+class LocalInventory:
+    assets: dict[str, LocalAsset] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  # key prefixes the static folders map to
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(a.size for a in self.assets.values())
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Deterministic gzip: no timestamp and no file name, so the MD5 only follows content."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def scan_app(app: Flask, spec: Spec) -> LocalInventory:
+    """Scan every static folder of ``app`` (app and blueprints) into a key -> asset map."""
+    return scan_sources(static_sources(app), spec)
+
+
+def scan_sources(sources: list[StaticSource], spec: Spec) -> LocalInventory:
+    inventory = LocalInventory()
+    prefix = normalize_prefix(spec.urls.prefix)
+    meta_warned: set[str] = set()
+    for source in sources:
+        inventory.roots.append(static_key(prefix, source.url_path, ""))
+        if not source.folder.is_dir():
+            continue
+        for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
+            key = static_key(prefix, source.url_path, relpath)
+            logical = static_key("", source.url_path, relpath)
+            if any(glob_match(p, logical) for p in spec.assets.exclude):
+                continue
+            if key in inventory.assets:
+                inventory.warnings.append(
+                    f"{key}: served by two static folders; the first wins "
+                    f"({source.endpoint} is shadowed)"
+                )
+                continue
+            asset = build_asset(key, logical, path, spec, meta_warned, inventory.warnings)
+            inventory.assets[key] = asset
+    return inventory
+
+
+def asset_headers(logical: str, spec: Spec) -> tuple[dict[str, str], list[str]]:
+    """Headers for a key (relative to the prefix): type, global headers, then matching rules."""
+    headers = {"Content-Type": content_type(logical)}
+    became_meta = hdr.merge(headers, spec.assets.headers)
+    for rule in spec.assets.rules:
+        if glob_match(rule.match, logical):
+            became_meta += hdr.merge(headers, rule.headers)
+    return headers, became_meta
+
+
+def build_asset(
+    key: str,
+    logical: str,
+    path: Path,
+    spec: Spec,
+    meta_warned: set[str],
+    warnings: list[str],
+) -> LocalAsset:
+    headers, became_meta = asset_headers(logical, spec)
+    for name in became_meta:
+        if name.lower() not in meta_warned:
+            meta_warned.add(name.lower())
+            warnings.append(
+                f"header {name!r} is not an HTTP header S3 can set; it is stored as "
+                f"{hdr.canonical_name(name)} metadata"
+            )
+    gzipped = spec.assets.gzip.enabled and media_type(headers["Content-Type"]) in {
+        media_type(t) for t in spec.assets.gzip.content_types
+    }
+    if gzipped:
+        body = gzip_bytes(path.read_bytes())
+        headers["Content-Encoding"] = "gzip"
+        return LocalAsset(key, path, len(body), hashlib.md5(body).hexdigest(), headers, True)
+    size, md5 = hash_file(path)
+    return LocalAsset(key, path, size, md5, headers)
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.md5()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+def walk_static(
+    folder: Path, include_hidden: bool, inventory: LocalInventory
+) -> Iterator[tuple[str, Path]]:
+    """Yield (relative POSIX path, file path) below ``folder``, never leaving it.
+
+    Hidden names (a file or any parent folder starting with ".") are skipped unless
+    ``include_hidden``. Symlinks are followed only when their target stays inside the folder.
+    """
+    root = folder.resolve()
+    seen_dirs: set[Path] = {root}
+    stack: list[tuple[Path, str]] = [(folder, "")]
+    while stack:
+        directory, rel_dir = stack.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            inventory.warnings.append(f"{rel_dir or '.'}: cannot read folder ({exc.strerror})")
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and not include_hidden:
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    inventory.warnings.append(f"{rel}: symlink leaves the static folder; skipped")
+                    continue
+                if target.is_dir():
+                    if target in seen_dirs:
+                        continue
+                    seen_dirs.add(target)
+                    stack.append((path, rel))
+                elif target.is_file():
+                    yield rel, path
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                seen_dirs.add(path.resolve())
+                stack.append((path, rel))
+            elif entry.is_file(follow_symlinks=False):
+                yield rel, path

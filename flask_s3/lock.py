@@ -1,0 +1,84 @@
+"""A lock object under the prefix, taken with a conditional write: one apply at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from .errors import ApplyError
+from .remote import control_key, s3_errors
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+LOCK_NAME = "lock.json"
+STALE_AFTER = 30 * 60  # seconds: an apply that died leaves a lock; after this it is broken
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -> Iterator[None]:
+    """Hold ``PREFIX/.flask-s3/lock.json`` for the block; refuse if another apply holds it."""
+    from botocore.exceptions import ClientError
+
+    key = control_key(spec, LOCK_NAME)
+    bucket = spec.bucket.name
+    body = json.dumps(
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "epoch": time.time(),
+        }
+    ).encode()
+    for attempt in (1, 2):
+        try:
+            with s3_errors("upload", bucket):
+                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+            break
+        except Exception as exc:
+            cause = exc.__cause__ or exc.__context__ or exc
+            if not isinstance(cause, ClientError) or _error_code(cause) not in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                raise
+            holder = _read_lock(client, bucket, key)
+            epoch = holder.get("epoch", 0)
+            age = time.time() - (float(epoch) if isinstance(epoch, (int, float)) else 0.0)
+            if age > stale_after and attempt == 1:
+                client.delete_object(Bucket=bucket, Key=key)
+                continue
+            raise ApplyError(
+                "another apply is running on this bucket and prefix",
+                f"It started {holder.get('since', 'at an unknown time')} on "
+                f"{holder.get('host', 'an unknown host')}. Wait for it to finish; if it died, "
+                f"the lock {key!r} expires after {int(stale_after // 60)} minutes "
+                "(or delete that object by hand).",
+            ) from None
+    try:
+        yield
+    finally:
+        try:
+            client.delete_object(Bucket=bucket, Key=key)
+        except Exception:  # the lock goes stale by itself; never mask the real outcome
+            pass
+
+
+def _read_lock(client: S3Client, bucket: str, key: str) -> dict[str, object]:
+    try:
+        data = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,271 @@
+"""The remote side: the one place a boto3 client is made, and what the bucket holds."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import S3Error
+from .keys import join_key, normalize_prefix
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CONTROL_DIR = ".flask-s3"
+MANIFEST_NAME = "manifest.json.gz"
+MANIFEST_FORMAT = 1
+
+
+def control_key(spec: Spec, name: str) -> str:
+    """Keys we keep for ourselves under the prefix (manifest, lock)."""
+    return join_key(normalize_prefix(spec.urls.prefix), CONTROL_DIR, name)
+
+
+def make_client(
+    spec: Spec,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    concurrency: int | None = None,
+) -> S3Client:
+    """The boto3 S3 client, made once and passed to everything that talks to S3."""
+    import boto3
+    from botocore.config import Config
+
+    workers = concurrency or spec.upload.concurrency
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=max(10, workers + 2),
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path" if spec.bucket.endpoint_url else "auto"},
+    )
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            profile_name=spec.bucket.profile,
+            region_name=spec.bucket.region,
+        )
+    except Exception as exc:  # botocore's ProfileNotFound and friends
+        raise S3Error(
+            f"cannot set up AWS credentials: {exc}",
+            "Check bucket.profile in the spec, or AWS_PROFILE / ~/.aws/config.",
+        ) from None
+    region = spec.bucket.region or session.region_name or "us-east-1"
+    return session.client(
+        "s3", region_name=region, endpoint_url=spec.bucket.endpoint_url or None, config=config
+    )
+
+
+def client_region(client: S3Client) -> str:
+    return client.meta.region_name or "us-east-1"
+
+
+_FIXES = {
+    "InvalidAccessKeyId": "S3 does not know this access key. Check AWS_ACCESS_KEY_ID "
+    "(or the profile) is the one for this endpoint.",
+    "SignatureDoesNotMatch": "The secret key does not match the access key. Check "
+    "AWS_SECRET_ACCESS_KEY (or the profile).",
+    "ExpiredToken": "The session token has expired. Refresh your credentials "
+    "(e.g. `aws sso login`) and run again.",
+    "InvalidToken": "The session token is invalid. Refresh your credentials and run again.",
+    "AccessDenied": "These credentials are not allowed to do this. Grant the permission "
+    "to the user or role, or use other credentials.",
+    "AllAccessDisabled": "Access to this bucket is disabled.",
+    "NoSuchBucket": "The bucket does not exist. Set bucket.create: true to create it.",
+    "BucketAlreadyExists": "The name is taken by another account; S3 bucket names are "
+    "global. Choose another bucket.name.",
+    "PermanentRedirect": "The bucket lives in another region. Set bucket.region to it.",
+    "AuthorizationHeaderMalformed": "The region is wrong for this bucket or endpoint. "
+    "Check bucket.region.",
+    "IllegalLocationConstraintException": "The region does not accept this bucket. "
+    "Check bucket.region.",
+    "InvalidLocationConstraint": "The region is not valid here. Check bucket.region.",
+    "AccessControlListNotSupported": "The bucket has ACLs disabled (the default for new "
+    "AWS buckets). Set bucket.acl: none and use public_read_policy or a CDN.",
+}
+
+_PERMISSIONS = {
+    "list": "s3:ListBucket",
+    "head-bucket": "s3:ListBucket",
+    "create-bucket": "s3:CreateBucket",
+    "upload": "s3:PutObject",
+    "copy": "s3:PutObject and s3:GetObject",
+    "delete": "s3:DeleteObject",
+    "read-manifest": "s3:GetObject",
+    "head": "s3:GetObject",
+    "read-cors": "s3:GetBucketCORS",
+    "write-cors": "s3:PutBucketCORS",
+    "read-policy": "s3:GetBucketPolicy",
+    "write-policy": "s3:PutBucketPolicy",
+}
+
+
+def describe_error(exc: BaseException, doing: str, bucket: str) -> S3Error:
+    """Turn a botocore exception into one clear S3Error that names the fix (never a secret)."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, S3Error):
+        return exc
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return S3Error(
+            "no AWS credentials found",
+            "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, "
+            "or name a profile in bucket.profile (or AWS_PROFILE).",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return S3Error(
+            f"cannot reach the S3 endpoint while trying to {doing}",
+            f"{exc}. Check bucket.endpoint_url and that the server is running.",
+        )
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(
+            err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
+        if code in ("403", "Forbidden"):
+            code = "AccessDenied"
+        if code in ("404", "NotFound"):
+            code = "NoSuchBucket"
+        fix = _FIXES.get(code, err.get("Message") or "")
+        if code == "AccessDenied" and doing in _PERMISSIONS:
+            fix = f"{fix} Missing permission: {_PERMISSIONS[doing]} on bucket {bucket}."
+        return S3Error(f"S3 refused to {doing} on bucket {bucket!r}: {code}", fix)
+    from botocore.exceptions import BotoCoreError
+
+    if isinstance(exc, BotoCoreError):
+        return S3Error(f"S3 request failed while trying to {doing}: {exc}")
+    raise exc
+
+
+@contextmanager
+def s3_errors(doing: str, bucket: str) -> Iterator[None]:
+    """Translate botocore errors raised inside the block into S3Error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise describe_error(exc, doing, bucket) from None
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    size: int
+    etag: str  # without quotes
+
+
+@dataclass
+class ManifestEntry:
+    md5: str
+    headers: dict[str, str]
+
+
+@dataclass
+class RemoteInventory:
+    objects: dict[str, RemoteObject] = field(default_factory=dict)
+    manifest: dict[str, ManifestEntry] | None = None
+    manifest_state: str = "missing"  # ok | missing | corrupt
+    control: dict[str, RemoteObject] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for obj in sorted([*self.objects.values(), *self.control.values()], key=lambda o: o.key):
+            digest.update(f"{obj.key}\0{obj.etag}\0{obj.size}\n".encode())
+        return "sha256:" + digest.hexdigest()
+
+
+def bucket_exists(client: S3Client, bucket: str) -> bool:
+    """True if the bucket is there and ours to use; False if missing; S3Error otherwise."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if status == 403 or code in ("403", "Forbidden", "AccessDenied"):
+            raise S3Error(
+                f"bucket {bucket!r} exists but these credentials may not use it",
+                "It belongs to another account, or the user lacks s3:ListBucket on it. "
+                "Choose another bucket.name or grant access.",
+            ) from None
+        raise describe_error(exc, "head-bucket", bucket) from None
+    except Exception as exc:
+        raise describe_error(exc, "head-bucket", bucket) from None
+    return True
+
+
+def scan_remote(client: S3Client, spec: Spec) -> RemoteInventory | None:
+    """List everything under the prefix (paginated); None when the bucket is missing."""
+    bucket = spec.bucket.name
+    if not bucket_exists(client, bucket):
+        return None
+    prefix = normalize_prefix(spec.urls.prefix)
+    list_prefix = f"{prefix}/" if prefix else ""
+    control_prefix = join_key(prefix, CONTROL_DIR) + "/"
+    inventory = RemoteInventory()
+    with s3_errors("list", bucket):
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=list_prefix):
+            for item in page.get("Contents", []):
+                obj = RemoteObject(item["Key"], item["Size"], item["ETag"].strip('"'))
+                if obj.key.startswith(control_prefix):
+                    inventory.control[obj.key] = obj
+                else:
+                    inventory.objects[obj.key] = obj
+    manifest_key = control_key(spec, MANIFEST_NAME)
+    if manifest_key in inventory.control:
+        inventory.manifest, inventory.manifest_state = read_manifest(client, bucket, manifest_key)
+    return inventory
+
+
+def read_manifest(
+    client: S3Client, bucket: str, key: str
+) -> tuple[dict[str, ManifestEntry] | None, str]:
+    with s3_errors("read-manifest", bucket):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        data = json.loads(gzip.decompress(body))
+        if data.get("format") != MANIFEST_FORMAT:
+            return None, "corrupt"
+        entries = {
+            k: ManifestEntry(str(v["md5"]), {str(a): str(b) for a, b in v["headers"].items()})
+            for k, v in data["objects"].items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError):
+        return None, "corrupt"
+    return entries, "ok"
+
+
+def encode_manifest(entries: dict[str, ManifestEntry]) -> bytes:
+    data: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "objects": {k: {"md5": e.md5, "headers": e.headers} for k, e in sorted(entries.items())},
+    }
+    return gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0)
+
+
+def head_headers(client: S3Client, bucket: str, key: str) -> dict[str, str]:
+    from .headers import from_head
+
+    with s3_errors("head", bucket):
+        response = client.head_object(Bucket=bucket, Key=key)
+    return from_head(dict(response))
