@@ -25,6 +25,7 @@ from .remote import (
     s3_errors,
 )
 from .spec import Spec
+from .wire import wire_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -127,6 +128,19 @@ def create_bucket(client: S3Client, spec: Spec) -> None:
 def put_asset(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
     """One PutObject per file (so the ETag stays the MD5), body streamed from disk."""
     md5_b64 = base64.b64encode(bytes.fromhex(asset.md5)).decode()
+    wire = wire_for(client, spec.bucket.name)
+    if wire is not None and asset.headers_are_ascii:
+        acl = None if spec.bucket.acl == "none" else spec.bucket.acl
+        wire.put_object(
+            spec.bucket.name,
+            asset.key,
+            asset.open_body,
+            size=asset.size,
+            md5_b64=md5_b64,
+            headers=asset.headers,
+            acl=acl,
+        )
+        return
     with asset.open_body() as body:
         client.put_object(
             Bucket=spec.bucket.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,9 +65,12 @@ def snapshot(
     spec_path: str = "",
     app_import: str | None = None,
 ) -> Snapshot:
-    local = scan_app(app, spec)
-    remote = scan_remote(client, spec)
-    bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
+    # The local scan (disk, hashing) overlaps the listing (network).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanning = pool.submit(scan_app, app, spec)
+        remote = scan_remote(client, spec)
+        bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
+        local = scanning.result()
     plan = make_plan(
         spec,
         local,

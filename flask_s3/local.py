@@ -26,11 +26,15 @@ class LocalAsset:
     """A file as it will be stored: its key, the bytes' size and MD5, and its headers."""
 
     key: str
-    path: Path
+    path: str
     size: int
     md5: str
     headers: dict[str, str]
     gzip: bool = False
+
+    @property
+    def headers_are_ascii(self) -> bool:
+        return all(v.isascii() for v in self.headers.values())
 
     @property
     def headers_digest(self) -> str:
@@ -39,8 +43,9 @@ class LocalAsset:
     def open_body(self) -> BinaryIO:
         """The bytes to store, streamed from disk (gzip output is rebuilt, deterministically)."""
         if self.gzip:
-            return io.BytesIO(gzip_bytes(self.path.read_bytes()))
-        return self.path.open("rb")
+            with open(self.path, "rb") as fh:
+                return io.BytesIO(gzip_bytes(fh.read()))
+        return open(self.path, "rb")
 
 
 @dataclass
@@ -101,7 +106,7 @@ def asset_headers(logical: str, spec: Spec) -> tuple[dict[str, str], list[str]]:
 def build_asset(
     key: str,
     logical: str,
-    path: Path,
+    path: str,
     spec: Spec,
     meta_warned: set[str],
     warnings: list[str],
@@ -118,17 +123,21 @@ def build_asset(
         media_type(t) for t in spec.assets.gzip.content_types
     }
     if gzipped:
-        body = gzip_bytes(path.read_bytes())
+        with open(path, "rb") as fh:
+            body = gzip_bytes(fh.read())
         headers["Content-Encoding"] = "gzip"
         return LocalAsset(key, path, len(body), hashlib.md5(body).hexdigest(), headers, True)
     size, md5 = hash_file(path)
     return LocalAsset(key, path, size, md5, headers)
 
 
-def hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.md5()
-    size = 0
-    with path.open("rb") as fh:
+def hash_file(path: str) -> tuple[int, str]:
+    with open(path, "rb", buffering=0) as fh:
+        chunk = fh.read(CHUNK)
+        if len(chunk) < CHUNK:  # most static files: one read
+            return len(chunk), hashlib.md5(chunk).hexdigest()
+        digest = hashlib.md5(chunk)
+        size = len(chunk)
         while chunk := fh.read(CHUNK):
             size += len(chunk)
             digest.update(chunk)
@@ -137,7 +146,7 @@ def hash_file(path: Path) -> tuple[int, str]:
 
 def walk_static(
     folder: Path, include_hidden: bool, inventory: LocalInventory
-) -> Iterator[tuple[str, Path]]:
+) -> Iterator[tuple[str, str]]:
     """Yield (relative POSIX path, file path) below ``folder``, never leaving it.
 
     Hidden names (a file or any parent folder starting with ".") are skipped unless
@@ -145,7 +154,7 @@ def walk_static(
     """
     root = folder.resolve()
     seen_dirs: set[Path] = {root}
-    stack: list[tuple[Path, str]] = [(folder, "")]
+    stack: list[tuple[str, str]] = [(str(folder), "")]
     while stack:
         directory, rel_dir = stack.pop()
         try:
@@ -157,9 +166,8 @@ def walk_static(
             if entry.name.startswith(".") and not include_hidden:
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            path = Path(entry.path)
             if entry.is_symlink():
-                target = path.resolve()
+                target = Path(entry.path).resolve()
                 if not target.is_relative_to(root):
                     inventory.warnings.append(f"{rel}: symlink leaves the static folder; skipped")
                     continue
@@ -167,12 +175,11 @@ def walk_static(
                     if target in seen_dirs:
                         continue
                     seen_dirs.add(target)
-                    stack.append((path, rel))
+                    stack.append((entry.path, rel))
                 elif target.is_file():
-                    yield rel, path
+                    yield rel, entry.path
                 continue
             if entry.is_dir(follow_symlinks=False):
-                seen_dirs.add(path.resolve())
-                stack.append((path, rel))
+                stack.append((entry.path, rel))
             elif entry.is_file(follow_symlinks=False):
-                yield rel, path
+                yield rel, entry.path

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -34,8 +35,10 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
 
     key = control_key(spec, LOCK_NAME)
     bucket = spec.bucket.name
+    token = uuid.uuid4().hex
     body = json.dumps(
         {
+            "token": token,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -55,6 +58,8 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
             ):
                 raise
             holder = _read_lock(client, bucket, key)
+            if holder.get("token") == token:
+                break  # our own write went through and a retry of it was refused
             epoch = holder.get("epoch", 0)
             age = time.time() - (float(epoch) if isinstance(epoch, (int, float)) else 0.0)
             if age > stale_after and attempt == 1:

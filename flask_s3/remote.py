@@ -223,18 +223,30 @@ def scan_remote(client: S3Client, spec: Spec) -> RemoteInventory | None:
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
     inventory = RemoteInventory()
     with s3_errors("list", bucket):
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=list_prefix):
-            for item in page.get("Contents", []):
-                obj = RemoteObject(item["Key"], item["Size"], item["ETag"].strip('"'))
-                if obj.key.startswith(control_prefix):
-                    inventory.control[obj.key] = obj
-                else:
-                    inventory.objects[obj.key] = obj
+        for key, size, etag in list_objects(client, bucket, list_prefix):
+            obj = RemoteObject(key, size, etag)
+            if key.startswith(control_prefix):
+                inventory.control[key] = obj
+            else:
+                inventory.objects[key] = obj
     manifest_key = control_key(spec, MANIFEST_NAME)
     if manifest_key in inventory.control:
         inventory.manifest, inventory.manifest_state = read_manifest(client, bucket, manifest_key)
     return inventory
+
+
+def list_objects(client: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:
+    """(key, size, etag) of every object under ``prefix``."""
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
+    if wire is not None:
+        yield from wire.list_objects(bucket, prefix)
+        return
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"], item["Size"], item["ETag"].strip('"')
 
 
 def read_manifest(

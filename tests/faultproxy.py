@@ -1,0 +1,140 @@
+"""A loopback HTTP proxy for fault tests: it sits between boto3 and SeaweedFS and, on the
+requests a policy picks, answers 503 SlowDown / 500 or resets the connection instead of
+forwarding. Every request gets its own upstream connection; responses close the connection."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SLOWDOWN = (
+    b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+BODY_503 = (
+    b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+)
+ERROR_500 = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+DENIED = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+BODY_403 = (
+    b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+)
+BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
+
+# policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "reset" | "slow"
+# ("slow" forwards after half a second, to keep requests in flight)
+Policy = Callable[[str, str, int], str]
+
+
+@dataclass
+class FaultProxy:
+    upstream_port: int
+    policy: Policy = lambda method, path, n: "pass"
+    port: int = 0
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self.port = self._sock.getsockname()[1]
+        self._lock = threading.Lock()
+        self._count = 0
+        self._closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                head, body = read_request(conn)
+            except (OSError, ValueError):
+                return
+            if not head:
+                return
+            method, path = head.split(b" ", 2)[:2]
+            with self._lock:
+                self._count += 1
+                n = self._count
+            verdict = self.policy(method.decode(), path.decode(), n)
+            self.seen.append((method.decode(), path.decode(), verdict))
+            if verdict == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if verdict == "503":
+                conn.sendall(SLOWDOWN % (len(BODY_503), BODY_503))
+                return
+            if verdict == "500":
+                conn.sendall(ERROR_500 % (len(BODY_500), BODY_500))
+                return
+            if verdict == "403":
+                body403 = b"" if method == b"HEAD" else BODY_403
+                conn.sendall(DENIED % (len(body403), body403))
+                return
+            if verdict == "slow":
+                time.sleep(0.5)
+            self._forward(conn, head, body)
+
+    def _forward(self, conn: socket.socket, head: bytes, body: bytes) -> None:
+        lines = [
+            line
+            for line in head.split(b"\r\n")
+            if not line.lower().startswith((b"connection:", b"keep-alive:", b"expect:"))
+        ]
+        lines.insert(1, b"Connection: close")
+        try:
+            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
+                up.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+                while chunk := up.recv(65536):
+                    conn.sendall(chunk)
+        except OSError:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def read_request(conn: socket.socket) -> tuple[bytes, bytes]:
+    """Read one HTTP request: the head (without the blank line) and a Content-Length body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b"", b""
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+        if name.strip().lower() == b"expect" and b"100-continue" in value.lower():
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    while len(rest) < length:
+        chunk = conn.recv(min(65536, length - len(rest)))
+        if not chunk:
+            raise ValueError("client closed mid-body")
+        rest += chunk
+    return head, rest
