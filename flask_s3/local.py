@@ -77,7 +77,10 @@ def scan_sources(sources: list[StaticSource], spec: Spec) -> LocalInventory:
         inventory.roots.append(static_key(prefix, source.url_path, ""))
         if not source.folder.is_dir():
             continue
+        never = never_upload(source.folder, spec)
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
+            if relpath in never:
+                continue
             key = static_key(prefix, source.url_path, relpath)
             logical = static_key("", source.url_path, relpath)
             if any(glob_match(p, logical) for p in spec.assets.exclude):
@@ -91,6 +94,17 @@ def scan_sources(sources: list[StaticSource], spec: Spec) -> LocalInventory:
             asset = build_asset(key, logical, path, spec, meta_warned, inventory.warnings)
             inventory.assets[key] = asset
     return inventory
+
+
+def never_upload(folder: Path, spec: Spec) -> set[str]:
+    """Relative paths inside ``folder`` that are never assets: the spec file itself."""
+    if spec.source is None:
+        return set()
+    try:
+        rel = Path(spec.source).resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return set()
+    return {rel.as_posix()}
 
 
 def asset_headers(logical: str, spec: Spec) -> tuple[dict[str, str], list[str]]:

@@ -58,6 +58,7 @@ def project(tmp_path: Path, s3_server: Any, bucket_name: str) -> Path:
               name: {bucket_name}
               endpoint_url: ${{S3_ENDPOINT}}
               region: us-east-1
+              public_read_policy: true
             urls:
               scheme: http
               style: path

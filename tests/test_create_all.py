@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,26 @@ def build_app(root: Path, server: Any, bucket: str) -> Flask:
     return app
 
 
+def allow_anonymous_reads(client: Any, bucket: str) -> None:
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
 def test_create_all_uploads_and_every_url_serves_its_object(
-    s3_server, s3_env, bucket_name, tmp_path
+    s3_server, s3_client, bucket_name, tmp_path
 ):
     app = build_app(tmp_path, s3_server, bucket_name)
     report = create_all(
         app, user=s3_server.access_key, password=s3_server.secret_key, location="us-east-1"
     )
     assert report.uploaded == len(NAMES) + 1 and report.bucket_created
+    allow_anonymous_reads(s3_client, bucket_name)
     with app.test_request_context("/"):
         for source in static_sources(app):
             for path in sorted(source.folder.rglob("*")):
