@@ -253,6 +253,7 @@ def run_concurrently(
     workers = max(1, min(spec.upload.concurrency, len(actions)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flask-s3")
     pending: dict[Future[None], Action] = {}
+    unreachable = False
     try:
         for action in actions:
             asset = local.assets[action.key or ""]
@@ -261,7 +262,13 @@ def run_concurrently(
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 action = pending.pop(future)
-                record(future, action, report, done)
+                if record(future, action, report, done) and not unreachable:
+                    # The store is gone (retries already spent): don't queue thousands more.
+                    unreachable = True
+                    for other in pending:
+                        other.cancel()
+                if future.cancelled():
+                    continue
                 if progress is not None:
                     progress(1, action.size or 0 if action.action != "update-headers" else 0)
     except KeyboardInterrupt:
@@ -269,17 +276,20 @@ def run_concurrently(
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         for future, action in pending.items():
-            if future.done() and not future.cancelled():
-                record(future, action, report, done)
-            else:
-                report.not_attempted += 1
+            record(future, action, report, done)
         raise
     finally:
         pool.shutdown(wait=True)
 
 
-def record(future: Future[None], action: Action, report: Report, done: set[str]) -> None:
+def record(future: Future[None], action: Action, report: Report, done: set[str]) -> bool:
+    """Count a finished action; True when it failed because the store can't be reached."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
     key = action.key or ""
+    if future.cancelled():
+        report.not_attempted += 1
+        return False
     exc = future.exception()
     if exc is not None:
         doing = "copy" if action.action == "update-headers" else "upload"
@@ -288,7 +298,7 @@ def record(future: Future[None], action: Action, report: Report, done: set[str])
             report.failed[key] = err.summary.replace(" on bucket ''", "")
         except Exception as other:  # not a botocore error: an unreadable file, say
             report.failed[key] = f"{type(other).__name__}: {other}"
-        return
+        return isinstance(exc, BotoConnectionError)
     done.add(key)
     if action.action == "upload":
         report.uploaded += 1
@@ -298,6 +308,7 @@ def record(future: Future[None], action: Action, report: Report, done: set[str])
         report.bytes_sent += action.size or 0
     else:
         report.headers_updated += 1
+    return False
 
 
 def delete_keys(client: S3Client, spec: Spec, keys: list[str], report: Report) -> None:

@@ -202,6 +202,11 @@ def bucket_exists(client: S3Client, bucket: str) -> bool:
         if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
             return False
         if status == 403 or code in ("403", "Forbidden", "AccessDenied"):
+            # HEAD answers carry no error code: ask again with a GET to tell a bad
+            # key or secret from a bucket that is someone else's.
+            reason = _error_code_of_list(client, bucket)
+            if reason not in ("", "AccessDenied", "AllAccessDisabled"):
+                raise describe_error(exc_with_code(exc, reason), "head-bucket", bucket) from None
             raise S3Error(
                 f"bucket {bucket!r} exists but these credentials may not use it",
                 "It belongs to another account, or the user lacks s3:ListBucket on it. "
@@ -211,6 +216,23 @@ def bucket_exists(client: S3Client, bucket: str) -> bool:
     except Exception as exc:
         raise describe_error(exc, "head-bucket", bucket) from None
     return True
+
+
+def _error_code_of_list(client: S3Client, bucket: str) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    except ClientError as exc:
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    except Exception:
+        return ""
+    return ""
+
+
+def exc_with_code(exc: Any, code: str) -> Any:
+    exc.response.setdefault("Error", {})["Code"] = code
+    return exc
 
 
 def scan_remote(client: S3Client, spec: Spec) -> RemoteInventory | None:

@@ -1,15 +1,15 @@
-"""The deploy spec: ``deploy.yaml`` loaded, validated and turned into frozen dataclasses.
+"""The deploy spec: ``deploy.yaml`` loaded, interpolated, validated against
+``schemas/deploy.schema.json`` and turned into frozen dataclasses.
 
-INTERFACE CONTRACT (other modules rely on these names; keep them):
-  load_spec(path) -> Spec       raises SpecError with every located problem
-  Spec.flask_config() -> dict   the seed's config keys (S3_BUCKET_NAME, ...)
-  Spec.digest                   "sha256:<hex>" of the resolved spec (for plans)
+Every problem is reported at once as ``FILE:LINE:COL: key.path: what is wrong``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,10 +97,111 @@ class Spec:
     digest: str = ""  # "sha256:<hex>" over the resolved values
 
     def flask_config(self) -> dict[str, Any]:
-        """The seed's Flask config keys for this spec (see README's table)."""
-        raise NotImplementedError
+        """The seed's Flask config keys for this spec (see the README's table)."""
+        return {
+            "S3_BUCKET_NAME": self.bucket.name,
+            "S3_REGION": self.bucket.region,
+            "S3_ENDPOINT_URL": self.bucket.endpoint_url,
+            "S3_URL_SCHEME": None if self.urls.scheme == "relative" else self.urls.scheme,
+            "S3_URL_STYLE": self.urls.style,
+            "S3_BUCKET_DOMAIN": self.urls.bucket_domain,
+            "S3_CDN_DOMAIN": self.urls.cdn_domain or "",
+            "S3_PREFIX": self.urls.prefix,
+            "S3_HEADERS": dict(self.assets.headers),
+            "USE_GZIP": self.assets.gzip.enabled,
+            "S3_GZIP_CONTENT_TYPES": list(self.assets.gzip.content_types),
+            "USE_S3": self.runtime.enabled,
+            "USE_S3_DEBUG": self.runtime.debug,
+            "S3_OVERRIDE_FLASK_URL_FOR": self.runtime.override_flask_url_for,
+        }
 
 
 def load_spec(path: str | Path) -> Spec:
     """Load, interpolate and validate a deploy spec; raise SpecError listing every problem."""
-    raise NotImplementedError
+    from .specload import parse_file
+
+    data, locate = parse_file(Path(path))
+    return build_spec(data, locate, source=Path(path))
+
+
+def spec_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Spec:
+    """Validate a plain mapping as a spec (same rules as a file, without line numbers)."""
+    from .specload import Locator
+
+    return build_spec(dict(data), Locator(source, {}), source=None)
+
+
+def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
+    from .specload import validate
+
+    validate(data, locate)
+    bucket = data["bucket"]
+    cors = bucket.get("cors")
+    if isinstance(cors, list):
+        cors = {"allowed_origins": cors}
+    urls = data.get("urls") or {}
+    assets = data.get("assets") or {}
+    gzip = assets.get("gzip") or {}
+    runtime = data.get("runtime") or {}
+    upload = data.get("upload") or {}
+    spec = Spec(
+        version=data["version"],
+        app=data.get("app") or None,
+        bucket=BucketSpec(
+            name=bucket["name"],
+            region=bucket.get("region") or None,
+            endpoint_url=(bucket.get("endpoint_url") or "").rstrip("/") or None,
+            create=bucket.get("create", True),
+            acl=bucket.get("acl", "none"),
+            public_read_policy=bucket.get("public_read_policy", False),
+            profile=bucket.get("profile") or None,
+            cors=None
+            if cors is None
+            else CorsSpec(
+                allowed_origins=tuple(cors["allowed_origins"]),
+                allowed_methods=tuple(cors.get("allowed_methods", ("GET", "HEAD"))),
+                allowed_headers=tuple(cors.get("allowed_headers", ())),
+                max_age_seconds=cors.get("max_age_seconds", 3000),
+            ),
+        ),
+        urls=UrlSpec(
+            scheme=urls.get("scheme", "relative"),
+            style=urls.get("style", "host"),
+            bucket_domain=urls.get("bucket_domain", "s3.amazonaws.com"),
+            cdn_domain=urls.get("cdn_domain") or None,
+            prefix=str(urls.get("prefix", "")).strip("/"),
+        ),
+        assets=AssetsSpec(
+            include_hidden=assets.get("include_hidden", False),
+            exclude=tuple(assets.get("exclude", ())),
+            headers={k: str(v) for k, v in (assets.get("headers") or {}).items()},
+            rules=tuple(
+                HeaderRule(r["match"], {k: str(v) for k, v in r["headers"].items()})
+                for r in assets.get("rules", ())
+            ),
+            gzip=GzipSpec(
+                enabled=gzip.get("enabled", False),
+                content_types=tuple(gzip.get("content_types", DEFAULT_GZIP_TYPES)),
+            ),
+            prune=assets.get("prune", False),
+            max_delete=assets.get("max_delete", 256),
+        ),
+        runtime=RuntimeSpec(
+            enabled=runtime.get("enabled", True),
+            debug=runtime.get("debug", False),
+            override_flask_url_for=runtime.get("override_flask_url_for", False),
+        ),
+        upload=UploadSpec(concurrency=upload.get("concurrency", 16)),
+        source=source,
+    )
+    values = asdict(spec)
+    values.pop("source")
+    values.pop("digest")
+    blob = json.dumps(values, sort_keys=True, default=str).encode()
+    return _with_digest(spec, "sha256:" + hashlib.sha256(blob).hexdigest())
+
+
+def _with_digest(spec: Spec, digest: str) -> Spec:
+    from dataclasses import replace
+
+    return replace(spec, digest=digest)

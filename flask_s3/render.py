@@ -1,0 +1,222 @@
+"""Renderers for a plan's dict form: text for a terminal, Markdown for a pull request, JSON.
+
+They read only the dict (``Plan.to_dict()`` or a saved plan.json), so the three cannot
+disagree and a saved plan renders exactly as it did when it was made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import PlanError
+
+FORMAT_VERSION = 1
+MARKER = "<!-- flask-s3-plan -->"
+GITHUB_LIMIT = 65_000
+
+SYMBOLS = {
+    "create-bucket": "+",
+    "update-bucket-cors": "~",
+    "update-bucket-policy": "~",
+    "upload": "+",
+    "update": "~",
+    "update-headers": "*",
+    "delete": "-",
+}
+COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31"}
+LEGEND = "+ upload/create   ~ update   * update headers only (no re-upload)   - delete"
+
+
+@lru_cache(maxsize=1)
+def plan_schema() -> dict[str, Any]:
+    """``schemas/plan.schema.json``: from the installed package, else the source checkout."""
+    packaged = resources.files("flask_s3") / "schemas" / "plan.schema.json"
+    if packaged.is_file():
+        data = json.loads(packaged.read_text(encoding="utf-8"))
+    else:
+        repo = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
+        data = json.loads(repo.read_text(encoding="utf-8"))
+    return dict(data)
+
+
+def validate_plan_dict(data: Any) -> None:
+    """Raise PlanError unless ``data`` is a plan this version of flask-s3 can read."""
+    if not isinstance(data, Mapping):
+        raise PlanError("not a plan: expected a JSON object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PlanError(
+            f"unsupported plan format_version {version!r}",
+            f"This flask-s3 reads format_version {FORMAT_VERSION}; make a new plan with "
+            "`flask-s3 plan SPEC --out PLAN.json`.",
+        )
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(plan_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+            for e in errors[:10]
+        ]
+        raise PlanError("the plan file is damaged or was edited by hand", "\n".join(lines))
+
+
+def human_size(n: int | None) -> str:
+    """Decimal units, as S3's console shows them: ``512 B``, ``1.2 kB``, ``3.4 MB``."""
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def summary_line(plan: Mapping[str, Any]) -> str:
+    """``Plan: 3 to upload, 1 to update, 0 to delete, 412 unchanged.`` or ``No changes. ...``"""
+    counts = plan["counts"]
+    if not plan.get("has_changes"):
+        return f"No changes. {counts['unchanged']} objects up to date."
+    parts = []
+    if counts["create_bucket"]:
+        parts.append(f"create bucket {plan['bucket']['name']}")
+    if counts["update_bucket"]:
+        parts.append("update bucket settings")
+    parts += [
+        f"{counts['upload']} to upload",
+        f"{counts['update']} to update",
+        f"{counts['update_headers']} to update headers",
+        f"{counts['delete']} to delete",
+        f"{counts['unchanged']} unchanged",
+    ]
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def _where(plan: Mapping[str, Any]) -> str:
+    bucket = plan["bucket"]
+    where = f"s3://{bucket['name']}/{bucket.get('prefix') or ''}"
+    if bucket.get("endpoint_url"):
+        where += f" at {bucket['endpoint_url']}"
+    if bucket.get("region"):
+        where += f" ({bucket['region']})"
+    return where
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) if value is not None else "(none)"
+
+
+def _q(value: Any) -> str:
+    return "(unset)" if value is None else json.dumps(value)
+
+
+def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
+    """The plan for a terminal; ANSI colour only when ``color`` (the CLI: only on a TTY)."""
+
+    def paint(symbol: str, text: str) -> str:
+        return f"\033[{COLOURS[symbol]}m{text}\033[0m" if color else text
+
+    lines = [f"flask-s3 plan for {_where(plan)}"]
+    actions = plan["actions"]
+    if actions:
+        lines += [LEGEND, ""]
+    for action in actions:
+        symbol = SYMBOLS[action["action"]]
+        kind = action["action"]
+        if action["key"] is None:
+            lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
+            if kind != "create-bucket":
+                lines += [
+                    f"    before: {row}" for row in _pretty(action.get("before")).splitlines()
+                ]
+                lines += [f"    after:  {row}" for row in _pretty(action.get("after")).splitlines()]
+            continue
+        size = human_size(action.get("size"))
+        lines.append(
+            paint(symbol, f"{symbol} {action['key']}  [{kind}: {action['reason']}]  {size}")
+        )
+        for name, (old, new) in sorted((action.get("changed") or {}).items()):
+            lines.append(f"    {name}: {_q(old)} -> {_q(new)}")
+    for warning in plan.get("warnings", []):
+        lines.append(f"warning: {warning}")
+    lines += ["", summary_line(plan)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    """Escape a key for a Markdown table cell: no breaking the table, no HTML."""
+    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    out = out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return out.replace("\n", " ").replace("\r", " ")
+
+
+def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> str:
+    """A pull-request comment: summary, counts table, actions in a collapsible section."""
+    counts = plan["counts"]
+    head = [
+        MARKER,
+        f"### flask-s3: {summary_line(plan)}",
+        "",
+        f"Bucket: `{_md_cell(_where(plan))}`",
+        "",
+        "| create bucket | bucket settings | upload | update | update headers | delete "
+        "| unchanged |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| {create_bucket} | {update_bucket} | {upload} | {update} | {update_headers} "
+        "| {delete} | {unchanged} |".format(**counts),
+        "",
+    ]
+    for warning in plan.get("warnings", []):
+        head.append(f"> warning: {_md_cell(warning)}")
+    actions = plan["actions"]
+    if not actions:
+        return "\n".join(head) + "\n"
+    head += [
+        "<details><summary>" + f"{len(actions)} changes" + "</summary>",
+        "",
+        "| | action | key | size | reason |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
+    tail = ["", "</details>", ""]
+    budget = limit - len("\n".join(head + tail)) - 200
+    rows: list[str] = []
+    for index, action in enumerate(actions):
+        key = action["key"]
+        label = _md_cell(key) if key is not None else "(bucket)"
+        row = (
+            f"| {SYMBOLS[action['action']]} | {action['action']} | {label} "
+            f"| {human_size(action.get('size'))} | {action['reason']} |"
+        )
+        if budget - len(row) - 1 < 0:
+            rows.append(f"| | | ... and {len(actions) - index} more | | |")
+            break
+        budget -= len(row) + 1
+        rows.append(row)
+    return "\n".join(head + rows + tail)
+
+
+def render_json(plan: Mapping[str, Any]) -> str:
+    return json.dumps(plan, indent=2, sort_keys=True) + "\n"
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+}
+
+
+def render(
+    plan: Mapping[str, Any], fmt: Literal["text", "markdown", "json"] | str, *, color: bool = False
+) -> str:
+    """Render ``plan`` as ``text``, ``markdown`` or ``json``."""
+    if fmt == "text":
+        return render_text(plan, color=color)
+    return RENDERERS[fmt](plan)
