@@ -163,7 +163,7 @@ def test_access_denied_on_one_key_names_it(proxy, s3_env, bucket_name, app):
 
 def test_bucket_of_someone_else_is_a_clear_error(proxy, s3_env, bucket_name, app):
     spec = spec_for(proxy.endpoint_url, bucket_name)
-    proxy.policy = lambda m, p, n: "403" if m == "HEAD" else "pass"
+    proxy.policy = lambda m, p, n: "403"  # AccessDenied to everything, as for a foreign bucket
     with pytest.raises(S3Error, match="exists but these credentials may not use it"):
         snapshot(spec, app, make_client(spec))
 
