@@ -133,10 +133,10 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         if action["key"] is None:
             lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
             if kind != "create-bucket":
-                lines += [
-                    f"    before: {row}" for row in _pretty(action.get("before")).splitlines()
-                ]
-                lines += [f"    after:  {row}" for row in _pretty(action.get("after")).splitlines()]
+                for label in ("before", "after"):
+                    rows = _pretty(action.get(label)).splitlines()
+                    lines.append(f"    {label}: {rows[0]}")
+                    lines += [f"      {row}" for row in rows[1:]]
             continue
         size = human_size(action.get("size"))
         lines.append(
