@@ -16,14 +16,17 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) lint typecheck pytest
 
+LINTED := flask_s3 tests $(wildcard bench examples)
+
 lint: $(STAMP)
-	$(BIN)/ruff check flask_s3 tests bench examples
-	$(BIN)/ruff format --check flask_s3 tests bench examples
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/pytest
 
 demo: $(STAMP)
