@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         CHROMIUM is None,
-        reason="Chromium is not installed; scripts/ensure-chromium installs it as root with apt-get",
+        reason="Chromium is not installed; scripts/ensure-chromium installs it (root, apt-get)",
     ),
 ]
 
