@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from .plan import Action, Plan
 from .remote import (
     MANIFEST_NAME,
     ManifestEntry,
+    RemoteInventory,
     client_region,
     control_key,
     describe_error,
@@ -171,7 +172,7 @@ def apply_plan(
     local: LocalInventory,
     client: S3Client,
     *,
-    previous_manifest: Mapping[str, ManifestEntry] | None = None,
+    remote: RemoteInventory | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Carry ``plan`` out: bucket, then uploads, then header updates, then deletes.
@@ -187,7 +188,7 @@ def apply_plan(
     needs_manifest = plan.remote.get("manifest") != "ok"
     if plan.has_changes or needs_manifest:
         with apply_lock(client, spec):
-            carry_out(plan, spec, local, client, report, previous_manifest, progress)
+            carry_out(plan, spec, local, client, report, remote, progress)
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)
@@ -204,7 +205,7 @@ def carry_out(
     local: LocalInventory,
     client: S3Client,
     report: Report,
-    previous_manifest: Mapping[str, ManifestEntry] | None,
+    remote: RemoteInventory | None,
     progress: Progress | None,
 ) -> None:
     """The writes of an apply, under the lock: settings, uploads, header copies, deletes."""
@@ -223,7 +224,7 @@ def carry_out(
     else:
         report.deletes_skipped = len(deletes)
     unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
-    write_manifest(client, spec, plan, local, previous_manifest, report, unsettled)
+    write_manifest(client, spec, plan, local, remote, report, unsettled)
 
 
 def _unfinished(report: Report) -> str:
@@ -330,12 +331,16 @@ def write_manifest(
     spec: Spec,
     plan: Plan,
     local: LocalInventory,
-    previous: Mapping[str, ManifestEntry] | None,
+    remote: RemoteInventory | None,
     report: Report,
     unsettled: set[str | None],
 ) -> None:
-    """Record each key's MD5 and headers, so the next plan needs no HEAD per object."""
-    old = dict(previous or {})
+    """Record each key's MD5 and headers, so the next plan needs no HEAD per object.
+
+    With fingerprinting on it also records this deploy's keys as the newest generation,
+    which prune keeps for ``fingerprint.keep`` deploys.
+    """
+    old = dict(remote.manifest or {}) if remote is not None else {}
     entries: dict[str, ManifestEntry] = {}
     for key, asset in local.assets.items():
         if key in unsettled:
@@ -343,14 +348,26 @@ def write_manifest(
                 entries[key] = old[key]
             continue
         entries[key] = ManifestEntry(asset.md5, dict(asset.headers))
-    if previous is not None and entries == old and plan.remote.get("manifest") == "ok":
+    generations = list(remote.generations) if remote is not None else []
+    if spec.assets.fingerprint.enabled and not unsettled:
+        current = sorted(local.assets)
+        if not generations or generations[-1] != current:
+            generations.append(current)
+        generations = generations[-spec.assets.fingerprint.keep :]
+    unchanged = (
+        remote is not None
+        and remote.manifest_state == "ok"
+        and entries == old
+        and generations == remote.generations
+    )
+    if unchanged:
         return
     try:
         with s3_errors("upload", spec.bucket.name):
             client.put_object(
                 Bucket=spec.bucket.name,
                 Key=control_key(spec, MANIFEST_NAME),
-                Body=encode_manifest(entries),
+                Body=encode_manifest(entries, generations),
                 ContentType="application/gzip",
                 CacheControl="no-store",
             )

@@ -232,10 +232,9 @@ def apply(
     if saved is not None:
         check_not_stale(saved, snap.plan)
     click.echo(summary_line(snap.plan.to_dict()), err=True)
-    manifest = snap.remote.manifest if snap.remote is not None else None
     with progress_bar(snap) as progress:
         report = apply_plan(
-            snap.plan, spec, snap.local, client, previous_manifest=manifest, progress=progress
+            snap.plan, spec, snap.local, client, remote=snap.remote, progress=progress
         )
     echo_report(report)
 

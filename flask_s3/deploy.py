@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from .bucket import plan_bucket_actions
-from .errors import AppImportError, StalePlanError
+from .errors import AppImportError, PlanError, StalePlanError
 from .local import LocalInventory, scan_app
 from .plan import Plan, make_plan
 from .remote import RemoteInventory, scan_remote
@@ -71,6 +71,7 @@ def snapshot(
         remote = scan_remote(client, spec)
         bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
         local = scanning.result()
+    write_fingerprint_manifest(app, spec, local)
     plan = make_plan(
         spec,
         local,
@@ -82,6 +83,22 @@ def snapshot(
         bucket_actions=bucket_actions,
     )
     return Snapshot(plan, local, remote)
+
+
+def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:
+    """Plan and apply both write the logical -> hashed map FlaskS3 reads at start-up."""
+    from .fingerprint import write_manifest_file
+    from .local import fingerprint_manifest
+
+    path = fingerprint_manifest(app, spec)
+    if path is not None:
+        try:
+            write_manifest_file(path, local.names)
+        except OSError as exc:
+            raise PlanError(
+                f"cannot write the fingerprint manifest {path}: {exc.strerror}",
+                "Set assets.fingerprint.manifest to a writable path.",
+            ) from None
 
 
 def check_not_stale(saved: Plan, fresh: Plan) -> None:

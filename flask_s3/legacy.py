@@ -122,5 +122,4 @@ def create_all(
             secret_key=password or app.config.get("AWS_SECRET_ACCESS_KEY"),
         )
     snap = snapshot(resolved, app, client, force_refresh=force_refresh)
-    manifest = snap.remote.manifest if snap.remote is not None else None
-    return apply_plan(snap.plan, resolved, snap.local, client, previous_manifest=manifest)
+    return apply_plan(snap.plan, resolved, snap.local, client, remote=snap.remote)

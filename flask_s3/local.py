@@ -31,6 +31,8 @@ class LocalAsset:
     md5: str
     headers: dict[str, str]
     gzip: bool = False
+    logical: str | None = None  # the name before fingerprinting, when it differs
+    content: bytes | None = None  # rewritten bytes (fingerprinted CSS) instead of the file
 
     @property
     def headers_are_ascii(self) -> bool:
@@ -42,6 +44,8 @@ class LocalAsset:
 
     def open_body(self) -> BinaryIO:
         """The bytes to store, streamed from disk (gzip output is rebuilt, deterministically)."""
+        if self.content is not None:
+            return io.BytesIO(gzip_bytes(self.content) if self.gzip else self.content)
         if self.gzip:
             with open(self.path, "rb") as fh:
                 return io.BytesIO(gzip_bytes(fh.read()))
@@ -53,6 +57,7 @@ class LocalInventory:
     assets: dict[str, LocalAsset] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # key prefixes the static folders map to
+    names: dict[str, str] = field(default_factory=dict)  # fingerprinting: logical -> stored
 
     @property
     def total_bytes(self) -> int:
@@ -66,51 +71,88 @@ def gzip_bytes(data: bytes) -> bytes:
 
 def scan_app(app: Flask, spec: Spec) -> LocalInventory:
     """Scan every static folder of ``app`` (app and blueprints) into a key -> asset map."""
-    return scan_sources(static_sources(app), spec)
+    return scan_sources(static_sources(app), spec, fingerprint_manifest(app, spec))
 
 
-def scan_sources(sources: list[StaticSource], spec: Spec) -> LocalInventory:
+def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
+    """Where the fingerprint manifest for ``app`` lives (None when fingerprinting is off)."""
+    if not spec.assets.fingerprint.enabled:
+        return None
+    from .fingerprint import manifest_path
+
+    static = Path(app.static_folder or app.root_path)
+    return manifest_path(spec.assets.fingerprint.manifest, spec.source, static)
+
+
+def scan_sources(
+    sources: list[StaticSource], spec: Spec, manifest: Path | None = None
+) -> LocalInventory:
+    """Key -> asset for every file below ``sources``; ``manifest`` is never uploaded."""
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
-    meta_warned: set[str] = set()
+    files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
     for source in sources:
         inventory.roots.append(static_key(prefix, source.url_path, ""))
         if not source.folder.is_dir():
             continue
-        never = never_upload(source.folder, spec)
+        never = never_upload(source.folder, spec, manifest)
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
-            key = static_key(prefix, source.url_path, relpath)
             logical = static_key("", source.url_path, relpath)
             if any(glob_match(p, logical) for p in spec.assets.exclude):
                 continue
-            if key in inventory.assets:
+            if logical in files:
                 inventory.warnings.append(
-                    f"{key}: served by two static folders; the first wins "
+                    f"{logical}: served by two static folders; the first wins "
                     f"({source.endpoint} is shadowed)"
                 )
                 continue
-            asset = build_asset(key, logical, path, spec, meta_warned, inventory.warnings)
-            inventory.assets[key] = asset
+            files[logical] = path
+    content: dict[str, bytes] = {}
+    if spec.assets.fingerprint.enabled:
+        from .fingerprint import fingerprint
+
+        hashed = fingerprint(files, spec.assets.fingerprint)
+        inventory.names, content = hashed.names, hashed.content
+    meta_warned: set[str] = set()
+    for logical, path in files.items():
+        stored = inventory.names.get(logical, logical)
+        key = static_key(prefix, stored, "")
+        inventory.assets[key] = build_asset(
+            key, logical, path, spec, meta_warned, inventory.warnings, content.get(logical), stored
+        )
     return inventory
 
 
-def never_upload(folder: Path, spec: Spec) -> set[str]:
-    """Relative paths inside ``folder`` that are never assets: the spec file itself."""
-    if spec.source is None:
-        return set()
-    try:
-        rel = Path(spec.source).resolve().relative_to(folder.resolve())
-    except (ValueError, OSError):
-        return set()
-    return {rel.as_posix()}
+def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
+    """Relative paths inside ``folder`` that are never assets: the spec, the manifest."""
+    never: set[str] = set()
+    root = folder.resolve()
+    for path in (spec.source, manifest):
+        if path is None:
+            continue
+        try:
+            never.add(Path(path).resolve().relative_to(root).as_posix())
+        except (ValueError, OSError):
+            continue
+    return never
 
 
-def asset_headers(logical: str, spec: Spec) -> tuple[dict[str, str], list[str]]:
-    """Headers for a key (relative to the prefix): type, global headers, then matching rules."""
+def asset_headers(
+    logical: str, spec: Spec, *, immutable: bool = False
+) -> tuple[dict[str, str], list[str]]:
+    """Headers for a key (relative to the prefix): type, global headers, then matching rules.
+
+    A fingerprinted name never changes content, so it is cached for a year, immutable,
+    unless a rule says otherwise.
+    """
     headers = {"Content-Type": content_type(logical)}
     became_meta = hdr.merge(headers, spec.assets.headers)
+    if immutable:
+        from .fingerprint import IMMUTABLE
+
+        headers["Cache-Control"] = IMMUTABLE
     for rule in spec.assets.rules:
         if glob_match(rule.match, logical):
             became_meta += hdr.merge(headers, rule.headers)
@@ -124,8 +166,10 @@ def build_asset(
     spec: Spec,
     meta_warned: set[str],
     warnings: list[str],
+    content: bytes | None = None,
+    stored: str | None = None,
 ) -> LocalAsset:
-    headers, became_meta = asset_headers(logical, spec)
+    headers, became_meta = asset_headers(logical, spec, immutable=stored not in (None, logical))
     for name in became_meta:
         if name.lower() not in meta_warned:
             meta_warned.add(name.lower())
@@ -136,13 +180,20 @@ def build_asset(
     gzipped = spec.assets.gzip.enabled and media_type(headers["Content-Type"]) in {
         media_type(t) for t in spec.assets.gzip.content_types
     }
-    if gzipped:
-        with open(path, "rb") as fh:
-            body = gzip_bytes(fh.read())
-        headers["Content-Encoding"] = "gzip"
-        return LocalAsset(key, path, len(body), hashlib.md5(body).hexdigest(), headers, True)
+    renamed = logical if stored not in (None, logical) else None
+    if gzipped or content is not None:
+        if content is None:
+            with open(path, "rb") as fh:
+                content_now = fh.read()
+        else:
+            content_now = content
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        body = gzip_bytes(content_now) if gzipped else content_now
+        digest = hashlib.md5(body).hexdigest()
+        return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
     size, md5 = hash_file(path)
-    return LocalAsset(key, path, size, md5, headers)
+    return LocalAsset(key, path, size, md5, headers, logical=renamed)
 
 
 def hash_file(path: str) -> tuple[int, str]:

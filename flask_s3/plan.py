@@ -33,6 +33,7 @@ class Action:
     size: int | None = None
     md5: str | None = None
     headers: Mapping[str, str] | None = None
+    logical: str | None = None  # the name before fingerprinting
     changed: Mapping[str, tuple[str | None, str | None]] | None = None
     before: Any = None
     after: Any = None
@@ -49,6 +50,8 @@ class Action:
             out["headers"] = dict(self.headers)
         if self.changed is not None:
             out["changed"] = {k: list(v) for k, v in self.changed.items()}
+        if self.logical is not None:
+            out["logical"] = self.logical
         return out
 
     @classmethod
@@ -64,6 +67,7 @@ class Action:
             changed={k: (v[0], v[1]) for k, v in changed.items()} if changed else None,
             before=data.get("before"),
             after=data.get("after"),
+            logical=data.get("logical"),
         )
 
 
@@ -208,7 +212,8 @@ def make_plan(
                 unchanged += 1
             else:
                 actions.append(headers_action(asset, found[key]))
-    deletes = plan_deletes(spec, local, remote_objects) if spec.assets.prune else []
+    kept = remote.generations if remote is not None else []
+    deletes = plan_deletes(spec, local, remote_objects, kept) if spec.assets.prune else []
     if len(deletes) > spec.assets.max_delete:
         raise PlanError(
             f"prune would delete {len(deletes)} objects, more than assets.max_delete "
@@ -253,7 +258,9 @@ def make_plan(
 
 
 def object_action(kind: str, reason: str, asset: Any) -> Action:
-    return Action(kind, reason, asset.key, asset.size, asset.md5, dict(asset.headers))
+    return Action(
+        kind, reason, asset.key, asset.size, asset.md5, dict(asset.headers), logical=asset.logical
+    )
 
 
 def headers_action(asset: Any, old: Mapping[str, str]) -> Action:
@@ -265,6 +272,7 @@ def headers_action(asset: Any, old: Mapping[str, str]) -> Action:
         asset.md5,
         dict(asset.headers),
         changed=header_changes(old, asset.headers),
+        logical=asset.logical,
     )
 
 
@@ -276,13 +284,24 @@ def head_many(client: S3Client, spec: Spec, keys: list[str]) -> dict[str, dict[s
 
 
 def plan_deletes(
-    spec: Spec, local: LocalInventory, remote_objects: Mapping[str, Any]
+    spec: Spec,
+    local: LocalInventory,
+    remote_objects: Mapping[str, Any],
+    generations: Sequence[Sequence[str]] = (),
 ) -> list[Action]:
-    """Keys under a static root of ours that no longer exist locally; nothing else is touched."""
+    """Keys under a static root of ours that no longer exist locally; nothing else is touched.
+
+    With fingerprinting, the objects of the last ``keep`` deploys (this one included) stay,
+    so pages cached by browsers and CDNs keep loading their assets.
+    """
     roots = [r + "/" if r else "" for r in local.roots]
+    keep: set[str] = set()
+    if spec.assets.fingerprint.enabled and spec.assets.fingerprint.keep > 1:
+        for generation in generations[-(spec.assets.fingerprint.keep - 1) :]:
+            keep.update(generation)
     deletes: list[Action] = []
     for key in sorted(remote_objects):
-        if key in local.assets:
+        if key in local.assets or key in keep:
             continue
         if any(key.startswith(root) for root in roots):
             deletes.append(Action("delete", "pruned", key, remote_objects[key].size))

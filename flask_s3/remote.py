@@ -181,6 +181,9 @@ class RemoteInventory:
     objects: dict[str, RemoteObject] = field(default_factory=dict)
     manifest: dict[str, ManifestEntry] | None = None
     manifest_state: str = "missing"  # ok | missing | corrupt
+    generations: list[list[str]] = field(
+        default_factory=list
+    )  # fingerprinted deploys, oldest first
     control: dict[str, RemoteObject] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
@@ -253,7 +256,10 @@ def scan_remote(client: S3Client, spec: Spec) -> RemoteInventory | None:
                 inventory.objects[key] = obj
     manifest_key = control_key(spec, MANIFEST_NAME)
     if manifest_key in inventory.control:
-        inventory.manifest, inventory.manifest_state = read_manifest(client, bucket, manifest_key)
+        manifest, generations, inventory.manifest_state = read_manifest(
+            client, bucket, manifest_key
+        )
+        inventory.manifest, inventory.generations = manifest, generations
     return inventory
 
 
@@ -273,27 +279,33 @@ def list_objects(client: S3Client, bucket: str, prefix: str) -> Iterator[tuple[s
 
 def read_manifest(
     client: S3Client, bucket: str, key: str
-) -> tuple[dict[str, ManifestEntry] | None, str]:
+) -> tuple[dict[str, ManifestEntry] | None, list[list[str]], str]:
+    """(entries, generations, state) from the manifest object; damage gives "corrupt"."""
     with s3_errors("read-manifest", bucket):
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
         data = json.loads(gzip.decompress(body))
         if data.get("format") != MANIFEST_FORMAT:
-            return None, "corrupt"
+            return None, [], "corrupt"
         entries = {
             k: ManifestEntry(str(v["md5"]), {str(a): str(b) for a, b in v["headers"].items()})
             for k, v in data["objects"].items()
         }
+        generations = [[str(k) for k in gen] for gen in data.get("generations", [])]
     except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError):
-        return None, "corrupt"
-    return entries, "ok"
+        return None, [], "corrupt"
+    return entries, generations, "ok"
 
 
-def encode_manifest(entries: dict[str, ManifestEntry]) -> bytes:
+def encode_manifest(
+    entries: dict[str, ManifestEntry], generations: list[list[str]] | None = None
+) -> bytes:
     data: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "objects": {k: {"md5": e.md5, "headers": e.headers} for k, e in sorted(entries.items())},
     }
+    if generations:
+        data["generations"] = generations
     return gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0)
 
 

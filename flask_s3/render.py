@@ -139,9 +139,8 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
                     lines += [f"      {row}" for row in rows[1:]]
             continue
         size = human_size(action.get("size"))
-        lines.append(
-            paint(symbol, f"{symbol} {action['key']}  [{kind}: {action['reason']}]  {size}")
-        )
+        named = f"{action['key']} ({action['logical']})" if action.get("logical") else action["key"]
+        lines.append(paint(symbol, f"{symbol} {named}  [{kind}: {action['reason']}]  {size}"))
         for name, (old, new) in sorted((action.get("changed") or {}).items()):
             lines.append(f"    {name}: {_q(old)} -> {_q(new)}")
     for warning in plan.get("warnings", []):
@@ -190,6 +189,8 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
     for index, action in enumerate(actions):
         key = action["key"]
         label = _md_cell(key) if key is not None else "(bucket)"
+        if action.get("logical"):
+            label += f" ({_md_cell(action['logical'])})"
         row = (
             f"| {SYMBOLS[action['action']]} | {action['action']} | {label} "
             f"| {human_size(action.get('size'))} | {action['reason']} |"

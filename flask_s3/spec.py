@@ -62,6 +62,15 @@ class GzipSpec:
 
 
 @dataclass(frozen=True)
+class FingerprintSpec:
+    enabled: bool = False
+    length: int = 12
+    exclude: tuple[str, ...] = ()
+    keep: int = 3
+    manifest: str | None = None  # default: .flask-s3-manifest.json in the app's static folder
+
+
+@dataclass(frozen=True)
 class AssetsSpec:
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()
@@ -70,6 +79,7 @@ class AssetsSpec:
     gzip: GzipSpec = field(default_factory=GzipSpec)
     prune: bool = False
     max_delete: int = 256
+    fingerprint: FingerprintSpec = field(default_factory=FingerprintSpec)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ class Spec:
             "USE_S3": self.runtime.enabled,
             "USE_S3_DEBUG": self.runtime.debug,
             "S3_OVERRIDE_FLASK_URL_FOR": self.runtime.override_flask_url_for,
+            "S3_FINGERPRINT": self.assets.fingerprint.enabled,
+            "S3_FINGERPRINT_MANIFEST": self.assets.fingerprint.manifest,
         }
 
 
@@ -142,6 +154,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     urls = data.get("urls") or {}
     assets = data.get("assets") or {}
     gzip = assets.get("gzip") or {}
+    fingerprint = assets.get("fingerprint") or {}
     runtime = data.get("runtime") or {}
     upload = data.get("upload") or {}
     spec = Spec(
@@ -185,6 +198,13 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             ),
             prune=assets.get("prune", False),
             max_delete=assets.get("max_delete", 256),
+            fingerprint=FingerprintSpec(
+                enabled=fingerprint.get("enabled", False),
+                length=fingerprint.get("length", 12),
+                exclude=tuple(fingerprint.get("exclude", ())),
+                keep=fingerprint.get("keep", 3),
+                manifest=fingerprint.get("manifest") or None,
+            ),
         ),
         runtime=RuntimeSpec(
             enabled=runtime.get("enabled", True),

@@ -36,8 +36,7 @@ def spec_for(endpoint: str, bucket: str, **settings: Any) -> Spec:
 def deploy(spec: Spec, app: Flask) -> Any:
     client = make_client(spec)
     snap = snapshot(spec, app, client)
-    manifest = snap.remote.manifest if snap.remote else None
-    apply_plan(snap.plan, spec, snap.local, client, previous_manifest=manifest)
+    apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
     return snap.plan
 
 

@@ -70,8 +70,7 @@ def make_spec(server: Any, bucket: str, **assets: Any) -> Spec:
 
 def deploy(spec: Spec, app: Flask, client: Any, **kw: Any) -> Report:
     snap = snapshot(spec, app, client, **kw)
-    manifest = snap.remote.manifest if snap.remote is not None else None
-    return apply_plan(snap.plan, spec, snap.local, client, previous_manifest=manifest)
+    return apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -138,7 +137,7 @@ def test_second_apply_sends_no_writes(s3_server, s3_env, bucket_name, site):
     snap = snapshot(spec, app, client)
     assert not snap.plan.has_changes
     assert snap.plan.unchanged == 7
-    report = apply_plan(snap.plan, spec, snap.local, client, previous_manifest=snap.remote.manifest)
+    report = apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
     delta = counts_delta(s3_server, before)
     assert writes(delta) == 0, delta
     # GETs: the bucket check, the manifest and the policy check; no HEAD per object.

@@ -57,8 +57,7 @@ def spec_for(endpoint: str, bucket: str, **assets: Any) -> Spec:
 
 def deploy(spec: Spec, app: Flask, client: Any) -> Report:
     snap = snapshot(spec, app, client)
-    manifest = snap.remote.manifest if snap.remote is not None else None
-    return apply_plan(snap.plan, spec, snap.local, client, previous_manifest=manifest)
+    return apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
 
 def is_put_object(method: str, path: str) -> bool:

@@ -1,0 +1,142 @@
+"""Fingerprinted names: ``css/app.css`` is stored as ``css/app.<hash>.css``.
+
+CSS ``url(...)`` and ``@import`` references to other local assets are rewritten to the hashed
+names before the CSS itself is hashed, so a changed font gives its stylesheet a new name too.
+The logical -> hashed map is written to a manifest file that ``FlaskS3`` reads at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PlanError
+from .keys import glob_match
+from .spec import FingerprintSpec
+
+MANIFEST_FILE = ".flask-s3-manifest.json"
+IMMUTABLE = "public, max-age=31536000, immutable"
+CSS_REF = re.compile(
+    r"""(?P<lead>url\(\s*)(?P<q>['"]?)(?P<ref>[^'")\s]+)(?P=q)(?P<tail>\s*\))"""
+    r"""|(?P<ilead>@import\s+)(?P<iq>['"])(?P<iref>[^'"]+)(?P=iq)""",
+    re.IGNORECASE,
+)
+EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//|#)", re.IGNORECASE)
+
+
+@dataclass
+class Fingerprinted:
+    """Hashed logical keys, and the rewritten bytes of the CSS files that needed it."""
+
+    names: dict[str, str]
+    content: dict[str, bytes]
+
+
+def hashed_name(logical: str, data: bytes, length: int) -> str:
+    """``static/css/app.css`` -> ``static/css/app.<hash>.css`` (hash of the content)."""
+    digest = hashlib.sha256(data).hexdigest()[:length]
+    folder, name = posixpath.split(logical)
+    stem, dot, ext = name.rpartition(".")
+    hashed = f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
+    return posixpath.join(folder, hashed) if folder else hashed
+
+
+def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinted:
+    """Hash every logical key in ``files`` (logical key -> path on disk)."""
+    result = Fingerprinted({}, {})
+    visiting: set[str] = set()
+
+    def resolve(logical: str) -> str:
+        if logical in result.names:
+            return result.names[logical]
+        if any(glob_match(p, logical) for p in spec.exclude):
+            result.names[logical] = logical
+            return logical
+        with open(files[logical], "rb") as fh:
+            data = fh.read()
+        if logical.lower().endswith(".css"):
+            if logical in visiting:
+                raise PlanError(f"{logical}: CSS files @import each other in a loop")
+            visiting.add(logical)
+            data = rewrite_css(logical, data, files, resolve)
+            visiting.discard(logical)
+            result.content[logical] = data
+        result.names[logical] = hashed_name(logical, data, spec.length)
+        return result.names[logical]
+
+    for logical in sorted(files):
+        resolve(logical)
+    return result
+
+
+def rewrite_css(
+    logical: str, data: bytes, files: Mapping[str, str], resolve: Callable[[str], str]
+) -> bytes:
+    """Point local references in a stylesheet at their hashed names."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    folder = posixpath.dirname(logical)
+
+    def replace(match: re.Match[str]) -> str:
+        ref = match.group("ref") or match.group("iref")
+        if EXTERNAL.match(ref) or ref.startswith("data:"):
+            return match.group(0)
+        path, sep, suffix = _split_suffix(ref)
+        target = posixpath.normpath(
+            path.lstrip("/") if path.startswith("/") else posixpath.join(folder, path)
+        )
+        if target not in files:
+            raise PlanError(
+                f"{logical}: references {ref!r}, which is not a static file (looked for {target})",
+                "Fix the reference, add the file, or exclude the stylesheet from "
+                "assets.fingerprint with fingerprint.exclude.",
+            )
+        hashed = resolve(target)
+        new_path = path[: len(path) - len(posixpath.basename(path))] + posixpath.basename(hashed)
+        new_ref = new_path + sep + suffix
+        if match.group("ref"):
+            quote = match.group("q")
+            return f"{match.group('lead')}{quote}{new_ref}{quote}{match.group('tail')}"
+        quote = match.group("iq")
+        return f"{match.group('ilead')}{quote}{new_ref}{quote}"
+
+    return CSS_REF.sub(replace, text).encode("utf-8", errors="surrogateescape")
+
+
+def _split_suffix(ref: str) -> tuple[str, str, str]:
+    for sep in ("?", "#"):
+        if sep in ref:
+            path, _, rest = ref.partition(sep)
+            return path, sep, rest
+    return ref, "", ""
+
+
+def manifest_path(spec_manifest: str | None, spec_source: Path | None, static: Path) -> Path:
+    """Where the logical -> hashed manifest lives on disk."""
+    if spec_manifest is None:
+        return static / MANIFEST_FILE
+    path = Path(spec_manifest)
+    if not path.is_absolute() and spec_source is not None:
+        path = spec_source.parent / path
+    return path
+
+
+def write_manifest_file(path: Path, names: Mapping[str, str]) -> None:
+    """Write the map only when it changed, atomically, so a running app never reads half."""
+    blob = json.dumps({"format": 1, "files": dict(sorted(names.items()))}, indent=1) + "\n"
+    if path.exists() and path.read_text(encoding="utf-8") == blob:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(blob, encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_manifest_file(path: Path) -> dict[str, str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != 1:
+        raise ValueError("not a flask-s3 fingerprint manifest")
+    return {str(k): str(v) for k, v in data["files"].items()}
