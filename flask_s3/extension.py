@@ -7,22 +7,33 @@ same function the deployer stores files under.
 
 from __future__ import annotations
 
+import operator
+import sys
 import types
 import warnings
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, has_request_context, request
+from werkzeug.datastructures import iter_multi_items
 
 from .contenttypes import content_type, media_type
 from .errors import ConfigError
-from .keys import bucket_base_url, is_static_endpoint, quote_key, static_key, static_sources
+from .keys import (
+    bucket_base_url,
+    is_static_endpoint,
+    key_filename,
+    quote_key,
+    static_key,
+    static_sources,
+)
 from .spec import DEFAULT_GZIP_TYPES, Spec, load_spec
 
-# Flask-S3 0.3 name -> seed name
+# Flask-S3 0.3 name -> seed name it fills when the seed name is absent.
 ALIASES = {
     "FLASKS3_BUCKET_NAME": "S3_BUCKET_NAME",
     "FLASKS3_CDN_DOMAIN": "S3_CDN_DOMAIN",
@@ -37,8 +48,8 @@ ALIASES = {
     "FLASKS3_PREFIX": "S3_PREFIX",
     "FLASKS3_REGION": "S3_REGION",
     "FLASKS3_ENDPOINT_URL": "S3_ENDPOINT_URL",
-    "FLASKS3_CACHE_CONTROL": "S3_HEADERS",
 }
+# The keys a URL base depends on: a change to any of them after init_app drops the cache.
 URL_KEYS = (
     "S3_BUCKET_NAME",
     "S3_CDN_DOMAIN",
@@ -47,10 +58,14 @@ URL_KEYS = (
     "S3_PREFIX",
     "S3_URL_SCHEME",
 )
+_url_values = operator.itemgetter(*URL_KEYS)  # C-speed read of them on every call
+# Werkzeug's query encoding, so a query string reads the same as Flask's own.
+QUERY_SAFE = "!$'()*,/:;?@"
+ANCHOR_SAFE = "%!#$&'()*+,/:;=?@"
 
 
 def defaults() -> dict[str, Any]:
-    """The seed's defaults, made fresh for each app (no mutable value is shared)."""
+    """The seed's defaults, made fresh for each call (no mutable value is shared between apps)."""
     return {
         "S3_BUCKET_NAME": None,
         "S3_BUCKET_DOMAIN": "s3.amazonaws.com",
@@ -72,59 +87,88 @@ def defaults() -> dict[str, Any]:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, DeprecationWarning, stacklevel=4)
+    # Point the warning at the user's line (FlaskS3(app) or init_app), however deep we are.
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("flask_s3"):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
+
+
+def _with_cache_control(config: MutableMapping[str, Any], value: object) -> None:
+    headers = dict(config.get("S3_HEADERS") or {})
+    if not any(str(name).lower() == "cache-control" for name in headers):
+        headers["Cache-Control"] = str(value)
+        config["S3_HEADERS"] = headers
+
+
+def _gzip_types(extensions: str | Iterable[object]) -> list[str]:
+    exts = [extensions] if isinstance(extensions, str) else list(extensions)
+    types_ = (media_type(content_type("x." + str(ext).lstrip("."))) for ext in exts)
+    return list(dict.fromkeys(types_))
 
 
 def migrate_config(config: MutableMapping[str, Any]) -> None:
-    """Fill seed keys from Flask-S3 0.3's FLASKS3_* names and from deprecated seed keys."""
+    """Map deprecated seed keys and Flask-S3 0.3's ``FLASKS3_*`` keys onto the seed's names.
+
+    A key set under its current name always wins; each old key read warns with its replacement.
+    """
+    if "S3_USE_HTTPS" in config:
+        if "S3_URL_SCHEME" in config:
+            _warn("S3_USE_HTTPS is deprecated and ignored because S3_URL_SCHEME is set")
+        else:
+            _warn("S3_USE_HTTPS is deprecated; set S3_URL_SCHEME = 'https' (or 'http')")
+            config["S3_URL_SCHEME"] = "https" if config["S3_USE_HTTPS"] else "http"
+    if "S3_CACHE_CONTROL" in config or "S3_USE_CACHE_CONTROL" in config:
+        _warn(
+            "S3_CACHE_CONTROL and S3_USE_CACHE_CONTROL are deprecated; "
+            "set S3_HEADERS = {'Cache-Control': ...}"
+        )
+        if config.get("S3_USE_CACHE_CONTROL") and config.get("S3_CACHE_CONTROL"):
+            _with_cache_control(config, config["S3_CACHE_CONTROL"])
     for old, new in ALIASES.items():
-        if old not in config or (new in config and old != "FLASKS3_CACHE_CONTROL"):
+        if old not in config:
             continue
+        if new in config or (old == "FLASKS3_USE_HTTPS" and "S3_USE_HTTPS" in config):
+            _warn(f"{old} is a Flask-S3 0.3 setting, ignored because {new} is set; remove it")
+            continue
+        _warn(f"{old} is a Flask-S3 0.3 setting; rename it to {new}")
         value = config[old]
         if old == "FLASKS3_USE_HTTPS":
             value = "https" if value else "http"
         elif old == "FLASKS3_GZIP_ONLY_EXTS":
-            value = [media_type(content_type(f"x{ext}")) for ext in value or ()]
-        elif old == "FLASKS3_CACHE_CONTROL":
-            headers = config.get("S3_HEADERS") or config.get("FLASKS3_HEADERS") or {}
-            if any(k.lower() == "cache-control" for k in headers):
+            if not value:  # 0.3 read an empty list as "gzip every type": keep our default
                 continue
-            value = {**headers, "Cache-Control": value}
-            _warn(f"{old} is a Flask-S3 0.3 setting; use S3_HEADERS['Cache-Control']")
-            config["S3_HEADERS"] = value
-            continue
-        _warn(f"{old} is a Flask-S3 0.3 setting; use {new}")
+            value = _gzip_types(value)
         config[new] = value
-    if config.get("S3_USE_CACHE_CONTROL") and config.get("S3_CACHE_CONTROL"):
-        _warn(
-            "S3_CACHE_CONTROL and S3_USE_CACHE_CONTROL are deprecated; "
-            "use S3_HEADERS['Cache-Control']"
-        )
-        headers = dict(config.get("S3_HEADERS") or {})
-        headers.setdefault("Cache-Control", config["S3_CACHE_CONTROL"])
-        config["S3_HEADERS"] = headers
-    if "S3_USE_HTTPS" in config:
-        _warn("S3_USE_HTTPS is deprecated; use S3_URL_SCHEME ('https' or 'http')")
-        if "S3_URL_SCHEME" not in config:
-            config["S3_URL_SCHEME"] = "https" if config["S3_USE_HTTPS"] else "http"
+    if "FLASKS3_CACHE_CONTROL" in config:
+        _warn("FLASKS3_CACHE_CONTROL is a Flask-S3 0.3 setting; use S3_HEADERS['Cache-Control']")
+        _with_cache_control(config, config["FLASKS3_CACHE_CONTROL"])
 
 
 def check_config(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the key and its allowed values for a value we cannot use."""
     style = config.get("S3_URL_STYLE")
     if style not in ("host", "path"):
         raise ConfigError(
-            f"S3_URL_STYLE is {style!r}", "Set S3_URL_STYLE to 'host' (bucket.domain) or 'path'."
+            f"S3_URL_STYLE is {style!r}",
+            "Set S3_URL_STYLE to 'host' (bucket.domain) or 'path' (domain/bucket).",
         )
     scheme = config.get("S3_URL_SCHEME")
-    if scheme not in (None, "", "relative", "http", "https"):
+    if scheme not in (None, "", "http", "https"):
         raise ConfigError(
             f"S3_URL_SCHEME is {scheme!r}",
-            "Set S3_URL_SCHEME to 'https' or 'http', or leave it unset for //host URLs.",
+            "Set S3_URL_SCHEME to 'https' or 'http', or leave it unset for //host/path URLs.",
         )
 
 
 def resolved_config(app: Flask) -> Mapping[str, Any]:
-    """The app's config as the extension reads it (aliases and defaults applied)."""
+    """The app's config as the extension reads it, without changing the app or warning.
+
+    After ``init_app`` that is ``app.config`` itself; before, a copy with the old keys mapped
+    and the defaults filled in.
+    """
     if "s3" in app.extensions:
         return app.config
     config: dict[str, Any] = dict(app.config)
@@ -137,21 +181,28 @@ def resolved_config(app: Flask) -> Mapping[str, Any]:
 
 
 @dataclass
-class _State:
-    """Per-app state in ``app.extensions["s3"]``: precomputed URL bases."""
+class S3State:
+    """Per-app state in ``app.extensions["s3"]``: the spec and precomputed URL bases."""
 
     spec: Spec | None = None
     url_paths: dict[str, str] = field(default_factory=dict)
     bases: dict[tuple[str, str | None], str] = field(default_factory=dict)
-    seen: tuple[Any, ...] = ()
+    config_seen: tuple[Any, ...] = ()
 
     def base(self, app: Flask, endpoint: str, scheme: str | None) -> str | None:
-        """``https://bucket.s3.amazonaws.com/static/`` for an endpoint, cached."""
+        """``https://bucket.s3.amazonaws.com/prefix/static/`` for an endpoint; None if unknown.
+
+        Cached; rebuilt when a URL key changes and re-read from the URL map on a miss, since
+        blueprints may be registered after ``init_app``.
+        """
         config = app.config
-        current = tuple(config.get(k) for k in URL_KEYS)
-        if current != self.seen:
-            self.bases.clear()
-            self.seen = current
+        try:
+            current = _url_values(config)
+        except KeyError:  # a key deleted after init_app
+            current = tuple(config.get(k) for k in URL_KEYS)
+        if current != self.config_seen:
+            self.bases = {}
+            self.config_seen = current
         cached = self.bases.get((endpoint, scheme))
         if cached is not None:
             return cached
@@ -159,13 +210,12 @@ class _State:
             self.url_paths = {s.endpoint: s.url_path for s in static_sources(app)}
             if endpoint not in self.url_paths:
                 return None
-        bucket = config.get("S3_BUCKET_NAME")
-        cdn = config.get("S3_CDN_DOMAIN")
+        bucket, cdn = config.get("S3_BUCKET_NAME"), config.get("S3_CDN_DOMAIN")
         if not bucket and not cdn:
             raise ConfigError(
-                "S3_BUCKET_NAME is not set, so there is no S3 URL to give",
-                "Set S3_BUCKET_NAME (or S3_CDN_DOMAIN) in app.config or the spec's bucket.name, "
-                "or set USE_S3 = False to serve static files locally.",
+                "S3_BUCKET_NAME is not set, so a static file has no S3 URL",
+                "Set S3_BUCKET_NAME (or S3_CDN_DOMAIN) in app.config or bucket.name in the "
+                "spec, or set USE_S3 = False to serve static files locally.",
             )
         host = bucket_base_url(
             str(bucket or ""),
@@ -181,9 +231,10 @@ class _State:
 
 
 class FlaskS3:
-    """Serve static files from S3 or a CDN: ``FlaskS3(app, spec="deploy.yaml")``.
+    """Serve static files from S3 or a CDN: ``FlaskS3(app)`` or ``FlaskS3(app, "deploy.yaml")``.
 
-    Explicit values in ``app.config`` win over the spec, which wins over the defaults.
+    Explicit values in ``app.config`` win over the spec, which wins over the defaults. The
+    instance keeps no app, so one instance may serve several apps through ``init_app``.
     """
 
     def __init__(self, app: Flask | None = None, spec: Spec | str | Path | None = None) -> None:
@@ -191,11 +242,17 @@ class FlaskS3:
             self.init_app(app, spec)
 
     def init_app(self, app: Flask, spec: Spec | str | Path | None = None) -> None:
+        """Hydrate ``app.config``, install ``url_for`` in Jinja and keep state per app.
+
+        ``spec`` is a ``Spec`` or a path to a deploy spec; a relative path is looked up in the
+        working directory, then in ``app.root_path``.
+        """
         if "s3" in app.extensions:
-            raise RuntimeError(
-                "FlaskS3 is already registered on this app; call init_app once per app."
+            raise ConfigError(
+                "FlaskS3 is already registered on this app",
+                "Call FlaskS3(app) or init_app(app) once per app.",
             )
-        loaded = load_spec(spec) if isinstance(spec, (str, Path)) else spec
+        loaded = _load(app, spec)
         migrate_config(app.config)
         if loaded is not None:
             for key, value in loaded.flask_config().items():
@@ -205,49 +262,77 @@ class FlaskS3:
         check_config(app.config)
         if app.debug and not app.config["USE_S3_DEBUG"]:
             app.config["USE_S3"] = False
-        app.extensions["s3"] = _State(spec=loaded)
+        app.extensions["s3"] = S3State(spec=loaded)
         app.jinja_env.globals["url_for"] = url_for
         if app.config["S3_OVERRIDE_FLASK_URL_FOR"]:
+            # flask.url_for calls current_app.url_for: an instance attribute reroutes this
+            # app only, leaving other apps and the Flask class alone.
             app.url_for = types.MethodType(_app_url_for, app)  # type: ignore[method-assign]
 
 
+def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:
+    if spec is None or isinstance(spec, Spec):
+        return spec
+    path = Path(spec)
+    if not path.is_absolute() and not path.exists():
+        beside_app = Path(app.root_path) / path
+        if beside_app.exists():
+            path = beside_app
+    return load_spec(path)
+
+
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:
-    """``app.url_for`` when S3_OVERRIDE_FLASK_URL_FOR is on: flask.url_for lands here."""
+    """``app.url_for`` while S3_OVERRIDE_FLASK_URL_FOR is on: ``flask.url_for`` lands here."""
     return _build(app, endpoint, values)
 
 
 def url_for(endpoint: str, /, **values: Any) -> str:
-    """Like ``flask.url_for``, but static endpoints give S3/CDN URLs while USE_S3 is on."""
+    """``flask.url_for``, except that static endpoints give S3/CDN URLs while USE_S3 is on.
+
+    ``static``, ``<blueprint>.static`` and ``.static`` (the current blueprint's) are static.
+    ``_scheme`` sets the scheme of that URL; ``_anchor`` is appended as ``#anchor``;
+    ``_external`` and ``_method`` have no effect on an S3 URL, which is always absolute
+    (or scheme-relative). Other values form the query string. Needs an app context.
+    """
     return _build(current_app._get_current_object(), endpoint, values)  # type: ignore[attr-defined]
 
 
 def local_url(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
     """Flask's own URL, bypassing an S3 override installed on this app instance."""
-    return str(type(app).url_for(app, endpoint, **values))
+    return Flask.url_for(app, endpoint, **values)
+
+
+@lru_cache(maxsize=4096)
+def _quoted_filename(filename: str) -> str:
+    # Templates ask for the same few names again and again; quoting is the costly step.
+    return quote_key(key_filename(filename))
 
 
 def _build(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
-    state: _State | None = app.extensions.get("s3")
+    state: S3State | None = app.extensions.get("s3")
     if state is None:
         raise ConfigError(
             "flask-s3 is not set up on this app",
-            "Did you forget to call FlaskS3(app) or init_app(app)?",
+            "Did you forget to call FlaskS3(app) / init_app(app)?",
         )
-    if endpoint[-7:] == ".static" and endpoint[0] == ".":
+    target = endpoint
+    if endpoint[:1] == ".":  # Flask's rule for relative endpoints
         blueprint = request.blueprint if has_request_context() else None
-        endpoint = f"{blueprint}.static" if blueprint else "static"
-    if not app.config["USE_S3"] or not is_static_endpoint(endpoint) or "filename" not in values:
+        target = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
+    if not (app.config["USE_S3"] and "filename" in values and is_static_endpoint(target)):
         return local_url(app, endpoint, values)
-    scheme = values.pop("_scheme", None)
+    app.inject_url_defaults(target, values)
+    base = state.base(app, target, values.get("_scheme"))
+    if base is None:  # no static route by that name: Flask raises its usual BuildError
+        return local_url(app, endpoint, values)
     anchor = values.pop("_anchor", None)
-    for ignored in ("_external", "_method"):
-        values.pop(ignored, None)
-    base = state.base(app, endpoint, scheme)
-    if base is None:  # not a static route this app has: let Flask raise its BuildError
-        return local_url(app, endpoint, values)
-    url = base + quote_key(static_key("", "", str(values.pop("filename"))))
+    for option in ("_scheme", "_external", "_method"):
+        values.pop(option, None)
+    url = base + _quoted_filename(str(values.pop("filename")))
     if values:
-        url += "?" + urlencode(values, doseq=True)
-    if anchor:
-        url += "#" + quote(str(anchor), safe="")
+        items = [(k, v) for k, v in iter_multi_items(values) if v is not None]
+        if items:
+            url += "?" + urlencode(items, safe=QUERY_SAFE)
+    if anchor is not None:
+        url += "#" + quote(str(anchor), safe=ANCHOR_SAFE)
     return url

@@ -83,10 +83,18 @@ def join_key(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
 
 
+def key_filename(filename: str) -> str:
+    """The part of a key a file name gives: NFC, forward slashes, no slash at either end.
+
+    NFC because macOS file systems hand out NFD names while editors and templates type NFC:
+    both must reach the same key.
+    """
+    return unicodedata.normalize("NFC", filename.replace("\\", "/")).strip("/")
+
+
 def static_key(prefix: str, url_path: str, filename: str) -> str:
     """The S3 key of ``filename`` (relative, POSIX) served under ``url_path``."""
-    filename = unicodedata.normalize("NFC", filename.replace("\\", "/")).lstrip("/")
-    return join_key(prefix, url_path, filename) if filename else join_key(prefix, url_path)
+    return join_key(prefix, url_path, key_filename(filename))
 
 
 def quote_key(key: str) -> str:
