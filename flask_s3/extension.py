@@ -83,6 +83,8 @@ def defaults() -> dict[str, Any]:
         "S3_OVERRIDE_FLASK_URL_FOR": False,
         "AWS_ACCESS_KEY_ID": None,
         "AWS_SECRET_ACCESS_KEY": None,
+        "S3_FINGERPRINT": False,
+        "S3_FINGERPRINT_MANIFEST": None,
     }
 
 
@@ -188,6 +190,19 @@ class S3State:
     url_paths: dict[str, str] = field(default_factory=dict)
     bases: dict[tuple[str, str | None], str] = field(default_factory=dict)
     config_seen: tuple[Any, ...] = ()
+    names: dict[str, str] | None = None  # fingerprinting: logical key -> stored key
+    hashed: dict[tuple[str, str], str] = field(default_factory=dict)  # quoted URL tails
+
+    def hashed_tail(self, endpoint: str, filename: str) -> str:
+        """The quoted file part of a fingerprinted URL (the plain one for unknown names)."""
+        cached = self.hashed.get((endpoint, filename))
+        if cached is None:
+            url_path = self.url_paths[endpoint]
+            logical = static_key("", url_path, filename)
+            stored = (self.names or {}).get(logical, logical)
+            cached = quote_key(stored[len(url_path) + 1 :] if url_path else stored)
+            self.hashed[(endpoint, filename)] = cached
+        return cached
 
     def base(self, app: Flask, endpoint: str, scheme: str | None) -> str | None:
         """``https://bucket.s3.amazonaws.com/prefix/static/`` for an endpoint; None if unknown.
@@ -262,7 +277,7 @@ class FlaskS3:
         check_config(app.config)
         if app.debug and not app.config["USE_S3_DEBUG"]:
             app.config["USE_S3"] = False
-        app.extensions["s3"] = S3State(spec=loaded)
+        app.extensions["s3"] = S3State(spec=loaded, names=_fingerprint_names(app, loaded))
         app.jinja_env.globals["url_for"] = url_for
         if app.config["S3_OVERRIDE_FLASK_URL_FOR"]:
             # flask.url_for calls current_app.url_for: an instance attribute reroutes this
@@ -279,6 +294,31 @@ def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:
         if beside_app.exists():
             path = beside_app
     return load_spec(path)
+
+
+def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
+    """The manifest `flask-s3 plan/apply` wrote, when S3_FINGERPRINT is on; read once."""
+    if not app.config.get("S3_FINGERPRINT"):
+        return None
+    from .fingerprint import manifest_path, read_manifest_file
+
+    configured = app.config.get("S3_FINGERPRINT_MANIFEST")
+    origin = spec.source if spec is not None and spec.source is not None else None
+    if configured and origin is None and not Path(configured).is_absolute():
+        configured = str(Path(app.root_path) / configured)
+    path = manifest_path(configured, origin, Path(app.static_folder or app.root_path))
+    try:
+        return read_manifest_file(path)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"fingerprinting is on but its manifest {path} is missing",
+            "Run `flask-s3 plan` or `flask-s3 apply` first: they write it. Ship it with the app.",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"the fingerprint manifest {path} cannot be read ({exc})",
+            "Run `flask-s3 plan` again to rewrite it.",
+        ) from None
 
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:
@@ -328,7 +368,11 @@ def _build(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
     anchor = values.pop("_anchor", None)
     for option in ("_scheme", "_external", "_method"):
         values.pop(option, None)
-    url = base + _quoted_filename(str(values.pop("filename")))
+    filename = str(values.pop("filename"))
+    if state.names is None:
+        url = base + _quoted_filename(filename)
+    else:
+        url = base + state.hashed_tail(target, filename)
     if values:
         items = [(k, v) for k, v in iter_multi_items(values) if v is not None]
         if items:
