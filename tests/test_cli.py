@@ -169,3 +169,28 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for command in ("validate", "plan", "apply", "show", "local-s3"):
         assert command in result.stdout
+
+
+def test_secret_never_appears_in_any_output(project: Path, env: dict[str, str]):
+    secret = env["AWS_SECRET_ACCESS_KEY"]
+    key_id = env["AWS_ACCESS_KEY_ID"]
+    outputs: list[str] = []
+    for args in (
+        ("validate", "deploy.yaml"),
+        ("plan", "deploy.yaml", "--out", "p.json"),
+        ("plan", "deploy.yaml", "--format", "json"),
+        ("plan", "deploy.yaml", "--format", "markdown"),
+        ("show", "p.json"),
+        ("apply", "--plan", "p.json"),
+        ("apply", "deploy.yaml", "--force-refresh"),
+        ("plan", "deploy.yaml", "--app", "missing_module:create_app()"),
+    ):
+        result = run(project, *args, env=env)
+        outputs += [result.stdout, result.stderr]
+    wrong = run(project, "plan", "deploy.yaml", env={**env, "AWS_SECRET_ACCESS_KEY": secret[::-1]})
+    outputs += [wrong.stdout, wrong.stderr, (project / "p.json").read_text()]
+    assert wrong.returncode == 1
+    for text in outputs:
+        assert secret not in text
+        assert secret[::-1] not in text
+    assert all(key_id not in text for text in outputs)
