@@ -247,17 +247,22 @@ def progress_bar(snap: Snapshot) -> Iterator[Callable[[int, int], None] | None]:
         yield None
         return
     total = sum(a.size or 0 for a in work if a.action != "update-headers")
-    files = [0]
+    from .render import human_size
+
+    done = [0, 0]  # files, bytes
     bar_cm: Any = click.progressbar(
         length=max(total, 1),
         label=f"Applying {len(work)} changes",
         file=sys.stderr,
-        item_show_func=lambda _: f"{files[0]}/{len(work)} files",
+        item_show_func=lambda _: (
+            f"{done[0]}/{len(work)} files, {human_size(done[1])} of {human_size(total)}"
+        ),
     )
     with bar_cm as bar:
 
         def advance(n_files: int, n_bytes: int) -> None:
-            files[0] += n_files
+            done[0] += n_files
+            done[1] += n_bytes
             bar.update(n_bytes, None)
 
         yield advance
