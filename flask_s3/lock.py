@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "lock.json"
 STALE_AFTER = 30 * 60  # seconds: an apply that died leaves a lock; after this it is broken
+_HELD: set[str] = set()  # tokens of the locks this process holds right now
 
 
 def _error_code(exc: Exception) -> str:
@@ -62,7 +63,7 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
                 break  # our own write went through and a retry of it was refused
             epoch = holder.get("epoch", 0)
             age = time.time() - (float(epoch) if isinstance(epoch, (int, float)) else 0.0)
-            if age > stale_after and attempt == 1:
+            if (age > stale_after or _holder_died(holder)) and attempt == 1:
                 client.delete_object(Bucket=bucket, Key=key)
                 continue
             raise ApplyError(
@@ -72,13 +73,32 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
                 f"the lock {key!r} expires after {int(stale_after // 60)} minutes "
                 "(or delete that object by hand).",
             ) from None
+    _HELD.add(token)
     try:
         yield
     finally:
+        _HELD.discard(token)
         try:
             client.delete_object(Bucket=bucket, Key=key)
         except Exception:  # the lock goes stale by itself; never mask the real outcome
             pass
+
+
+def _holder_died(holder: dict[str, object]) -> bool:
+    """True when the lock was taken on this machine by a process that no longer exists."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        # Ours: another apply of this process holds it, or one that ended left it behind.
+        return holder.get("token") not in _HELD
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _read_lock(client: S3Client, bucket: str, key: str) -> dict[str, object]:

@@ -22,6 +22,7 @@ from flask import Flask
 from flask_s3.apply import Report, apply_plan
 from flask_s3.deploy import snapshot
 from flask_s3.errors import ApplyError, S3Error
+from flask_s3.locals3 import LocalS3
 from flask_s3.lock import LOCK_NAME
 from flask_s3.remote import control_key, make_client
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UploadSpec
@@ -265,3 +266,50 @@ def test_sigint_stops_cleanly(proxy, s3_server, s3_env, bucket_name, tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert "0 updated" in again.stdout
+
+
+@pytest.mark.slow
+def test_real_server_killed_mid_apply_then_restarted(s3_env, bucket_name, app, tmp_path):
+    """SIGKILL the SeaweedFS process itself during an apply, restart it on its data."""
+    server = LocalS3(
+        tmp_path / "weed-data",
+        access_key=os.environ["AWS_ACCESS_KEY_ID"],
+        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+    ).start()
+    proxy = FaultProxy(server.port or 0)
+    try:
+        spec = spec_for(proxy.endpoint_url, bucket_name, prune=True)
+        client = make_client(spec)
+        client.create_bucket(Bucket=bucket_name)
+        puts = {"n": 0}
+        lock = threading.Lock()
+
+        def kill_after_ten(method: str, path: str, n: int) -> str:
+            if is_put_object(method, path):
+                with lock:
+                    puts["n"] += 1
+                    if puts["n"] == 11:
+                        server.kill()
+            return "pass"
+
+        proxy.policy = kill_after_ten
+        with pytest.raises(ApplyError) as info:
+            deploy(spec, app, client)
+        report = info.value.report
+        assert isinstance(report, Report)
+        assert 1 <= report.uploaded <= 11
+        assert report.uploaded + len(report.failed) + report.not_attempted >= N_FILES
+        assert "not attempted" in info.value.detail or report.failed
+        assert not [v for m, p, v in proxy.seen if m == "POST" and "delete" in p]
+
+        proxy.policy = lambda m, p, n: "pass"
+        server.start()  # same data dir, same S3 port
+        snap = snapshot(spec, app, client)
+        assert snap.plan.counts["delete"] == 0
+        assert snap.plan.counts["upload"] == N_FILES - snap.plan.unchanged
+        assert snap.plan.unchanged >= report.uploaded - 1
+        deploy(spec, app, client)
+        assert not snapshot(spec, app, client).plan.has_changes
+    finally:
+        proxy.close()
+        server.stop()
