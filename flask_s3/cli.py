@@ -72,7 +72,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC")
 @reports_errors
 def validate(spec_path: str) -> None:
     """Check a deploy spec; print every problem with its file, line and key path."""
@@ -132,7 +132,7 @@ def take_snapshot(
 
 
 @main.command()
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC")
 @app_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option(
@@ -172,7 +172,7 @@ def plan(
 
 
 @main.command()
-@click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
+@click.argument("plan_path", metavar="PLAN.json")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
@@ -200,7 +200,7 @@ def read_plan_file(path: str) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC", required=False)
 @app_option
 @click.option(
     "--plan",

@@ -86,6 +86,14 @@ class _Builder:
         if id(node) in stack:
             self.problems.append(self.locator.problem(path, "an alias refers to itself"))
             return None
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (
+            "tag:yaml.org,2002:map",
+            "tag:yaml.org,2002:seq",
+        ):
+            self.problems.append(
+                self.locator.problem(path, f"the tag {node.tag} is not allowed; write plain YAML")
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, (*stack, id(node)))
         if isinstance(node, yaml.SequenceNode):
@@ -331,6 +339,15 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _bounds(sub: dict[str, Any]) -> str:
+    low, high = sub.get("minimum"), sub.get("maximum")
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    if low is not None:
+        return f"of {low} or more"
+    return f"of {high} or less"
+
+
 def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Problem]:
     """One jsonschema error in plain words, located, saying what to write instead."""
     path: Path_ = tuple(error.absolute_path)
@@ -359,6 +376,8 @@ def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Proble
         wanted = sub.get("type")
         names = wanted if isinstance(wanted, list) else [wanted]
         words = " or ".join(TYPE_WORDS.get(str(n), str(n)) for n in names)
+        if "minimum" in sub or "maximum" in sub:
+            words += " " + _bounds(sub)
         return [locator.problem(path, f"expected {words}, got {got}")]
     if kind == "enum":
         options = ", ".join(str(o) for o in sub.get("enum", []))
@@ -368,14 +387,7 @@ def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Proble
             locator.problem(path, f"{fix or 'expected ' + _shown(sub.get('const'))}; got {got}")
         ]
     if kind in ("minimum", "maximum"):
-        low, high = sub.get("minimum"), sub.get("maximum")
-        if low is not None and high is not None:
-            bounds = f"from {low} to {high}"
-        elif low is not None:
-            bounds = f"of {low} or more"
-        else:
-            bounds = f"of {high} or less"
-        return [locator.problem(path, f"expected a whole number {bounds}, got {got}")]
+        return [locator.problem(path, f"expected a whole number {_bounds(sub)}, got {got}")]
     if kind in ("pattern", "oneOf") and fix:
         return [locator.problem(path, f"{fix}; got {got}")]
     if kind == "minLength":
