@@ -46,6 +46,26 @@ def normalize_cors(rules: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def parse_cors_xml(data: bytes) -> list[dict[str, Any]]:
+    """GetBucketCors's XML as boto3 would give it (namespace or not)."""
+    import xml.etree.ElementTree as ET
+
+    rules: list[dict[str, Any]] = []
+    for rule in ET.fromstring(data).iter():
+        if rule.tag.rsplit("}", 1)[-1] != "CORSRule":
+            continue
+        out: dict[str, Any] = {}
+        for child in rule:
+            name = child.tag.rsplit("}", 1)[-1]
+            text = (child.text or "").strip()
+            if name == "MaxAgeSeconds":
+                out[name] = int(text or 0)
+            elif name in ("AllowedOrigin", "AllowedMethod", "AllowedHeader", "ExposeHeader"):
+                out.setdefault(name + "s", []).append(text)
+        rules.append(out)
+    return rules
+
+
 def policy_statement(spec: Spec) -> dict[str, Any]:
     prefix = normalize_prefix(spec.urls.prefix)
     resource = f"arn:aws:s3:::{spec.bucket.name}/{prefix + '/' if prefix else ''}*"
@@ -64,8 +84,14 @@ def _error_code(exc: Exception) -> str:
 
 
 def current_cors(client: S3Client, bucket: str) -> list[dict[str, Any]] | None:
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
     try:
-        rules = client.get_bucket_cors(Bucket=bucket).get("CORSRules", [])
+        if wire is not None:
+            rules = parse_cors_xml(wire.get(bucket, "", "cors=", "GetBucketCors"))
+        else:
+            rules = [dict(r) for r in client.get_bucket_cors(Bucket=bucket).get("CORSRules", [])]
     except Exception as exc:
         if _error_code(exc) in ("NoSuchCORSConfiguration", "NoSuchCors"):
             return None
@@ -74,8 +100,14 @@ def current_cors(client: S3Client, bucket: str) -> list[dict[str, Any]] | None:
 
 
 def current_policy(client: S3Client, bucket: str) -> dict[str, Any] | None:
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
     try:
-        text = client.get_bucket_policy(Bucket=bucket)["Policy"]
+        if wire is not None:
+            text = wire.get(bucket, "", "policy=", "GetBucketPolicy").decode("utf-8")
+        else:
+            text = client.get_bucket_policy(Bucket=bucket)["Policy"]
     except Exception as exc:
         if _error_code(exc) in ("NoSuchBucketPolicy", "NoSuchPolicy"):
             return None

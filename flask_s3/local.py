@@ -15,6 +15,7 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, media_type
+from .hashcache import HashCache
 from .keys import StaticSource, glob_match, normalize_prefix, static_key, static_sources
 from .spec import Spec
 
@@ -91,11 +92,16 @@ def scan_sources(
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
+    caches: list[tuple[HashCache, set[str]]] = []
+    cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
     for source in sources:
         inventory.roots.append(static_key(prefix, source.url_path, ""))
         if not source.folder.is_dir():
             continue
         never = never_upload(source.folder, spec, manifest)
+        cache = HashCache(source.folder)
+        seen: set[str] = set()
+        caches.append((cache, seen))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
@@ -109,6 +115,8 @@ def scan_sources(
                 )
                 continue
             files[logical] = path
+            cached[logical] = (cache, relpath)
+            seen.add(relpath)
     content: dict[str, bytes] = {}
     if spec.assets.fingerprint.enabled:
         from .fingerprint import fingerprint
@@ -120,8 +128,18 @@ def scan_sources(
         stored = inventory.names.get(logical, logical)
         key = static_key(prefix, stored, "")
         inventory.assets[key] = build_asset(
-            key, logical, path, spec, meta_warned, inventory.warnings, content.get(logical), stored
+            key,
+            logical,
+            path,
+            spec,
+            meta_warned,
+            inventory.warnings,
+            content.get(logical),
+            stored,
+            cached.get(logical),
         )
+    for cache, seen in caches:
+        cache.save(seen)
     return inventory
 
 
@@ -168,6 +186,7 @@ def build_asset(
     warnings: list[str],
     content: bytes | None = None,
     stored: str | None = None,
+    cache: tuple[HashCache, str] | None = None,
 ) -> LocalAsset:
     headers, became_meta = asset_headers(logical, spec, immutable=stored not in (None, logical))
     for name in became_meta:
@@ -181,6 +200,17 @@ def build_asset(
         media_type(t) for t in spec.assets.gzip.content_types
     }
     renamed = logical if stored not in (None, logical) else None
+    if cache is not None and content is None:
+        hashes, relpath = cache
+        stat = os.stat(path)
+        mode = "gzip" if gzipped else "raw"
+        known = hashes.get(relpath, stat, mode)
+        if known is None:
+            known = hash_stored(path, gzipped)
+            hashes.put(relpath, stat, mode, *known)
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return LocalAsset(key, path, known[0], known[1], headers, gzipped, renamed)
     if gzipped or content is not None:
         if content is None:
             with open(path, "rb") as fh:
@@ -194,6 +224,15 @@ def build_asset(
         return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
     size, md5 = hash_file(path)
     return LocalAsset(key, path, size, md5, headers, logical=renamed)
+
+
+def hash_stored(path: str, gzipped: bool) -> tuple[int, str]:
+    """Size and MD5 of the bytes that will be stored for ``path``."""
+    if not gzipped:
+        return hash_file(path)
+    with open(path, "rb") as fh:
+        body = gzip_bytes(fh.read())
+    return len(body), hashlib.md5(body).hexdigest()
 
 
 def hash_file(path: str) -> tuple[int, str]:

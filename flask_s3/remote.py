@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import S3Error
 from .keys import join_key, normalize_prefix
@@ -27,6 +29,80 @@ def control_key(spec: Spec, name: str) -> str:
     return join_key(normalize_prefix(spec.urls.prefix), CONTROL_DIR, name)
 
 
+@dataclass(frozen=True)
+class StaticCredentials:
+    """Keys taken straight from the environment (botocore's first source, too)."""
+
+    access_key: str
+    secret_key: str
+    token: str | None = None
+
+    def get_frozen_credentials(self) -> StaticCredentials:
+        return self
+
+
+class Client:
+    """What gets passed around as the S3 client.
+
+    The hot, simple calls go over ``wire`` (our SigV4 over urllib3). boto3, whose import and
+    client set-up cost about 0.3 s, is made only when something else is needed, so a plan
+    that finds nothing to change never loads it. Any boto3 client method works on this object.
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        access_key: str | None,
+        secret_key: str | None,
+        concurrency: int | None,
+    ) -> None:
+        self._spec = spec
+        self._keys = (access_key, secret_key)
+        self._workers = concurrency or spec.upload.concurrency
+        self._boto: Any = None
+        self._lock = threading.Lock()
+        self.wire = self._env_wire()
+
+    def _env_wire(self) -> Any:
+        """A wire when the credentials are plain keys (arguments or environment)."""
+        access_key, secret_key = self._keys
+        token = None
+        if not (access_key and secret_key):
+            if self._spec.bucket.profile or os.environ.get("AWS_PROFILE"):
+                return None
+            access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+            secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
+            token = os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN")
+        region = (
+            self._spec.bucket.region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        endpoint = self._spec.bucket.endpoint_url
+        if not (access_key and secret_key) or not (endpoint or region):
+            return None  # let botocore find credentials and region its own way
+        from .wire import Wire
+
+        return Wire(
+            StaticCredentials(access_key, secret_key, token),
+            region=region or "us-east-1",
+            endpoint_url=endpoint or f"https://s3.{region}.amazonaws.com",
+            path_style=bool(endpoint),
+            pool_size=max(10, self._workers + 2),
+        )
+
+    @property
+    def boto(self) -> S3Client:
+        """The boto3 client, made on first use (thread-safe)."""
+        with self._lock:
+            if self._boto is None:
+                self._boto = _boto_client(self._spec, *self._keys, self._workers)
+            return self._boto  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.boto, name)
+
+
 def make_client(
     spec: Spec,
     *,
@@ -34,11 +110,16 @@ def make_client(
     secret_key: str | None = None,
     concurrency: int | None = None,
 ) -> S3Client:
-    """The boto3 S3 client, made once and passed to everything that talks to S3."""
+    """The S3 client, made once and passed to everything that talks to S3."""
+    return cast("S3Client", Client(spec, access_key, secret_key, concurrency))
+
+
+def _boto_client(
+    spec: Spec, access_key: str | None, secret_key: str | None, workers: int
+) -> S3Client:
     import boto3
     from botocore.config import Config
 
-    workers = concurrency or spec.upload.concurrency
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=max(10, workers + 2),
@@ -197,8 +278,14 @@ def bucket_exists(client: S3Client, bucket: str) -> bool:
     """True if the bucket is there and ours to use; False if missing; S3Error otherwise."""
     from botocore.exceptions import ClientError
 
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
     try:
-        client.head_bucket(Bucket=bucket)
+        if wire is not None:
+            wire.head_bucket(bucket)
+        else:
+            client.head_bucket(Bucket=bucket)
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = str(exc.response.get("Error", {}).get("Code"))
@@ -225,7 +312,7 @@ def _error_code_of_list(client: S3Client, bucket: str) -> str:
     from botocore.exceptions import ClientError
 
     try:
-        client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+        next(iter(list_objects(client, bucket, "")), None)
     except ClientError as exc:
         return str(exc.response.get("Error", {}).get("Code", ""))
     except Exception:
@@ -281,8 +368,14 @@ def read_manifest(
     client: S3Client, bucket: str, key: str
 ) -> tuple[dict[str, ManifestEntry] | None, list[list[str]], str]:
     """(entries, generations, state) from the manifest object; damage gives "corrupt"."""
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
     with s3_errors("read-manifest", bucket):
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if wire is not None:
+            body = wire.get(bucket, key)
+        else:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
         data = json.loads(gzip.decompress(body))
         if data.get("format") != MANIFEST_FORMAT:

@@ -38,34 +38,54 @@ _wires: weakref.WeakKeyDictionary[Any, Wire | None] = weakref.WeakKeyDictionary(
 
 def wire_for(client: S3Client, bucket: str) -> Wire | None:
     """The fast path for this client, or None when it can't be used (e.g. no credentials)."""
-    try:
-        cached = _wires[client]
-    except KeyError:
-        cached = None
-        credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
-        if credentials is not None and client.meta.endpoint_url:
-            cached = Wire(client, credentials)
-        _wires[client] = cached
-    if cached is not None and cached.bucket_host(bucket) is None:
+    wire: Wire | None
+    own: Any = getattr(client, "wire", False)
+    if own is not False:  # our own client (remote.Client) made its wire without botocore
+        wire = own
+    else:
+        try:
+            wire = _wires[client]
+        except KeyError:
+            wire = None
+            credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+            meta = client.meta
+            if credentials is not None and meta.endpoint_url:
+                config = meta.config
+                wire = Wire(
+                    credentials,
+                    region=meta.region_name or "us-east-1",
+                    endpoint_url=meta.endpoint_url,
+                    path_style=(getattr(config, "s3", None) or {}).get("addressing_style")
+                    == "path",
+                    pool_size=int(getattr(config, "max_pool_connections", 10) or 10),
+                )
+            _wires[client] = wire
+    if wire is not None and wire.bucket_host(bucket) is None:
         return None
-    return cached
+    return wire
 
 
 class Wire:
     """Signed PutObject / ListObjectsV2 over a urllib3 pool sized like the client's."""
 
-    def __init__(self, client: S3Client, credentials: Any) -> None:
+    def __init__(
+        self,
+        credentials: Any,
+        *,
+        region: str,
+        endpoint_url: str,
+        path_style: bool,
+        pool_size: int,
+    ) -> None:
         import urllib3
 
-        self.credentials = credentials
-        self.region = client.meta.region_name or "us-east-1"
-        endpoint = urlsplit(client.meta.endpoint_url)
+        self.credentials = credentials  # anything with get_frozen_credentials()
+        self.region = region
+        endpoint = urlsplit(endpoint_url)
         self.scheme = endpoint.scheme
         self.netloc = endpoint.netloc
-        self.endpoint_url = client.meta.endpoint_url
-        config = client.meta.config
-        self.path_style = (getattr(config, "s3", None) or {}).get("addressing_style") == "path"
-        pool_size = int(getattr(config, "max_pool_connections", 10) or 10)
+        self.endpoint_url = endpoint_url
+        self.path_style = path_style
         kwargs: dict[str, Any] = {}
         if self.scheme == "https":
             from botocore.httpsession import get_cert_path
@@ -155,7 +175,9 @@ class Wire:
         host_and_prefix = self.bucket_host(bucket)
         assert host_and_prefix is not None
         host, prefix = host_and_prefix
-        path = quote(f"{prefix}/{key}", safe="/~")
+        path = (
+            quote(f"{prefix}/{key}", safe="/~") if key or not prefix else quote(prefix, safe="/~")
+        )
         url = f"{self.scheme}://{host}{path}" + (f"?{query}" if query else "")
         for attempt in range(MAX_ATTEMPTS):
             signed = self.signed_headers(method, host, path, query, headers)
@@ -212,6 +234,15 @@ class Wire:
         if acl:
             http["x-amz-acl"] = acl
         self._send("PUT", bucket, key, "", http, body, "PutObject")
+
+    def head_bucket(self, bucket: str) -> None:
+        """HeadBucket: returns when the bucket is there and ours; ClientError otherwise."""
+        self._send("HEAD", bucket, "", "", {}, None, "HeadBucket")
+
+    def get(self, bucket: str, key: str, query: str = "", operation: str = "GetObject") -> bytes:
+        """A GET of an object (``key``) or of a bucket subresource (``query``, e.g. ``cors=``)."""
+        response = self._send("GET", bucket, key, query, {}, None, operation)
+        return bytes(response.data)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:
         """Every (key, size, etag) under ``prefix``, page by page."""

@@ -1,0 +1,86 @@
+"""A local cache of file MD5s keyed by (size, mtime, inode), so an unchanged tree isn't re-read.
+
+Like git's index: an entry is trusted only when the file's size, mtime and inode are as
+recorded and the file was last modified well before the cache was written (a file changed
+in the same instant as the write could otherwise hide a change). A fresh CI checkout has new
+mtimes, so everything is hashed there; a laptop re-running a deploy skips the reading.
+Set FLASK_S3_NO_HASH_CACHE=1 to turn it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+RACY_NS = 2_000_000_000  # entries modified this close to the cache's write are re-hashed
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("FLASK_S3_NO_HASH_CACHE"):
+        return None
+    if os.environ.get("FLASK_S3_CACHE_DIR"):
+        return Path(os.environ["FLASK_S3_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flask-s3"
+
+
+class HashCache:
+    """MD5s of the files below one folder, per storage mode (``raw`` or ``gzip``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path: Path | None = None
+        self.entries: dict[str, list[object]] = {}
+        self.written_ns = 0
+        self.dirty = False
+        directory = cache_dir()
+        if directory is None:
+            return
+        name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+        self.path = directory / f"md5-{name}.json"
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("v") == 1:
+                self.entries = data["files"]
+                self.written_ns = int(data["written_ns"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries = {}
+
+    def get(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str] | None:
+        entry = self.entries.get(key)
+        if (
+            entry is None
+            or entry[0] != stat.st_size
+            or entry[1] != stat.st_mtime_ns
+            or entry[2] != stat.st_ino
+            or entry[3] != mode
+            or stat.st_mtime_ns > self.written_ns - RACY_NS
+        ):
+            return None
+        return int(entry[4]), str(entry[5])  # type: ignore[call-overload]
+
+    def put(self, key: str, stat: os.stat_result, mode: str, size: int, md5: str) -> None:
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, mode, size, md5]
+        self.dirty = True
+
+    def save(self, keep: set[str]) -> None:
+        """Write the cache (atomically) if it changed; drop entries for files gone."""
+        if self.path is None:
+            return
+        if set(self.entries) - keep:
+            self.entries = {k: v for k, v in self.entries.items() if k in keep}
+            self.dirty = True
+        if not self.dirty and self.written_ns:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"v": 1, "written_ns": time.time_ns(), "files": self.entries}
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".md5-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
