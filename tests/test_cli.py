@@ -194,3 +194,22 @@ def test_secret_never_appears_in_any_output(project: Path, env: dict[str, str]):
         assert secret not in text
         assert secret[::-1] not in text
     assert all(key_id not in text for text in outputs)
+
+
+def test_flask_cli_group_uses_the_flask_app(project: Path, env: dict[str, str]):
+    spec = (project / "deploy.yaml").read_text().replace('app: "shopapp:create_app()"\n', "")
+    (project / "noapp.yaml").write_text(spec)
+    flask = Path(sys.executable).parent / "flask"
+    result = subprocess.run(
+        [str(flask), "--app", "shopapp:create_app", "s3", "plan", "noapp.yaml"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 to upload" in result.stdout
+    missing = run(project, "plan", "noapp.yaml", env=env)
+    assert missing.returncode == 1
+    assert "no Flask app to deploy" in missing.stderr
