@@ -364,13 +364,25 @@ def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Proble
         return out
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
-        return [locator.problem(path, f'missing required key "{missing}"')]
-    if kind == "propertyNames":
+        present = [str(k) for k in error.instance] if isinstance(error.instance, dict) else []
+        close = difflib.get_close_matches(missing, present, n=1, cutoff=0.6)
+        hint = f' (is "{close[0]}" a misspelling of it?)' if close else ""
+        return [locator.problem(path, f'missing required key "{missing}"{hint}')]
+    if kind == "propertyNames" or "propertyNames" in error.schema_path:
+        name = str(error.instance)
         return [
             locator.problem(
-                path, f"{_shown(error.instance)} is not a valid header name (letters, digits, -)"
+                (*path, name),
+                f"{_shown(name)} is not a valid header name; use letters, digits and '-' "
+                "(e.g. Cache-Control)",
             )
         ]
+    if kind == "oneOf" and error.context and isinstance(error.instance, (dict, list)):
+        # Explain the branch meant by the value's shape (the mapping or the list form).
+        branch = 1 if isinstance(error.instance, dict) else 0
+        inner = [e for e in error.context if e.relative_schema_path[0] == branch]
+        if inner:
+            return [p for e in inner for p in explain(e, locator, schema)]
     got = _shown(error.instance)
     if kind == "type":
         wanted = sub.get("type")

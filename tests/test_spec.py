@@ -1,0 +1,258 @@
+"""The deploy spec: the example, interpolation, and a corpus of bad specs, each with the
+located message a user sees from `flask-s3 validate`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flask_s3.errors import SpecError
+from flask_s3.spec import Spec, load_spec, spec_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = Path(__file__).parent / "specs" / "bad"
+
+# file -> (line, column, key path, a fragment of the message)
+EXPECTED = {
+    "01-syntax.yaml": (4, 1, "", "YAML syntax error"),
+    "02-tab-indent.yaml": (3, 1, "", "indent with spaces, not tabs"),
+    "03-duplicate-key.yaml": (4, 3, "bucket.name", "duplicate key (first given on line 3)"),
+    "04-unknown-top-key.yaml": (4, 1, "bukcet", 'did you mean "bucket"?'),
+    "05-misspelt-nested.yaml": (3, 3, "bucket.nmae", 'did you mean "name"?'),
+    "06-wrong-type-bool.yaml": (4, 3, "bucket.create", 'expected true or false, got "maybe"'),
+    "07-wrong-type-list.yaml": (5, 3, "assets.exclude", "expected a list"),
+    "08-bad-scheme.yaml": (5, 3, "urls.scheme", 'expected one of relative, http, https; got "ftp"'),
+    "09-bad-bucket-name.yaml": (3, 3, "bucket.name", "3-63 lowercase letters"),
+    "10-bad-region.yaml": (4, 3, "bucket.region", "a region looks like eu-west-1"),
+    "11-bad-endpoint.yaml": (4, 3, "bucket.endpoint_url", "an http:// or https:// URL"),
+    "12-concurrency-zero.yaml": (5, 3, "upload.concurrency", "from 1 to 256, got 0"),
+    "13-concurrency-huge.yaml": (5, 3, "upload.concurrency", "from 1 to 256, got 10000"),
+    "14-concurrency-word.yaml": (5, 3, "upload.concurrency", 'from 1 to 256, got "many"'),
+    "15-negative-max-delete.yaml": (5, 3, "assets.max_delete", "of 0 or more, got -1"),
+    "16-missing-version.yaml": (1, 1, "", 'missing required key "version"'),
+    "17-version-two.yaml": (1, 1, "version", "write `version: 1`; got 2"),
+    "18-missing-bucket.yaml": (1, 1, "", 'missing required key "bucket"'),
+    "19-missing-bucket-name.yaml": (2, 1, "bucket", 'missing required key "name"'),
+    "20-empty.yaml": (1, 1, "", "the file is empty"),
+    "21-list-top.yaml": (1, 1, "", "the top level must be a mapping"),
+    "22-secret-key.yaml": (4, 3, "bucket.aws_secret_access_key", "credentials do not belong"),
+    "23-password-in-headers.yaml": (6, 5, "assets.headers.X-Password", "credentials do not"),
+    "24-undefined-var.yaml": (3, 3, "bucket.name", "FLASK_S3_TEST_UNDEFINED_BUCKET is not set"),
+    "25-malformed-var.yaml": (5, 3, "urls.prefix", "unclosed `${`"),
+    "26-glob-type.yaml": (5, 13, "assets.exclude[0]", "expected text, got 42"),
+    "27-rule-without-match.yaml": (6, 7, "assets.rules[0]", 'missing required key "match"'),
+    "28-header-name-space.yaml": (6, 5, "assets.headers.Cache Control", "not a valid header"),
+    "29-alias-bomb.yaml": (1, 40, "", "expands to more than"),
+    "30-python-tag.yaml": (2, 1, "bucket", "is not allowed"),
+    "31-cors-post.yaml": (6, 28, "bucket.cors.allowed_methods[1]", 'GET, HEAD; got "POST"'),
+    "32-not-utf8.yaml": (4, 11, "", "not UTF-8"),
+    "33-many-problems.yaml": (4, 3, "bucket.acl", 'got "public"'),
+    "34-fingerprint-length.yaml": (7, 5, "assets.fingerprint.length", "from 6 to 32, got 2"),
+    "35-merge-key.yaml": (3, 1, "bucket", "merge keys (<<) are not supported"),
+}
+
+
+def test_corpus_is_complete():
+    assert sorted(EXPECTED) == sorted(p.name for p in BAD.glob("*.yaml"))
+    assert len(EXPECTED) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_spec_gives_a_located_message(name: str):
+    line, column, path, fragment = EXPECTED[name]
+    with pytest.raises(SpecError) as info:
+        load_spec(BAD / name)
+    matching = [p for p in info.value.problems if p.path == path]
+    assert matching, [str(p) for p in info.value.problems]
+    problem = matching[0]
+    assert (problem.line, problem.column) == (line, column), str(problem)
+    assert fragment in problem.message
+    assert str(problem).startswith(f"{BAD / name}:{line}:{column}: ")
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SpecError) as info:
+        load_spec(BAD / "33-many-problems.yaml")
+    assert [p.path for p in info.value.problems] == [
+        "bucket.acl",
+        "urls.style",
+        "upload.concurency",
+    ]
+    assert info.value.summary == "3 problems in the deploy spec"
+
+
+def test_validate_command_exits_1_without_traceback_for_every_bad_spec():
+    # One process for the whole corpus keeps this fast; each file is its own invocation.
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from flask_s3.cli import main\n"
+        "for path in sys.argv[1:]:\n"
+        "    r = CliRunner().invoke(main, ['validate', path])\n"
+        "    print(path, r.exit_code, 'Traceback' in r.output, repr(r.exception))\n"
+    )
+    paths = [str(BAD / name) for name in sorted(EXPECTED)]
+    out = subprocess.run(
+        [sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=120
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == len(paths), out.stderr
+    for line in lines:
+        _path, code, traceback, exc = line.split(" ", 3)
+        assert (code, traceback) == ("1", "False"), line
+        assert exc.startswith("SystemExit"), line
+
+
+def test_secret_values_are_never_echoed():
+    with pytest.raises(SpecError) as info:
+        load_spec(BAD / "22-secret-key.yaml")
+    assert "AKIAEXAMPLESECRETVALUE" not in str(info.value)
+
+
+def test_alias_bomb_is_refused_quickly():
+    started = time.perf_counter()
+    with pytest.raises(SpecError):
+        load_spec(BAD / "29-alias-bomb.yaml")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_example_validates_and_hydrates(monkeypatch: pytest.MonkeyPatch):
+    spec = load_spec(ROOT / "deploy.example.yaml")
+    assert spec.bucket.name == "flask-s3-example"
+    assert spec.bucket.endpoint_url is None  # ${FLASK_S3_ENDPOINT_URL:-} empty: AWS
+    assert spec.urls.scheme == "https" and spec.urls.style == "host"
+    config = spec.flask_config()
+    assert config["S3_BUCKET_NAME"] == "flask-s3-example"
+    assert config["S3_URL_SCHEME"] == "https"
+    assert config["USE_GZIP"] is True
+    assert config["S3_HEADERS"] == {"Cache-Control": "public, max-age=86400"}
+    monkeypatch.setenv("FLASK_S3_ENDPOINT_URL", "http://127.0.0.1:9000/")
+    monkeypatch.setenv("FLASK_S3_URL_STYLE", "path")
+    local = load_spec(ROOT / "deploy.example.yaml")
+    assert local.bucket.endpoint_url == "http://127.0.0.1:9000"
+    assert local.urls.style == "path"
+    assert local.digest != spec.digest
+
+
+def test_interpolation_defaults_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "deploy.yaml"
+    path.write_text(
+        "version: 1\nbucket:\n  name: ${BUCKET:-shop-dev}\nurls:\n  prefix: v${RELEASE}/x\n"
+    )
+    monkeypatch.setenv("RELEASE", "42")
+    spec = load_spec(path)
+    assert (spec.bucket.name, spec.urls.prefix) == ("shop-dev", "v42/x")
+    monkeypatch.setenv("BUCKET", "shop-prod")
+    assert load_spec(path).bucket.name == "shop-prod"
+
+
+def test_minimal_spec_gets_every_default(tmp_path: Path):
+    path = tmp_path / "deploy.yaml"
+    path.write_text("version: 1\nbucket: {name: shop}\n")
+    spec = load_spec(path)
+    assert spec == Spec(bucket=spec.bucket, source=path, digest=spec.digest)
+    assert spec.upload.concurrency == 16 and spec.assets.max_delete == 256
+    assert spec.digest.startswith("sha256:") and load_spec(path).digest == spec.digest
+
+
+def test_cors_short_form(tmp_path: Path):
+    spec = spec_from_dict({"version": 1, "bucket": {"name": "shop", "cors": ["https://a.b"]}})
+    assert spec.bucket.cors is not None
+    assert spec.bucket.cors.allowed_origins == ("https://a.b",)
+    assert spec.bucket.cors.allowed_methods == ("GET", "HEAD")
+
+
+def test_spec_from_dict_reports_problems_without_lines():
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({"version": 1, "bucket": {"name": "x"}}, source="config")
+    assert info.value.problems[0].path == "bucket.name"
+    assert info.value.problems[0].file == "config"
+
+
+def test_unreadable_and_missing_files(tmp_path: Path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "nope.yaml")
+    with pytest.raises(SpecError, match="this is a folder"):
+        load_spec(tmp_path)
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked.yaml"
+        locked.write_text("version: 1\n")
+        locked.chmod(0)
+        with pytest.raises(SpecError, match="cannot read the file"):
+            load_spec(locked)
+
+
+yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.text(max_size=2000).map(lambda s: s * 3),
+)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.text(max_size=12)
+            | st.sampled_from(["version", "bucket", "name", "urls", "assets", "headers", "rules"]),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(document=yaml_values)
+def test_random_documents_only_ever_raise_spec_error(tmp_path: Path, document: object):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    try:
+        load_spec(path)
+    except SpecError as exc:
+        assert exc.problems
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=300))
+def test_random_text_only_ever_raises_spec_error(tmp_path: Path, text: str):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_spec(path)
+    except SpecError as exc:
+        assert exc.problems
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "a: &a [*a]\n",  # a recursive alias
+        "version: 1\nbucket: &b {name: shop, x: *b}\n",
+        "version: !!python/name:os.system 1\nbucket: {name: shop}\n",
+        "version: 1\nbucket: !!binary aGVsbG8=\n",
+        "? [a, b]\n: c\n",
+        "version: 1\nbucket: {name: shop}\n---\nversion: 1\n",
+        "x: " + "[" * 5000 + "]" * 5000 + "\n",
+    ],
+)
+def test_hostile_yaml_is_refused_cleanly(tmp_path: Path, document: str):
+    path = tmp_path / "hostile.yaml"
+    path.write_text(document)
+    with pytest.raises(SpecError):
+        load_spec(path)
