@@ -1,0 +1,55 @@
+"""ns per url_for call over 1,000 file names: Flask's, flask-s3's (template and direct), or
+Flask-S3 0.3.3's (run with the old extension's venv). Prints key=value lines."""
+
+from __future__ import annotations
+
+import sys
+import timeit
+
+from flask import Flask, render_template_string
+from flask import url_for as flask_url_for
+
+NAMES = [f"css/module-{i:04d}.css" for i in range(1000)]
+TEMPLATE = "{% for n in names %}{{ url_for('static', filename=n) }}{% endfor %}"
+
+
+def per_call(fn, number: int = 5) -> float:  # type: ignore[no-untyped-def]
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number / len(NAMES) * 1e9
+
+
+def main(which: str) -> None:
+    app = Flask("bench")
+    if which == "new":
+        from flask_s3 import FlaskS3, url_for
+
+        app.config["S3_BUCKET_NAME"] = "bucket"
+        with app.test_request_context("/"):
+            tpl = app.jinja_env.from_string(TEMPLATE)
+            print(f"flask={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+        FlaskS3(app)
+        with app.test_request_context("/"):
+            tpl = app.jinja_env.from_string(TEMPLATE)
+            print(f"flask_s3_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+            print(
+                "flask_s3_direct={:.1f}".format(
+                    per_call(lambda: [url_for("static", filename=n) for n in NAMES])
+                )
+            )
+            print(
+                "flask_direct={:.1f}".format(
+                    per_call(lambda: [flask_url_for("static", filename=n) for n in NAMES])
+                )
+            )
+    else:
+        import flask_s3
+
+        app.config["FLASKS3_BUCKET_NAME"] = "bucket"
+        flask_s3.FlaskS3(app)
+        with app.test_request_context("/"):
+            tpl = app.jinja_env.from_string(TEMPLATE)
+            print(f"flask_s3_033_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+    _ = render_template_string
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
