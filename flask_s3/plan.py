@@ -177,6 +177,11 @@ def make_plan(
 ) -> Plan:
     """Compare local files with the bucket; HEAD only objects the manifest can't vouch for."""
     actions: list[Action] = []
+    if remote is None and not spec.bucket.create:
+        raise PlanError(
+            f"bucket {spec.bucket.name!r} does not exist",
+            "Create it, or set bucket.create: true in the spec to let apply create it.",
+        )
     if remote is None:
         actions.append(Action("create-bucket", "missing"))
     actions.extend(bucket_actions)

@@ -222,6 +222,8 @@ def describe_error(exc: BaseException, doing: str, bucket: str) -> S3Error:
             code = "AccessDenied"
         if code in ("404", "NotFound"):
             code = "NoSuchBucket"
+        if code in ("301", "307"):
+            code = "PermanentRedirect"
         fix = _FIXES.get(code, err.get("Message") or "")
         if code == "AccessDenied" and doing in _PERMISSIONS:
             fix = f"{fix} Missing permission: {_PERMISSIONS[doing]} on bucket {bucket}."

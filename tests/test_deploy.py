@@ -338,3 +338,12 @@ def test_plan_dict_round_trips(s3_server, s3_env, bucket_name, site):
         "delete": 0,
         "unchanged": 0,
     }
+
+
+def test_missing_bucket_with_create_off_is_refused(s3_server, s3_env, bucket_name, site):
+    _, app = site
+    spec = make_spec(s3_server, bucket_name)
+    spec = replace(spec, bucket=replace(spec.bucket, create=False))
+    with pytest.raises(PlanError, match="does not exist") as info:
+        snapshot(spec, app, make_client(spec))
+    assert "bucket.create: true" in info.value.detail
