@@ -363,14 +363,25 @@ def write_manifest(
     if unchanged:
         return
     try:
+        body = encode_manifest(entries, generations)
+        key = control_key(spec, MANIFEST_NAME)
         with s3_errors("upload", spec.bucket.name):
-            client.put_object(
-                Bucket=spec.bucket.name,
-                Key=control_key(spec, MANIFEST_NAME),
-                Body=encode_manifest(entries, generations),
-                ContentType="application/gzip",
-                CacheControl="no-store",
-            )
+            wire = wire_for(client, spec.bucket.name)
+            if wire is not None:
+                wire.put_bytes(
+                    spec.bucket.name,
+                    key,
+                    body,
+                    **{"Content-Type": "application/gzip", "Cache-Control": "no-store"},
+                )
+            else:
+                client.put_object(
+                    Bucket=spec.bucket.name,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/gzip",
+                    CacheControl="no-store",
+                )
         report.manifest_written = True
     except S3Error as exc:
         # Not fatal: the next plan falls back to HEAD requests.

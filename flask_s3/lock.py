@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .errors import ApplyError
 from .remote import control_key, s3_errors
 from .spec import Spec
+from .wire import wire_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -24,7 +25,7 @@ STALE_AFTER = 30 * 60  # seconds: an apply that died leaves a lock; after this i
 _HELD: set[str] = set()  # tokens of the locks this process holds right now
 
 
-def _error_code(exc: Exception) -> str:
+def _error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
 
@@ -32,8 +33,6 @@ def _error_code(exc: Exception) -> str:
 @contextmanager
 def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -> Iterator[None]:
     """Hold ``PREFIX/.flask-s3/lock.json`` for the block; refuse if another apply holds it."""
-    from botocore.exceptions import ClientError
-
     key = control_key(spec, LOCK_NAME)
     bucket = spec.bucket.name
     token = uuid.uuid4().hex
@@ -49,11 +48,15 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
     for attempt in (1, 2):
         try:
             with s3_errors("upload", bucket):
-                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+                wire = wire_for(client, bucket)
+                if wire is not None:
+                    wire.put_bytes(bucket, key, body, **{"If-None-Match": "*"})
+                else:
+                    client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
             break
         except Exception as exc:
             cause = exc.__cause__ or exc.__context__ or exc
-            if not isinstance(cause, ClientError) or _error_code(cause) not in (
+            if _error_code(cause) not in (
                 "PreconditionFailed",
                 "ConditionalRequestConflict",
             ):
@@ -64,7 +67,7 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
             epoch = holder.get("epoch", 0)
             age = time.time() - (float(epoch) if isinstance(epoch, (int, float)) else 0.0)
             if (age > stale_after or _holder_died(holder)) and attempt == 1:
-                client.delete_object(Bucket=bucket, Key=key)
+                _delete(client, bucket, key)
                 continue
             raise ApplyError(
                 "another apply is running on this bucket and prefix",
@@ -79,7 +82,7 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
     finally:
         _HELD.discard(token)
         try:
-            client.delete_object(Bucket=bucket, Key=key)
+            _delete(client, bucket, key)
         except Exception:  # the lock goes stale by itself; never mask the real outcome
             pass
 
@@ -101,9 +104,22 @@ def _holder_died(holder: dict[str, object]) -> bool:
     return False
 
 
+def _delete(client: S3Client, bucket: str, key: str) -> None:
+    wire = wire_for(client, bucket)
+    if wire is not None:
+        wire.delete(bucket, key)
+    else:
+        client.delete_object(Bucket=bucket, Key=key)
+
+
 def _read_lock(client: S3Client, bucket: str, key: str) -> dict[str, object]:
+    wire = wire_for(client, bucket)
     try:
-        data = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if wire is not None:
+            raw = wire.get(bucket, key)
+        else:
+            raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        data = json.loads(raw)
     except Exception:
         return {}
     return data if isinstance(data, dict) else {}

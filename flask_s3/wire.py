@@ -225,15 +225,37 @@ class Wire:
         md5_b64: str,
         headers: Mapping[str, str],
         acl: str | None = None,
+        if_none_match: bool = False,
     ) -> None:
         """PutObject; ``body`` opens the bytes afresh for each attempt."""
         http: dict[str, str] = {"content-length": str(size), "content-md5": md5_b64}
+        if if_none_match:
+            http["if-none-match"] = "*"
         for name, value in headers.items():
             if name.startswith(META_PREFIX) or name in STANDARD:
                 http[HTTP_NAMES.get(name, name).lower()] = value
         if acl:
             http["x-amz-acl"] = acl
         self._send("PUT", bucket, key, "", http, body, "PutObject")
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, **headers: str) -> None:
+        """PutObject of a small in-memory body (manifest, lock) with canonical header names."""
+        import base64
+
+        md5_b64 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        if_none_match = headers.pop("If-None-Match", "") == "*"
+        self.put_object(
+            bucket,
+            key,
+            lambda: data,
+            size=len(data),
+            md5_b64=md5_b64,
+            headers=headers,
+            if_none_match=if_none_match,
+        )
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._send("DELETE", bucket, key, "", {}, None, "DeleteObject")
 
     def head_bucket(self, bucket: str) -> None:
         """HeadBucket: returns when the bucket is there and ours; ClientError otherwise."""
