@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -265,13 +266,17 @@ def _substitute(value: str, env: Any) -> tuple[str, list[str]]:
 
 
 @lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def schema_bytes() -> bytes:
     """``schemas/deploy.schema.json``: from the installed package, else the source checkout."""
     packaged = resources.files("flask_s3") / "schemas" / "deploy.schema.json"
     if packaged.is_file():
-        return dict(json.loads(packaged.read_text(encoding="utf-8")))
-    repo = Path(__file__).resolve().parent.parent / "schemas" / "deploy.schema.json"
-    return dict(json.loads(repo.read_text(encoding="utf-8")))
+        return packaged.read_bytes()
+    return (Path(__file__).resolve().parent.parent / "schemas" / "deploy.schema.json").read_bytes()
+
+
+def load_schema() -> dict[str, Any]:
+    return dict(json.loads(schema_bytes()))
 
 
 def looks_secret(key: str) -> bool:
@@ -304,8 +309,6 @@ def find_secrets(node: Any, path: Path_, locator: Locator) -> list[Problem]:
 
 def validate(data: dict[str, Any], locator: Locator) -> None:
     """Raise SpecError with every problem: secrets first, then everything the schema finds."""
-    from jsonschema import Draft202012Validator
-
     problems = find_secrets(data, (), locator)
     for path in EMPTY_IS_UNSET:
         parent: Any = data
@@ -313,6 +316,10 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
             parent = parent.get(part) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and parent.get(path[-1]) == "":
             del parent[path[-1]]
+    if not problems and _known_valid(data):
+        return
+    from jsonschema import Draft202012Validator
+
     schema = load_schema()
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
@@ -321,6 +328,35 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
     if problems:
         problems.sort(key=lambda p: (p.line, p.column))
         raise SpecError(problems)
+    _known_valid(data, remember=True)
+
+
+def _known_valid(data: dict[str, Any], remember: bool = False) -> bool:
+    """Whether this exact document passed this exact schema before (a marker in the cache).
+
+    Importing jsonschema and validating costs more than the rest of a no-op plan's start-up,
+    so a spec that validated once is not validated again until it or the schema changes.
+    Only plain JSON values are cached: anything else (a YAML date, say) always validates.
+    """
+    from .hashcache import cache_dir
+
+    directory = cache_dir()
+    if directory is None:
+        return False
+    try:
+        document = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    digest = hashlib.sha256(schema_bytes() + b"\0" + document.encode()).hexdigest()
+    marker = directory / "valid-specs" / digest
+    if not remember:
+        return marker.exists()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+    return True
 
 
 TYPE_WORDS = {

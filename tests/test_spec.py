@@ -163,6 +163,38 @@ def test_minimal_spec_gets_every_default(tmp_path: Path):
     assert spec.digest.startswith("sha256:") and load_spec(path).digest == spec.digest
 
 
+def test_a_validated_spec_is_remembered_until_it_or_the_schema_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import jsonschema
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(cache))
+    calls: list[object] = []
+    real = jsonschema.Draft202012Validator
+
+    def counting(schema: object) -> object:
+        calls.append(schema)
+        return real(schema)
+
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", counting)
+    path = tmp_path / "deploy.yaml"
+    path.write_text("version: 1\nbucket: {name: shop}\nupload: {concurrency: 8}\n")
+    first = load_spec(path)
+    assert len(calls) == 1 and len(list((cache / "valid-specs").iterdir())) == 1
+    assert load_spec(path) == first and len(calls) == 1  # remembered: no second validation
+    path.write_text("version: 1\nbucket: {name: shop}\nupload: {concurrency: many}\n")
+    with pytest.raises(SpecError, match="upload.concurrency"):
+        load_spec(path)
+    with pytest.raises(SpecError):  # a bad spec is never remembered as good
+        load_spec(path)
+    assert len(calls) == 3 and len(list((cache / "valid-specs").iterdir())) == 1
+    monkeypatch.setenv("FLASK_S3_NO_HASH_CACHE", "1")
+    path.write_text("version: 1\nbucket: {name: shop}\nupload: {concurrency: 8}\n")
+    load_spec(path)
+    assert len(calls) == 4
+
+
 def test_cors_short_form(tmp_path: Path):
     spec = spec_from_dict({"version": 1, "bucket": {"name": "shop", "cors": ["https://a.b"]}})
     assert spec.bucket.cors is not None
