@@ -184,7 +184,7 @@ def test_a_validated_spec_is_remembered_until_it_or_the_schema_changes(
     assert len(calls) == 1 and len(list((cache / "valid-specs").iterdir())) == 1
     assert load_spec(path) == first and len(calls) == 1  # remembered: no second validation
     path.write_text("version: 1\nbucket: {name: shop}\nupload: {concurrency: many}\n")
-    with pytest.raises(SpecError, match="upload.concurrency"):
+    with pytest.raises(SpecError, match=r"upload\.concurrency"):
         load_spec(path)
     with pytest.raises(SpecError):  # a bad spec is never remembered as good
         load_spec(path)
