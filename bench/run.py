@@ -104,6 +104,20 @@ def make_bucket(server: LocalS3, name: str) -> None:
     ).create_bucket(Bucket=name)
 
 
+def fresh_target(server: LocalS3, app_dir: Path) -> Target:
+    """A new, empty bucket on the server and what a tool needs to sync ``app_dir`` to it."""
+    bucket = f"b-{secrets.token_hex(6)}"
+    make_bucket(server, bucket)
+    return Target(
+        server.endpoint_url,
+        server.host,
+        server.access_key or "",
+        server.secret_key or "",
+        bucket,
+        app_dir,
+    )
+
+
 def bench_tree(
     name: str,
     spec: trees.TreeSpec,
@@ -120,16 +134,7 @@ def bench_tree(
         for tool in order:
             if rep >= cold_reps and tool != "flask-s3":
                 continue
-            bucket = f"b-{secrets.token_hex(6)}"
-            make_bucket(server, bucket)
-            target = Target(
-                server.endpoint_url,
-                server.host,
-                server.access_key or "",
-                server.secret_key or "",
-                bucket,
-                app_dir,
-            )
+            target = fresh_target(server, app_dir)
             phases = PHASES if tool != "raw put_object" else ("cold",)
             for phase in phases:
                 if phase == "1% changed":
@@ -161,16 +166,7 @@ def url_for_bench() -> dict[str, float]:
 
 def plan_peak_rss(server: LocalS3, app_dir: Path) -> float:
     """Peak RSS (MB) of `flask-s3 plan` on the tree, after an apply."""
-    bucket = f"b-{secrets.token_hex(6)}"
-    make_bucket(server, bucket)
-    target = Target(
-        server.endpoint_url,
-        server.host,
-        server.access_key or "",
-        server.secret_key or "",
-        bucket,
-        app_dir,
-    )
+    target = fresh_target(server, app_dir)
     argv, env = command("flask-s3", target)
     subprocess.run(argv, cwd=app_dir, env=env, capture_output=True, check=False)
     argv[1] = "plan"

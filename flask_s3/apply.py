@@ -253,12 +253,23 @@ def run_concurrently(
         return
     workers = max(1, min(spec.upload.concurrency, len(actions)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flask-s3")
+    # A window of work in flight, refilled as it drains: waiting on a handful of futures
+    # is cheap, waiting on tens of thousands at once costs more than the uploads.
+    queue = iter(actions)
+    window = workers * 2
     pending: dict[Future[None], Action] = {}
     unreachable = False
-    try:
-        for action in actions:
+
+    def refill() -> None:
+        while len(pending) < window and not unreachable:
+            action = next(queue, None)
+            if action is None:
+                return
             asset = local.assets[action.key or ""]
             pending[pool.submit(work, client, spec, asset)] = action
+
+    try:
+        refill()
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -272,12 +283,15 @@ def run_concurrently(
                     continue
                 if progress is not None:
                     progress(1, action.size or 0 if action.action != "update-headers" else 0)
+            refill()
+        report.not_attempted += sum(1 for _ in queue)
     except KeyboardInterrupt:
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         for future, action in pending.items():
             record(future, action, report, done)
+        report.not_attempted += sum(1 for _ in queue)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -285,14 +299,14 @@ def run_concurrently(
 
 def record(future: Future[None], action: Action, report: Report, done: set[str]) -> bool:
     """Count a finished action; True when it failed because the store can't be reached."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
     key = action.key or ""
     if future.cancelled():
         report.not_attempted += 1
         return False
     exc = future.exception()
     if exc is not None:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
         doing = "copy" if action.action == "update-headers" else "upload"
         try:
             err = describe_error(exc, doing, "")
