@@ -12,7 +12,7 @@ from flask import Flask
 
 from .bucket import plan_bucket_actions
 from .errors import AppImportError, PlanError, StalePlanError
-from .local import LocalInventory, scan_app
+from .local import LocalInventory, scan_app, static_roots
 from .plan import Plan, make_plan
 from .remote import RemoteInventory, scan_remote
 from .spec import Spec
@@ -68,7 +68,7 @@ def snapshot(
     # The local scan (disk, hashing) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
-        remote = scan_remote(client, spec)
+        remote = scan_remote(client, spec, static_roots(app, spec))
         bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
         local = scanning.result()
     write_fingerprint_manifest(app, spec, local)

@@ -75,6 +75,12 @@ def scan_app(app: Flask, spec: Spec) -> LocalInventory:
     return scan_sources(static_sources(app), spec, fingerprint_manifest(app, spec))
 
 
+def static_roots(app: Flask, spec: Spec) -> list[str]:
+    """The key prefixes the app's static folders map to: all a deploy may touch."""
+    prefix = normalize_prefix(spec.urls.prefix)
+    return [static_key(prefix, source.url_path, "") for source in static_sources(app)]
+
+
 def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
     """Where the fingerprint manifest for ``app`` lives (None when fingerprinting is off)."""
     if not spec.assets.fingerprint.enabled:

@@ -7,7 +7,8 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 CONTROL_DIR = ".flask-s3"
 MANIFEST_NAME = "manifest.json.gz"
 MANIFEST_FORMAT = 1
+LIST_WORKERS = 8  # sub-folders listed side by side
 
 
 def control_key(spec: Spec, name: str) -> str:
@@ -44,7 +46,7 @@ class StaticCredentials:
 class Client:
     """What gets passed around as the S3 client.
 
-    The hot, simple calls go over ``wire`` (our SigV4 over urllib3). boto3, whose import and
+    The hot, simple calls go over ``wire`` (our SigV4 over http.client). boto3, whose import and
     client set-up cost about 0.3 s, is made only when something else is needed, so a plan
     that finds nothing to change never loads it. Any boto3 client method works on this object.
     """
@@ -327,29 +329,90 @@ def exc_with_code(exc: Any, code: str) -> Any:
     return exc
 
 
-def scan_remote(client: S3Client, spec: Spec) -> RemoteInventory | None:
-    """List everything under the prefix (paginated); None when the bucket is missing."""
+def scan_remote(
+    client: S3Client, spec: Spec, roots: Sequence[str] | None = None
+) -> RemoteInventory | None:
+    """What the bucket holds under our static roots and control folder; None if it's missing.
+
+    ``roots`` are the key prefixes the app's static folders map to (``None``: the whole spec
+    prefix). Objects elsewhere in the bucket are not ours and are never listed. The manifest
+    is fetched while the listing runs.
+    """
     bucket = spec.bucket.name
     if not bucket_exists(client, bucket):
         return None
     prefix = normalize_prefix(spec.urls.prefix)
-    list_prefix = f"{prefix}/" if prefix else ""
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
-    inventory = RemoteInventory()
-    with s3_errors("list", bucket):
-        for key, size, etag in list_objects(client, bucket, list_prefix):
-            obj = RemoteObject(key, size, etag)
-            if key.startswith(control_prefix):
-                inventory.control[key] = obj
-            else:
-                inventory.objects[key] = obj
     manifest_key = control_key(spec, MANIFEST_NAME)
+    if roots is None:
+        prefixes = [f"{prefix}/" if prefix else ""]
+    else:
+        prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
+    inventory = RemoteInventory()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        early = pool.submit(_try_read_manifest, client, bucket, manifest_key)
+        with s3_errors("list", bucket):
+            listed = list_under(client, bucket, prefixes)
+        fetched = early.result()
+    for key, size, etag in listed:
+        obj = RemoteObject(key, size, etag)
+        if key.startswith(control_prefix):
+            inventory.control[key] = obj
+        else:
+            inventory.objects[key] = obj
     if manifest_key in inventory.control:
-        manifest, generations, inventory.manifest_state = read_manifest(
-            client, bucket, manifest_key
-        )
-        inventory.manifest, inventory.generations = manifest, generations
+        if fetched is None:  # written between the GET and the listing: read it now
+            fetched = read_manifest(client, bucket, manifest_key)
+        inventory.manifest, inventory.generations, inventory.manifest_state = fetched
     return inventory
+
+
+def listing_prefixes(roots: Sequence[str]) -> list[str]:
+    """``static`` -> ``static/``; a root inside another root is listed once, with it."""
+    out: list[str] = []
+    for prefix in sorted({f"{r}/" if r else "" for r in roots}):
+        if not any(prefix.startswith(kept) for kept in out):
+            out.append(prefix)
+    return out
+
+
+def list_under(
+    client: S3Client, bucket: str, prefixes: Sequence[str]
+) -> list[tuple[str, int, str]]:
+    """Every (key, size, etag) under each of ``prefixes``.
+
+    A listing is a chain of pages, each waiting for the one before. On the fast path each
+    prefix is first split into its sub-folders (one request with a delimiter), and the
+    sub-folders are listed side by side: the same objects, in a fraction of the time.
+    """
+    from .wire import wire_for
+
+    wire = wire_for(client, bucket)
+    if wire is None:
+        return [item for p in prefixes for item in list_objects(client, bucket, p)]
+    found: list[tuple[str, int, str]] = []
+    folders: list[str] = []
+    for prefix in prefixes:
+        objects, subs = wire.list_level(bucket, prefix)
+        while len(subs) == 1 and not objects:  # static/ -> static/app/ -> ...
+            objects, subs = wire.list_level(bucket, subs[0])
+        found.extend(objects)
+        folders.extend(subs)
+    if folders:
+        with ThreadPoolExecutor(max_workers=min(LIST_WORKERS, len(folders))) as pool:
+            for items in pool.map(lambda p: list(wire.list_objects(bucket, p)), folders):
+                found.extend(items)
+    return found
+
+
+def _try_read_manifest(
+    client: S3Client, bucket: str, key: str
+) -> tuple[dict[str, ManifestEntry] | None, list[list[str]], str] | None:
+    """The manifest, or None when it isn't there (or can't be read yet: the listing decides)."""
+    try:
+        return read_manifest(client, bucket, key)
+    except S3Error:
+        return None
 
 
 def list_objects(client: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:

@@ -1,34 +1,44 @@
-"""The two hot S3 calls, PutObject and ListObjectsV2, sent over urllib3 with our own SigV4.
+"""The hot, simple S3 calls (PutObject, ListObjectsV2, small GETs) sent with our own SigV4.
 
-botocore spends 2-4 ms of CPU per request on its model, hooks and XML parsing; on a tree of
-20,000 small files that, not the network, bounds a deploy. These two calls are simple enough
-to sign and parse here. Everything else (bucket calls, copies, deletes, HEADs) stays on boto3,
-and the client's own credentials, region, endpoint and addressing style are reused, so both
-paths talk to the same place as the same identity.
+botocore spends 2-4 ms of CPU per request on its model, hooks and XML parsing, and a general
+HTTP library another few hundred microseconds; on a tree of 20,000 small files that, not the
+network, bounds a deploy. These calls are simple enough to sign and parse here, over
+keep-alive ``http.client`` connections. Everything else (bucket settings, copies, batch
+deletes, HEADs of objects) stays on boto3, and the client's own credentials, region,
+endpoint and addressing style are reused, so both paths talk to the same place as the same
+identity. With a proxy configured in the environment the fast path steps aside and boto3,
+which honours it, carries everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import os
 import random
+import threading
 import time
 import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from .headers import META_PREFIX, STANDARD
 
 if TYPE_CHECKING:
-    import urllib3
     from mypy_boto3_s3 import S3Client
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MAX_ATTEMPTS = 5  # botocore's standard retry mode
 RETRY_STATUS = frozenset({500, 502, 503, 504})
 RETRY_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
+BLOCK_SIZE = 256 * 1024  # bytes per send of a streamed body (http.client's default is 8 KiB)
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 HTTP_NAMES = {
     "Website-Redirect-Location": "x-amz-website-redirect-location",
 }
@@ -38,6 +48,8 @@ _wires: weakref.WeakKeyDictionary[Any, Wire | None] = weakref.WeakKeyDictionary(
 
 def wire_for(client: S3Client, bucket: str) -> Wire | None:
     """The fast path for this client, or None when it can't be used (e.g. no credentials)."""
+    if any(os.environ.get(v) or os.environ.get(v.lower()) for v in PROXY_VARIABLES):
+        return None
     wire: Wire | None
     own: Any = getattr(client, "wire", False)
     if own is not False:  # our own client (remote.Client) made its wire without botocore
@@ -65,8 +77,57 @@ def wire_for(client: S3Client, bucket: str) -> Wire | None:
     return wire
 
 
+@dataclass
+class Response:
+    status: int
+    data: bytes
+
+
+class _Connections:
+    """Idle keep-alive connections per host, at most ``size`` kept for each."""
+
+    def __init__(self, scheme: str, size: int) -> None:
+        self.size = size
+        self.scheme = scheme
+        self.idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self.lock = threading.Lock()
+        self.context: Any = None
+        if scheme == "https":
+            import ssl
+
+            from botocore.httpsession import get_cert_path
+
+            self.context = ssl.create_default_context(cafile=get_cert_path(True))
+
+    def take(self, host: str) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to ``host`` and whether it was used before (it may have gone stale)."""
+        with self.lock:
+            idle = self.idle.get(host)
+            if idle:
+                return idle.pop(), True
+        conn: http.client.HTTPConnection
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                host, timeout=CONNECT_TIMEOUT, context=self.context, blocksize=BLOCK_SIZE
+            )
+        else:
+            conn = http.client.HTTPConnection(host, timeout=CONNECT_TIMEOUT, blocksize=BLOCK_SIZE)
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(READ_TIMEOUT)
+        return conn, False
+
+    def give_back(self, host: str, conn: http.client.HTTPConnection) -> None:
+        with self.lock:
+            idle = self.idle.setdefault(host, [])
+            if len(idle) < self.size:
+                idle.append(conn)
+                return
+        conn.close()
+
+
 class Wire:
-    """Signed PutObject / ListObjectsV2 over a urllib3 pool sized like the client's."""
+    """Signed S3 requests over keep-alive connections, as many as the client's pool."""
 
     def __init__(
         self,
@@ -77,8 +138,6 @@ class Wire:
         path_style: bool,
         pool_size: int,
     ) -> None:
-        import urllib3
-
         self.credentials = credentials  # anything with get_frozen_credentials()
         self.region = region
         endpoint = urlsplit(endpoint_url)
@@ -86,19 +145,7 @@ class Wire:
         self.netloc = endpoint.netloc
         self.endpoint_url = endpoint_url
         self.path_style = path_style
-        kwargs: dict[str, Any] = {}
-        if self.scheme == "https":
-            from botocore.httpsession import get_cert_path
-
-            kwargs["ca_certs"] = get_cert_path(True)
-            kwargs["cert_reqs"] = "CERT_REQUIRED"
-        self.pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=pool_size,
-            retries=False,
-            timeout=urllib3.Timeout(connect=5.0, read=60.0),
-            **kwargs,
-        )
+        self.connections = _Connections(self.scheme, pool_size)
         self._keys: dict[tuple[str, str], bytes] = {}
 
     def bucket_host(self, bucket: str) -> tuple[str, str] | None:
@@ -155,8 +202,7 @@ class Wire:
             f"AWS4-HMAC-SHA256 Credential={frozen.access_key}/{scope}, "
             f"SignedHeaders={';'.join(names)}, Signature={signature}"
         )
-        del out["host"]  # urllib3 sends it from the URL
-        return out
+        return out  # "host" included: http.client then sends exactly the one we signed
 
     # -- requests ------------------------------------------------------------------------
 
@@ -169,31 +215,45 @@ class Wire:
         headers: Mapping[str, str],
         body: Callable[[], IO[bytes] | bytes] | None,
         operation: str,
-    ) -> urllib3.BaseHTTPResponse:
-        import urllib3
-
+    ) -> Response:
         host_and_prefix = self.bucket_host(bucket)
         assert host_and_prefix is not None
         host, prefix = host_and_prefix
         path = (
             quote(f"{prefix}/{key}", safe="/~") if key or not prefix else quote(prefix, safe="/~")
         )
-        url = f"{self.scheme}://{host}{path}" + (f"?{query}" if query else "")
-        for attempt in range(MAX_ATTEMPTS):
+        target = path + (f"?{query}" if query else "")
+        attempt = 0
+        fresh_retry = True  # a reused connection the server already closed costs no attempt
+        while True:
             signed = self.signed_headers(method, host, path, query, headers)
             payload = body() if body is not None else None
+            reused = False
             try:
-                response = self.pool.request(
-                    method, url, body=payload, headers=signed, preload_content=True
-                )
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt + 1 == MAX_ATTEMPTS:
+                conn, reused = self.connections.take(host)
+                try:
+                    conn.request(method, target, body=payload, headers=signed)
+                    answer = conn.getresponse()
+                    response = Response(answer.status, answer.read())
+                except BaseException:
+                    conn.close()
+                    raise
+                if answer.will_close:
+                    conn.close()
+                else:
+                    self.connections.give_back(host, conn)
+            except (OSError, http.client.HTTPException) as exc:
+                if reused and fresh_retry:
+                    fresh_retry = False
+                    continue
+                attempt += 1
+                if attempt == MAX_ATTEMPTS:
                     from botocore.exceptions import EndpointConnectionError
 
                     raise EndpointConnectionError(
                         endpoint_url=self.endpoint_url, error=exc
                     ) from None
-                _backoff(attempt)
+                _backoff(attempt - 1)
                 continue
             finally:
                 if payload is not None and not isinstance(payload, bytes):
@@ -201,10 +261,9 @@ class Wire:
             if response.status < 300:
                 return response
             code, message = _error_of(response.data)
-            if attempt + 1 < MAX_ATTEMPTS and (
-                response.status in RETRY_STATUS or code in RETRY_CODES
-            ):
-                _backoff(attempt)
+            attempt += 1
+            if attempt < MAX_ATTEMPTS and (response.status in RETRY_STATUS or code in RETRY_CODES):
+                _backoff(attempt - 1)
                 continue
             from botocore.exceptions import ClientError
 
@@ -213,7 +272,6 @@ class Wire:
                 "ResponseMetadata": {"HTTPStatusCode": response.status},
             }
             raise ClientError(error, operation)
-        raise AssertionError("unreachable")
 
     def put_object(
         self,
@@ -266,11 +324,13 @@ class Wire:
         response = self._send("GET", bucket, key, query, {}, None, operation)
         return bytes(response.data)
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:
-        """Every (key, size, etag) under ``prefix``, page by page."""
+    def _list_pages(self, bucket: str, prefix: str, delimiter: str = "") -> Iterator[ET.Element]:
+        """ListObjectsV2 result pages under ``prefix``, following continuation tokens."""
         token: str | None = None
         while True:
             params = [("list-type", "2"), ("max-keys", "1000"), ("prefix", prefix)]
+            if delimiter:
+                params.append(("delimiter", delimiter))
             if token:
                 params.append(("continuation-token", token))
             query = "&".join(
@@ -278,15 +338,35 @@ class Wire:
             )
             response = self._send("GET", bucket, "", query, {}, None, "ListObjectsV2")
             root = ET.fromstring(response.data)
-            for item in root.iter(f"{NS}Contents"):
-                yield (
-                    item.findtext(f"{NS}Key") or "",
-                    int(item.findtext(f"{NS}Size") or 0),
-                    (item.findtext(f"{NS}ETag") or "").strip('"'),
-                )
+            yield root
             token = root.findtext(f"{NS}NextContinuationToken")
             if root.findtext(f"{NS}IsTruncated") != "true" or not token:
                 return
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """Every (key, size, etag) under ``prefix``, page by page."""
+        for root in self._list_pages(bucket, prefix):
+            yield from _contents(root)
+
+    def list_level(self, bucket: str, prefix: str) -> tuple[list[tuple[str, int, str]], list[str]]:
+        """The objects directly under ``prefix`` and its sub-folders (``prefix/name/``)."""
+        objects: list[tuple[str, int, str]] = []
+        folders: list[str] = []
+        for root in self._list_pages(bucket, prefix, delimiter="/"):
+            objects.extend(_contents(root))
+            folders.extend(
+                p.findtext(f"{NS}Prefix") or "" for p in root.iter(f"{NS}CommonPrefixes")
+            )
+        return objects, [f for f in folders if f]
+
+
+def _contents(root: ET.Element) -> Iterator[tuple[str, int, str]]:
+    for item in root.iter(f"{NS}Contents"):
+        yield (
+            item.findtext(f"{NS}Key") or "",
+            int(item.findtext(f"{NS}Size") or 0),
+            (item.findtext(f"{NS}ETag") or "").strip('"'),
+        )
 
 
 def _backoff(attempt: int) -> None:

@@ -270,6 +270,10 @@ def test_saved_plan_is_refused_when_bucket_changed(s3_server, s3_env, bucket_nam
     deploy(spec, app, client)
     saved = snapshot(spec, app, client).plan
     check_not_stale(saved, snapshot(spec, app, client).plan)  # nothing changed: fine
+    # Objects outside the app's static roots are not ours: they never make a plan stale.
+    s3_client.put_object(Bucket=bucket_name, Key="uploads/avatar.png", Body=b"user data")
+    s3_client.put_object(Bucket=bucket_name, Key="static-old/app.css", Body=b"other app")
+    check_not_stale(saved, snapshot(spec, app, client).plan)
     s3_client.put_object(Bucket=bucket_name, Key="static/css/app.css", Body=b"by hand")
     with pytest.raises(StalePlanError, match="the bucket changed"):
         check_not_stale(saved, snapshot(spec, app, client).plan)
