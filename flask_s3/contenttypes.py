@@ -66,10 +66,19 @@ TEXT_LIKE = frozenset(
 def content_type(name: str) -> str:
     """The Content-Type for a file name, with ``charset=utf-8`` on text types."""
     ext = posixpath.splitext(name)[1].lower()
-    base = CONTENT_TYPES.get(ext) or mimetypes.guess_type(name, strict=False)[0] or FALLBACK
+    known = _FROM_TABLE.get(ext)
+    if known is not None:
+        return known
+    return _with_charset(mimetypes.guess_type(name, strict=False)[0] or FALLBACK)
+
+
+def _with_charset(base: str) -> str:
     if base.startswith("text/") or base in TEXT_LIKE:
         return f"{base}; charset=utf-8"
     return base
+
+
+_FROM_TABLE = {ext: _with_charset(base) for ext, base in CONTENT_TYPES.items()}
 
 
 def media_type(value: str) -> str:

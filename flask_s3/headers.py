@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 # canonical header name -> the boto3 parameter that carries it
@@ -54,7 +55,12 @@ def merge(base: dict[str, str], extra: Mapping[str, str]) -> list[str]:
 
 def digest(headers: Mapping[str, str]) -> str:
     """A short stable digest of a header set, for the manifest and the local fingerprint."""
-    blob = json.dumps(sorted(headers.items()), separators=(",", ":"))
+    return _digest(tuple(sorted(headers.items())))
+
+
+@lru_cache(maxsize=1024)  # most assets of a deploy share one of a few header sets
+def _digest(items: tuple[tuple[str, str], ...]) -> str:
+    blob = json.dumps(items, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -80,7 +80,12 @@ def normalize_prefix(prefix: str) -> str:
 
 def join_key(*parts: str) -> str:
     """Join key parts with single slashes, skipping empty ones."""
-    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+    kept = []
+    for part in parts:
+        part = part.strip("/")
+        if part:
+            kept.append(part)
+    return "/".join(kept)
 
 
 def key_filename(filename: str) -> str:

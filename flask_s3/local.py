@@ -16,7 +16,14 @@ from flask import Flask
 from . import headers as hdr
 from .contenttypes import content_type, media_type
 from .hashcache import HashCache
-from .keys import StaticSource, glob_match, normalize_prefix, static_key, static_sources
+from .keys import (
+    StaticSource,
+    glob_match,
+    join_key,
+    normalize_prefix,
+    static_key,
+    static_sources,
+)
 from .spec import Spec
 
 CHUNK = 1024 * 1024
@@ -132,7 +139,7 @@ def scan_sources(
     meta_warned: set[str] = set()
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
-        key = static_key(prefix, stored, "")
+        key = join_key(prefix, stored)
         inventory.assets[key] = build_asset(
             key,
             logical,

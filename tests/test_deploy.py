@@ -351,3 +351,27 @@ def test_missing_bucket_with_create_off_is_refused(s3_server, s3_env, bucket_nam
     with pytest.raises(PlanError, match="does not exist") as info:
         snapshot(spec, app, make_client(spec))
     assert "bucket.create: true" in info.value.detail
+
+
+def test_manifest_round_trips_and_shares_header_sets():
+    import json
+
+    from flask_s3.remote import ManifestEntry, _manifest_entries, encode_manifest
+
+    css = {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=60"}
+    entries = {
+        f"static/{i}.css": ManifestEntry(hashlib.md5(str(i).encode()).hexdigest(), dict(css))
+        for i in range(500)
+    }
+    entries["static/logo.png"] = ManifestEntry("0" * 32, {"Content-Type": "image/png"})
+    blob = encode_manifest(entries, [["static/0.css"]])
+    data = json.loads(gzip.decompress(blob))
+    assert len(data["headers"]) == 2  # each distinct header set stored once
+    assert _manifest_entries(data) == entries
+    assert encode_manifest(entries, [["static/0.css"]]) == blob  # deterministic
+    old_format = {
+        "format": 1,
+        "objects": {k: {"md5": e.md5, "headers": e.headers} for k, e in entries.items()},
+    }
+    assert _manifest_entries(old_format) == entries
+    assert _manifest_entries({"format": 99, "objects": {}}) is None
