@@ -4,7 +4,9 @@ Flask-S3 0.3.3's (run with the old extension's venv). Prints key=value lines."""
 from __future__ import annotations
 
 import sys
+import tempfile
 import timeit
+from pathlib import Path
 
 from flask import Flask, render_template_string
 from flask import url_for as flask_url_for
@@ -21,6 +23,7 @@ def main(which: str) -> None:
     app = Flask("bench")
     if which == "new":
         from flask_s3 import FlaskS3, url_for
+        from flask_s3.fingerprint import write_manifest_file
 
         app.config["S3_BUCKET_NAME"] = "bucket"
         with app.test_request_context("/"):
@@ -40,6 +43,23 @@ def main(which: str) -> None:
                     per_call(lambda: [flask_url_for("static", filename=n) for n in NAMES])
                 )
             )
+        # Fingerprinting on: the same calls through the logical -> hashed map.
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = Path(tmp) / "fingerprints.json"
+            write_manifest_file(manifest, {n: n[:-4] + ".0123456789ab.css" for n in NAMES})
+            hashed = Flask("bench")
+            hashed.config.update(
+                S3_BUCKET_NAME="bucket", S3_FINGERPRINT=True, S3_FINGERPRINT_MANIFEST=str(manifest)
+            )
+            FlaskS3(hashed)
+            with hashed.test_request_context("/"):
+                tpl = hashed.jinja_env.from_string(TEMPLATE)
+                print(f"flask_s3_fp_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+                print(
+                    "flask_s3_fp_direct={:.1f}".format(
+                        per_call(lambda: [url_for("static", filename=n) for n in NAMES])
+                    )
+                )
     else:
         import flask_s3
 
