@@ -94,7 +94,10 @@ def key_filename(filename: str) -> str:
     NFC because macOS file systems hand out NFD names while editors and templates type NFC:
     both must reach the same key.
     """
-    return unicodedata.normalize("NFC", filename.replace("\\", "/")).strip("/")
+    name = filename.replace("\\", "/")
+    if not name.isascii():  # ASCII is already NFC
+        name = unicodedata.normalize("NFC", name)
+    return name.strip("/")
 
 
 def static_key(prefix: str, url_path: str, filename: str) -> str:

@@ -137,6 +137,7 @@ def scan_sources(
         hashed = fingerprint(files, spec.assets.fingerprint)
         inventory.names, content = hashed.names, hashed.content
     meta_warned: set[str] = set()
+    memo: HeaderMemo = {}
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
         key = join_key(prefix, stored)
@@ -150,6 +151,7 @@ def scan_sources(
             content.get(logical),
             stored,
             cached.get(logical),
+            memo,
         )
     for cache, seen in caches:
         cache.save(seen)
@@ -170,24 +172,34 @@ def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
     return never
 
 
+HeaderMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
+
+
 def asset_headers(
-    logical: str, spec: Spec, *, immutable: bool = False
+    logical: str, spec: Spec, *, immutable: bool = False, memo: HeaderMemo | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """Headers for a key (relative to the prefix): type, global headers, then matching rules.
 
     A fingerprinted name never changes content, so it is cached for a year, immutable,
-    unless a rule says otherwise.
+    unless a rule says otherwise. ``memo`` shares the work between the files of one scan:
+    a deploy has only a handful of distinct (type, rules) combinations.
     """
-    headers = {"Content-Type": content_type(logical)}
-    became_meta = hdr.merge(headers, spec.assets.headers)
-    if immutable:
-        from .fingerprint import IMMUTABLE
+    ctype = content_type(logical)
+    matching = tuple(i for i, r in enumerate(spec.assets.rules) if glob_match(r.match, logical))
+    found = memo.get((ctype, matching, immutable)) if memo is not None else None
+    if found is None:
+        headers = {"Content-Type": ctype}
+        became_meta = hdr.merge(headers, spec.assets.headers)
+        if immutable:
+            from .fingerprint import IMMUTABLE
 
-        headers["Cache-Control"] = IMMUTABLE
-    for rule in spec.assets.rules:
-        if glob_match(rule.match, logical):
-            became_meta += hdr.merge(headers, rule.headers)
-    return headers, became_meta
+            headers["Cache-Control"] = IMMUTABLE
+        for i in matching:
+            became_meta += hdr.merge(headers, spec.assets.rules[i].headers)
+        found = (headers, became_meta)
+        if memo is not None:
+            memo[(ctype, matching, immutable)] = found
+    return dict(found[0]), list(found[1])
 
 
 def build_asset(
@@ -200,8 +212,11 @@ def build_asset(
     content: bytes | None = None,
     stored: str | None = None,
     cache: tuple[HashCache, str] | None = None,
+    memo: HeaderMemo | None = None,
 ) -> LocalAsset:
-    headers, became_meta = asset_headers(logical, spec, immutable=stored not in (None, logical))
+    headers, became_meta = asset_headers(
+        logical, spec, immutable=stored not in (None, logical), memo=memo
+    )
     for name in became_meta:
         if name.lower() not in meta_warned:
             meta_warned.add(name.lower())
