@@ -294,12 +294,14 @@ def bucket_exists(client: S3Client, bucket: str) -> bool:
         code = str(exc.response.get("Error", {}).get("Code"))
         if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
             return False
-        if status == 403 or code in ("403", "Forbidden", "AccessDenied"):
-            # HEAD answers carry no error code: ask again with a GET to tell a bad
-            # key or secret from a bucket that is someone else's.
+        if status in (400, 403) or code in ("400", "403", "Forbidden", "AccessDenied"):
+            # HEAD answers carry no error code: ask again with a GET to tell a bad key,
+            # secret or expired token from a bucket that is someone else's.
             reason = _error_code_of_list(client, bucket)
             if reason not in ("", "AccessDenied", "AllAccessDisabled"):
                 raise describe_error(exc_with_code(exc, reason), "head-bucket", bucket) from None
+            if status == 400 or code == "400":
+                raise describe_error(exc, "head-bucket", bucket) from None
             raise S3Error(
                 f"bucket {bucket!r} exists but these credentials may not use it",
                 "It belongs to another account, or the user lacks s3:ListBucket on it. "

@@ -29,9 +29,18 @@ DENIED = (
 BODY_403 = (
     b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
 )
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+BODY_EXPIRED = (
+    b"<?xml version='1.0'?><Error><Code>ExpiredToken</Code>"
+    b"<Message>The provided token has expired.</Message></Error>"
+)
 BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
 
-# policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "reset" | "slow"
+# policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "expired" | "reset"
+# | "slow"
 # ("slow" forwards after half a second, to keep requests in flight)
 Policy = Callable[[str, str, int], str]
 
@@ -95,6 +104,10 @@ class FaultProxy:
             if verdict == "403":
                 body403 = b"" if method == b"HEAD" else BODY_403
                 conn.sendall(DENIED % (len(body403), body403))
+                return
+            if verdict == "expired":  # a session token past its expiry, as AWS answers it
+                body400 = b"" if method == b"HEAD" else BODY_EXPIRED
+                conn.sendall(BAD_REQUEST % (len(body400), body400))
                 return
             if verdict == "slow":
                 time.sleep(0.5)

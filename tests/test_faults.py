@@ -168,6 +168,19 @@ def test_bucket_of_someone_else_is_a_clear_error(proxy, s3_env, bucket_name, app
         snapshot(spec, app, make_client(spec))
 
 
+def test_expired_session_token_says_to_refresh_it(
+    proxy, s3_env, bucket_name, app, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token-value-that-must-not-leak")
+    spec = spec_for(proxy.endpoint_url, bucket_name)
+    proxy.policy = lambda m, p, n: "expired"
+    with pytest.raises(S3Error) as info:
+        snapshot(spec, app, make_client(spec))
+    assert "ExpiredToken" in info.value.summary
+    assert "Refresh your credentials" in info.value.detail
+    assert "token-value-that-must-not-leak" not in str(info.value)
+
+
 def test_unresolvable_endpoint(s3_env, bucket_name, app):
     spec = spec_for("http://no-such-host.invalid:9000", bucket_name)
     with pytest.raises(S3Error, match="cannot reach the S3 endpoint"):
