@@ -97,12 +97,12 @@ def write_report(
                 lines.append("")
                 lines.append(f"Fastest peer: {best[1]} ({best[0]:.2f} s).")
             lines.append("")
-    flask = urls.get("flask")
+    flask = urls.get("flask_template")
     lines += ["## url_for (ns per call, 1,000 file names)", ""]
     if flask:
         lines += ["| call | ns | vs flask.url_for in a template |", "| --- | ---: | ---: |"]
         for key, label in (
-            ("flask", "flask.url_for, template"),
+            ("flask_template", "flask.url_for, template"),
             ("flask_s3_template", "flask-s3 url_for, template"),
             ("flask_direct", "flask.url_for, from Python"),
             ("flask_s3_direct", "flask-s3 url_for, from Python"),

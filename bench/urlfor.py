@@ -8,7 +8,7 @@ import tempfile
 import timeit
 from pathlib import Path
 
-from flask import Flask, render_template_string
+from flask import Flask
 from flask import url_for as flask_url_for
 
 NAMES = [f"css/module-{i:04d}.css" for i in range(1000)]
@@ -19,6 +19,16 @@ def per_call(fn, number: int = 5) -> float:  # type: ignore[no-untyped-def]
     return min(timeit.repeat(fn, number=number, repeat=5)) / number / len(NAMES) * 1e9
 
 
+def measure(app: Flask, label: str, direct=None) -> None:  # type: ignore[no-untyped-def]
+    """Print ``label_template`` (and ``label_direct`` when given a url_for) for ``app``."""
+    with app.test_request_context("/"):
+        tpl = app.jinja_env.from_string(TEMPLATE)
+        print(f"{label}_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+        if direct is not None:
+            calls = per_call(lambda: [direct("static", filename=n) for n in NAMES])
+            print(f"{label}_direct={calls:.1f}")
+
+
 def main(which: str) -> None:
     app = Flask("bench")
     if which == "new":
@@ -26,23 +36,9 @@ def main(which: str) -> None:
         from flask_s3.fingerprint import write_manifest_file
 
         app.config["S3_BUCKET_NAME"] = "bucket"
-        with app.test_request_context("/"):
-            tpl = app.jinja_env.from_string(TEMPLATE)
-            print(f"flask={per_call(lambda: tpl.render(names=NAMES)):.1f}")
+        measure(app, "flask", flask_url_for)  # before FlaskS3: Flask's own url_for
         FlaskS3(app)
-        with app.test_request_context("/"):
-            tpl = app.jinja_env.from_string(TEMPLATE)
-            print(f"flask_s3_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
-            print(
-                "flask_s3_direct={:.1f}".format(
-                    per_call(lambda: [url_for("static", filename=n) for n in NAMES])
-                )
-            )
-            print(
-                "flask_direct={:.1f}".format(
-                    per_call(lambda: [flask_url_for("static", filename=n) for n in NAMES])
-                )
-            )
+        measure(app, "flask_s3", url_for)
         # Fingerprinting on: the same calls through the logical -> hashed map.
         with tempfile.TemporaryDirectory() as tmp:
             manifest = Path(tmp) / "fingerprints.json"
@@ -52,23 +48,13 @@ def main(which: str) -> None:
                 S3_BUCKET_NAME="bucket", S3_FINGERPRINT=True, S3_FINGERPRINT_MANIFEST=str(manifest)
             )
             FlaskS3(hashed)
-            with hashed.test_request_context("/"):
-                tpl = hashed.jinja_env.from_string(TEMPLATE)
-                print(f"flask_s3_fp_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
-                print(
-                    "flask_s3_fp_direct={:.1f}".format(
-                        per_call(lambda: [url_for("static", filename=n) for n in NAMES])
-                    )
-                )
+            measure(hashed, "flask_s3_fp", url_for)
     else:
         import flask_s3
 
         app.config["FLASKS3_BUCKET_NAME"] = "bucket"
         flask_s3.FlaskS3(app)
-        with app.test_request_context("/"):
-            tpl = app.jinja_env.from_string(TEMPLATE)
-            print(f"flask_s3_033_template={per_call(lambda: tpl.render(names=NAMES)):.1f}")
-    _ = render_template_string
+        measure(app, "flask_s3_033")
 
 
 if __name__ == "__main__":

@@ -84,8 +84,12 @@ def scan_app(app: Flask, spec: Spec) -> LocalInventory:
 
 def static_roots(app: Flask, spec: Spec) -> list[str]:
     """The key prefixes the app's static folders map to: all a deploy may touch."""
+    return roots_of(static_sources(app), spec)
+
+
+def roots_of(sources: list[StaticSource], spec: Spec) -> list[str]:
     prefix = normalize_prefix(spec.urls.prefix)
-    return [static_key(prefix, source.url_path, "") for source in static_sources(app)]
+    return [static_key(prefix, source.url_path, "") for source in sources]
 
 
 def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
@@ -107,8 +111,8 @@ def scan_sources(
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
     caches: list[tuple[HashCache, set[str]]] = []
     cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
+    inventory.roots = roots_of(sources, spec)
     for source in sources:
-        inventory.roots.append(static_key(prefix, source.url_path, ""))
         if not source.folder.is_dir():
             continue
         never = never_upload(source.folder, spec, manifest)

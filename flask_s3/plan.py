@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import PlanError
 from .local import LocalInventory
-from .remote import RemoteInventory, head_headers
+from .remote import RemoteInventory, head_headers, listing_prefixes
 from .spec import Spec
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ def plan_deletes(
     With fingerprinting, the objects of the last ``keep`` deploys (this one included) stay,
     so pages cached by browsers and CDNs keep loading their assets.
     """
-    roots = [r + "/" if r else "" for r in local.roots]
+    roots = listing_prefixes(local.roots)
     keep: set[str] = set()
     if spec.assets.fingerprint.enabled and spec.assets.fingerprint.keep > 1:
         for generation in generations[-(spec.assets.fingerprint.keep - 1) :]:
