@@ -32,8 +32,15 @@ pytest: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.run
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# the bench extra (matplotlib for the scale plot, py-spy for profiling) is never a runtime need
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -10,9 +10,30 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = """\
-Targets (from issue 4): cold upload no slower than the fastest peer; no-op and 1% runs at most
-0.75x the fastest peer; `url_for` in templates at most 1.2x `flask.url_for`; `flask-s3 plan`
-on 20,000 files at most 150 MB peak RSS."""
+Targets (issue 16; medians, ratios from one run):
+- 40 ms RTT, webapp: cold <= 0.5x best peer; no-op and 1% <= 0.75x best peer.
+- Loopback, webapp and 20k: no-op and 1% <= 0.75x best peer; cold <= 1.0x rclone.
+- 200,000 files, loopback: no-op <= 0.5x rclone --checksum --fast-list; peak RSS of `plan`
+  <= 300 MB; time grows no faster than linearly from 20k to 200k.
+- A 1 GiB file: cold upload <= 1.1x `aws s3 cp` of the same file, peak RSS <= 150 MB."""
+
+PHASES = ("cold", "no-op", "1% changed")
+NOT_PEERS = ("flask-s3", "raw put_object", "aws s3 cp")
+
+LATENCY_METHOD = """\
+Method. Every tool talks to the bench's own proxy (`bench/proxy.py`) on loopback instead of
+the server. The proxy delays every byte by half the RTT in each direction, keeps order within a
+direction and has no bandwidth cap; a new connection costs one RTT before its first byte may
+leave (the TCP handshake; no TLS here, so HTTPS would add one more). Per client connection it
+records the handshake as one exchange and every request/response exchange as one more: an
+exchange starts when the first client byte after the server last spoke would have been sent,
+and ends when the last byte of the answer is delivered. *Round trips* counts all of them
+(handshakes included). *Critical path* is the longest chain of exchanges, across all
+connections, in which each starts only after the previous one ended: round trips this tool
+did one after another and never overlapped. *Floor* = start-up (process launch to its first
+connection, measured) + critical path x RTT: the time this tool's sequence of round trips
+cannot beat on this link, however fast its CPU work; wall minus floor is time spent on work
+that did not overlap the network (local scan, hashing, parsing, bandwidth-bound bodies)."""
 
 
 def machine() -> str:
@@ -28,6 +49,275 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB, {platform.platform()}"
 
 
+def _med(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _cell(results: Any, section: str, tool: str, phase: str) -> str:
+    """Median seconds, or why there is none ("over N s", "failed", "not run: ...")."""
+    samples = results.samples.get((section, tool, phase), [])
+    if not samples:
+        return ""
+    good = results.good(section, tool, phase)
+    if good:
+        return f"{_med([s.wall for s in good]):.2f}"
+    capped = [s for s in samples if s.capped]
+    if capped:
+        return capped[0].note
+    note = samples[0].note
+    if note.startswith(("cold over", "no-op over", "cold ", "no-op ")):
+        return f"not run ({note.split(' ', 1)[0]} {note.split(' ', 1)[1][:20]})"
+    return "failed"
+
+
+def _best_peer(
+    results: Any, section: str, tools: list[str], phase: str
+) -> tuple[float, str] | None:
+    meds = [(results.median(section, p, phase), p) for p in tools if p not in NOT_PEERS]
+    found = [(m, p) for m, p in meds if m is not None]
+    return min(found) if found else None
+
+
+def _requests(good: list[Any]) -> str:
+    keys = sorted({k for s in good for k in s.requests})
+    reqs = {k: _med([s.requests.get(k, 0) for s in good]) for k in keys}
+    return ", ".join(f"{k} {int(v)}" for k, v in reqs.items() if v) or "none"
+
+
+def _phase_table(results: Any, section: str, tools: list[str], phase: str) -> list[str]:
+    aws = results.median(section, "aws s3 sync", phase)
+    best = _best_peer(results, section, tools, phase)
+    latency = section.startswith("latency/")
+    head = "| tool | median s | min-max | n | vs aws | vs best peer | requests (server) "
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | --- "
+    if latency:
+        head += "| connections | round trips | critical path | start-up s | floor s "
+        rule += "| ---: | ---: | ---: | ---: | ---: "
+    head += "| client CPU s | server CPU s | peak RSS MB |"
+    rule += "| ---: | ---: | ---: |"
+    lines = [f"### {phase}", "", head, rule]
+    for tool in tools:
+        samples = results.samples.get((section, tool, phase), [])
+        if not samples:
+            continue
+        good = results.good(section, tool, phase)
+        if not good:
+            blanks = "| | | | | " if latency else ""
+            reason = _cell(results, section, tool, phase)
+            note = samples[0].note[:60].replace("|", "/").replace("\n", " ")
+            lines.append(f"| {tool} | {reason} | | {len(samples)} | | | {note} {blanks}| | | |")
+            continue
+        walls = [s.wall for s in good]
+        med = _med(walls)
+        row = (
+            f"| {tool} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | {len(good)} | "
+            f"{f'{med / aws:.2f}x' if aws else ''} | "
+            f"{f'{med / best[0]:.2f}x' if best else ''} | {_requests(good)} | "
+        )
+        if latency:
+            rounds = [s.rounds for s in good if s.rounds]
+            row += (
+                f"{_med([r.connections for r in rounds]):.0f} | "
+                f"{_med([r.connections + r.requests for r in rounds]):.0f} | "
+                f"{_med([r.critical for r in rounds]):.0f} | "
+                f"{_med([r.startup for r in rounds]):.2f} | "
+                f"{_med([r.floor for r in rounds]):.2f} | "
+            )
+        row += (
+            f"{_med([s.client_cpu for s in good]):.2f} | "
+            f"{_med([s.server_cpu for s in good]):.2f} | "
+            f"{_med([s.rss_mb for s in good]):.0f} |"
+        )
+        lines.append(row)
+    if best:
+        lines += ["", f"Fastest peer: {best[1]} ({best[0]:.2f} s)."]
+    return [*lines, ""]
+
+
+def _ratio_target(
+    results: Any, section: str, tools: list[str], phase: str, limit: float, peer: str | None
+) -> str:
+    ours = results.median(section, "flask-s3", phase)
+    if peer is None:
+        best = _best_peer(results, section, tools, phase)
+    else:
+        cands = [(results.median(section, p, phase), p) for p in tools if p.startswith(peer)]
+        found = [(m, p) for m, p in cands if m is not None]
+        best = min(found) if found else None
+    if ours is None or best is None:
+        return f"- {section} {phase} <= {limit}x {peer or 'best peer'}: not measured"
+    ratio = ours / best[0]
+    verdict = "met" if ratio <= limit else "MISSED"
+    return (
+        f"- {section} {phase} <= {limit}x {peer or 'best peer'}: **{verdict}**, "
+        f"{ratio:.2f}x ({ours:.2f} s vs {best[1]} {best[0]:.2f} s)"
+    )
+
+
+def target_lines(results: Any, tools: list[str], scale_files: list[int], large: str) -> list[str]:
+    out: list[str] = []
+    sec = "latency/webapp"
+    if any(k[0] == sec for k in results.samples):
+        out.append(_ratio_target(results, sec, tools, "cold", 0.5, None))
+        for phase in PHASES[1:]:
+            out.append(_ratio_target(results, sec, tools, phase, 0.75, None))
+    for sec in ("loopback/webapp", "loopback/small"):
+        if any(k[0] == sec for k in results.samples):
+            for phase in PHASES[1:]:
+                out.append(_ratio_target(results, sec, tools, phase, 0.75, None))
+            out.append(_ratio_target(results, sec, tools, "cold", 1.0, "rclone"))
+    if scale_files:
+        top = f"scale/{max(scale_files)}"
+        if any(k[0] == top for k in results.samples):
+            out.append(_ratio_target(results, top, tools, "no-op", 0.5, "rclone sync --checksum"))
+            rss = results.plan_rss.get(top)
+            if rss is not None:
+                verdict = "met" if rss <= 300 else "MISSED"
+                out.append(f"- {top} peak RSS of `plan` <= 300 MB: **{verdict}**, {rss:.0f} MB")
+            mid = sorted(scale_files)[-2] if len(scale_files) > 1 else None
+            for phase in PHASES[1:]:
+                a = results.median(f"scale/{mid}", "flask-s3", phase) if mid else None
+                b = results.median(top, "flask-s3", phase)
+                if a and b and mid:
+                    growth = b / a
+                    files = max(scale_files) / mid
+                    verdict = "met" if growth <= files else "MISSED"
+                    out.append(
+                        f"- {top} {phase} grows no faster than linearly from {mid}: "
+                        f"**{verdict}**, x{growth:.1f} time for x{files:.0f} files "
+                        f"({a:.2f} s -> {b:.2f} s)"
+                    )
+    if large and any(k[0] == large for k in results.samples):
+        out.append(_ratio_target(results, large, ["aws s3 cp"], "cold", 1.1, "aws s3 cp"))
+        good = results.good(large, "flask-s3", "cold")
+        if good:
+            rss = _med([s.rss_mb for s in good])
+            verdict = "met" if rss <= 150 else "MISSED"
+            out.append(f"- {large} flask-s3 peak RSS <= 150 MB: **{verdict}**, {rss:.0f} MB")
+    return out
+
+
+def _scale_tables(results: Any, tools: list[str], sizes: list[int], plot: str | None) -> list[str]:
+    lines = [
+        "## Scale (loopback, small files of 1-8 KiB)",
+        "",
+        "Seeded trees from `bench/trees.py` (`scale_spec`). aws s3 sync, s3cmd sync and rclone "
+        "--checksum --fast-list decide from size, mtime / LastModified and ETag only, so they "
+        "share one bucket seeded by flask-s3's cold run (each puts it back after its 1% run, "
+        "untimed); flask-s3 uses that bucket too. rclone sync (modtime in metadata) and Flask-S3 "
+        "0.3.3 (its `.file-hashes`) need their own cold run first, stopped at the cap. Peak RSS "
+        "is the tool's process tree during the run.",
+        "",
+    ]
+    cols = " | ".join(f"{n:,}" for n in sizes)
+    rule = " | ".join("---:" for _ in sizes)
+    row_tools = [t for t in tools if t != "raw put_object"]
+    for phase, what in (
+        ("no-op", "time s"),
+        ("1% changed", "time s"),
+        ("no-op", "peak RSS MB"),
+        ("cold", "time s"),
+    ):
+        lines += [f"### {phase}, {what}", "", f"| tool | {cols} |", f"| --- | {rule} |"]
+        for tool in row_tools:
+            cells = []
+            for n in sizes:
+                sec = f"scale/{n}"
+                if what == "time s":
+                    cells.append(_cell(results, sec, tool, phase))
+                else:
+                    good = results.good(sec, tool, phase)
+                    cells.append(f"{_med([s.rss_mb for s in good]):.0f}" if good else "")
+            if any(cells):
+                lines.append(f"| {tool} | {' | '.join(cells)} |")
+        lines.append("")
+    rss = [
+        f"{results.plan_rss[f'scale/{n}']:.0f}" for n in sizes if f"scale/{n}" in results.plan_rss
+    ]
+    if rss:
+        lines += [
+            f"Peak RSS of `flask-s3 plan`: {' / '.join(rss)} MB at "
+            f"{' / '.join(f'{n:,}' for n in sizes)} files.",
+            "",
+        ]
+    if plot:
+        lines += [f"![time against file count]({plot})", ""]
+    return lines
+
+
+def _large_table(results: Any, section: str) -> list[str]:
+    size = int(section.split("/")[1])
+    aws = results.median(section, "aws s3 cp", "cold")
+    lines = [
+        f"## One large file ({size / 2**30:.2f} GiB), cold upload, loopback",
+        "",
+        "flask-s3 `apply` of a tree holding only that file, against `aws s3 cp --recursive` of "
+        "the same folder (boto3's multipart transfer: 8 MiB parts, 10 threads).",
+        "",
+        "| tool | median s | min-max | n | vs aws s3 cp | requests (server) | client CPU s "
+        "| peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for tool in ("flask-s3", "aws s3 cp"):
+        good = results.good(section, tool, "cold")
+        samples = results.samples.get((section, tool, "cold"), [])
+        if not good:
+            if samples:
+                lines.append(f"| {tool} | failed | | | | {samples[0].note[:80]} | | |")
+            continue
+        walls = [s.wall for s in good]
+        med = _med(walls)
+        lines.append(
+            f"| {tool} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | {len(good)} | "
+            f"{f'{med / aws:.2f}x' if aws else ''} | {_requests(good)} | "
+            f"{_med([s.client_cpu for s in good]):.2f} | {_med([s.rss_mb for s in good]):.0f} |"
+        )
+    return [*lines, ""]
+
+
+def make_plot(results: Any, tools: list[str], sizes: list[int], path: Path) -> str | None:
+    """Time against file count for every tool (no-op and 1%); None when matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, phase in zip(axes, PHASES[1:], strict=True):
+        for tool in tools:
+            if tool == "raw put_object":
+                continue
+            xs, ys, over_x, over_y = [], [], [], []
+            for n in sizes:
+                sec = f"scale/{n}"
+                med = results.median(sec, tool, phase)
+                capped = [s for s in results.samples.get((sec, tool, phase), []) if s.capped]
+                if med is not None:
+                    xs.append(n)
+                    ys.append(med)
+                elif capped:
+                    over_x.append(n)
+                    over_y.append(capped[0].wall)
+            if not xs and not over_x:
+                continue
+            (line,) = ax.plot(xs, ys, marker="o", label=tool)
+            if over_x:
+                ax.plot(over_x, over_y, marker="^", linestyle="none", color=line.get_color())
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("files")
+        ax.set_title(f"{phase} (loopback; ^ = stopped at the cap)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("wall seconds (median)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def write_report(
     out: Path,
     results: Any,
@@ -35,71 +325,73 @@ def write_report(
     missing: dict[str, str],
     versions: dict[str, str],
     urls: dict[str, float],
-    rss: float,
     elapsed: float,
     args: Namespace,
     shapes: dict[str, Any],
 ) -> None:
+    sections = {k[0] for k in results.samples}
+    sizes = sorted({int(s.split("/")[1]) for s in sections if s.startswith("scale/")})
+    large = next((s for s in sections if s.startswith("large/")), "")
+    flags = " ".join(f for f in (f"--profile {args.profile}", "--quick" if args.quick else "") if f)
     lines = [
         "# flask-s3 benchmark results",
         "",
-        f"Written by `python -m bench.run{' --quick' if args.quick else ''}` in "
-        f"{elapsed / 60:.1f} minutes. Machine: {machine()}.",
+        f"Written by `python -m bench.run {flags}` in {elapsed / 60:.1f} minutes "
+        f"({', '.join(f'{p} {t / 60:.1f} min' for p, t in results.elapsed.items())}). "
+        f"Machine: {machine()}.",
         "Server: one private SeaweedFS (`weed mini`) on loopback for every tool, fresh bucket per "
-        "tool and repetition. Times are wall-clock seconds of the whole command (start-up "
-        "included); medians with min-max over the repetitions shown in `n`.",
+        "tool and repetition unless said otherwise. Times are wall-clock seconds of the whole "
+        "command (start-up included); medians with min-max over the repetitions shown in `n`. "
+        f"Runs longer than {args.cap_s or (60 if args.quick else 300):.0f} s are stopped and "
+        'shown as "over N s".',
         "",
         TARGETS,
         "",
+        "## Targets met or missed (computed from the tables below)",
+        "",
+        *target_lines(results, tools, sizes, large),
+        "",
     ]
-    peers = [t for t in tools if t not in ("flask-s3", "raw put_object")]
     for tree, shape in shapes.items():
-        size = "" if not hasattr(shape, "files") else f" ({shape.files} files)"
-        lines += [f"## {tree}{size}", ""]
-        for phase in ("cold", "no-op", "1% changed"):
-            aws = results.median(tree, "aws s3 sync", phase)
-            peer_meds = [(results.median(tree, p, phase), p) for p in peers]
-            peer_meds = [(m, p) for m, p in peer_meds if m is not None]
-            best = min(peer_meds) if peer_meds else None
+        section = f"loopback/{tree}"
+        if section not in sections:
+            continue
+        lines += [f"## Loopback: {tree} ({shape.files} files)", ""]
+        for phase in PHASES:
+            lines += _phase_table(results, section, tools, phase)
+    if "latency/webapp" in sections:
+        lines += [
+            f"## {args.rtt_ms:.0f} ms RTT: webapp ({shapes['webapp'].files} files)",
+            "",
+            LATENCY_METHOD,
+            "",
+        ]
+        for phase in PHASES:
+            lines += _phase_table(results, "latency/webapp", tools, phase)
+        for phase in PHASES[1:]:
+            good = results.good("latency/webapp", "flask-s3", phase)
+            if not good:
+                continue
+            sample = sorted(good, key=lambda s: s.wall)[len(good) // 2]
+            more = len(sample.timeline) - 80
             lines += [
-                f"### {phase}",
+                f"flask-s3 {phase} round trips as the proxy saw them (seconds from the first "
+                "connection: start, end, connection, request):",
                 "",
-                "| tool | median s | min-max | n | vs aws | vs best peer | requests (server) "
-                "| client CPU s | server CPU s |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+                "```",
+                *sample.timeline[:80],
+                *([f"... {more} more"] if more > 0 else []),
+                "```",
+                "",
             ]
-            for tool in tools:
-                samples = results.samples.get((tree, tool, phase), [])
-                good = [s for s in samples if s.ok]
-                if not samples:
-                    continue
-                if not good:
-                    lines.append(
-                        f"| {tool} | failed | | {len(samples)} | | | {samples[0].note[:60]} | | |"
-                    )
-                    continue
-                walls = [s.wall for s in good]
-                med = statistics.median(walls)
-                reqs = {
-                    k: statistics.median([s.requests.get(k, 0) for s in good])
-                    for k in good[0].requests
-                }
-                req_text = ", ".join(f"{k} {int(v)}" for k, v in sorted(reqs.items()) if v)
-                vs_aws = f"{med / aws:.2f}x" if aws else ""
-                vs_best = f"{med / best[0]:.2f}x" if best else ""
-                lines.append(
-                    f"| {tool} | {med:.2f} | {min(walls):.2f}-{max(walls):.2f} | {len(good)} | "
-                    f"{vs_aws} | {vs_best} | {req_text or 'none'} | "
-                    f"{statistics.median(s.client_cpu for s in good):.2f} | "
-                    f"{statistics.median(s.server_cpu for s in good):.2f} |"
-                )
-            if best:
-                lines.append("")
-                lines.append(f"Fastest peer: {best[1]} ({best[0]:.2f} s).")
-            lines.append("")
+    if sizes:
+        plot_path = out.parent / ("scale-quick.png" if args.quick else "scale.png")
+        lines += _scale_tables(results, tools, sizes, make_plot(results, tools, sizes, plot_path))
+    if large:
+        lines += _large_table(results, large)
     flask = urls.get("flask_template")
-    lines += ["## url_for (ns per call, 1,000 file names)", ""]
     if flask:
+        lines += ["## url_for (ns per call, 1,000 file names)", ""]
         lines += ["| call | ns | vs flask.url_for in a template |", "| --- | ---: | ---: |"]
         for key, label in (
             ("flask_template", "flask.url_for, template"),
@@ -117,8 +409,15 @@ def write_report(
             lines += ["", f"Fingerprinting adds {extra:.0f} ns per direct call (one dict lookup)."]
     lines += [
         "",
-        f"## Peak RSS of `flask-s3 plan` on the small tree: {rss:.0f} MB",
-        "",
+        *(
+            [
+                "## Peak RSS of `flask-s3 plan` on the small tree: "
+                f"{results.plan_rss['loopback/small']:.0f} MB",
+                "",
+            ]
+            if "loopback/small" in results.plan_rss
+            else []
+        ),
         "## Versions",
         "",
         *[f"- {k}: {v}" for k, v in versions.items()],
@@ -138,6 +437,8 @@ def write_report(
         "- s3cmd: `s3cmd -c CFG sync --no-progress --quiet static/ s3://BUCKET/static/`",
         "- Flask-S3 0.3.3: `flask_s3.create_all(app)` with `FLASKS3_ONLY_MODIFIED=True`, "
         "endpoint from `AWS_ENDPOINT_URL_S3`",
+        "- aws s3 cp (large file only): `aws s3 cp --recursive static s3://BUCKET/static "
+        "--endpoint-url URL --only-show-errors`",
         "- raw put_object: 16 threads of boto3 `put_object` with bodies already in memory, no "
         "hashing; only the upload loop is timed",
         "",

@@ -127,6 +127,18 @@ def command(tool: str, t: Target) -> tuple[list[str], dict[str, str]]:
             t.endpoint,
             "--only-show-errors",
         ], env
+    if tool == "aws s3 cp":
+        return [
+            _bin(PEERS, "aws"),
+            "s3",
+            "cp",
+            "--recursive",
+            static,
+            f"s3://{t.bucket}/static",
+            "--endpoint-url",
+            t.endpoint,
+            "--only-show-errors",
+        ], env
     if tool.startswith("rclone sync"):
         env.update(
             RCLONE_CONFIG_BENCH_TYPE="s3",

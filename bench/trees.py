@@ -85,6 +85,32 @@ def build(spec: TreeSpec, root: Path) -> Path:
     return app_dir
 
 
+def scale_spec(files: int) -> TreeSpec:
+    """The small-file shape (1-8 KiB) at any file count, for the scale profile."""
+    return TreeSpec(f"scale-{files}", files, 1024, 8 * 1024, False)
+
+
+def build_large(root: Path, size: int) -> Path:
+    """An app whose static folder holds one seeded file of ``size`` bytes (written in chunks)."""
+    app_dir = root / f"large-{size}"
+    marker = app_dir / ".complete"
+    if marker.exists() and marker.read_text() == str(size):
+        return app_dir
+    path = app_dir / "static" / "video" / "big.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"large-{size}")
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            step = min(left, 16 * 1024 * 1024)
+            out.write(rng.randbytes(step))
+            left -= step
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+    (app_dir / "benchapp.py").write_text(APP)
+    marker.write_text(str(size))
+    return app_dir
+
+
 def changed_files(spec: TreeSpec, share: float = 0.01) -> list[tuple[str, int, int]]:
     """The same seeded 1% of files every run."""
     files = file_list(spec)
