@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import resource
 import secrets
 import signal
 import statistics
@@ -38,7 +37,7 @@ from flask_s3.locals3 import LocalS3
 
 from . import trees
 from .proxy import DelayProxy, critical_path
-from .tools import WORK, Target, command, install_peers, versions
+from .tools import HERE, WORK, Target, command, install_peers, versions
 
 ALL_TOOLS = [
     "flask-s3",
@@ -51,6 +50,7 @@ ALL_TOOLS = [
 ]
 PEERS = [t for t in ALL_TOOLS if t not in ("flask-s3", "raw put_object")]
 PHASES = ("cold", "no-op", "1% changed")
+SPAWN = HERE / "spawn.py"
 
 
 @dataclass
@@ -110,20 +110,31 @@ def run_tool(
     proxy: DelayProxy | None = None,
     cap: float | None = None,
 ) -> Sample:
-    """Run ``tool`` once; wall time, CPU and peak RSS of its process tree; killed after ``cap``."""
+    """Run ``tool`` once; wall time, CPU and peak RSS of its process tree; killed after ``cap``.
+
+    The tool is started by ``bench/spawn.py`` (see there why), which also times it.
+    """
     argv, env = command(tool, target)
     before_counts = server.request_counts()
     before_server = server_cpu(server)
     if proxy is not None:
         proxy.take()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as usage_file,
+    ):
+        launcher = [sys.executable, "-I", "-S", str(SPAWN), usage_file.name]
         started = time.monotonic()
         child = subprocess.Popen(
-            argv, cwd=target.app_dir, env=env, stdout=out, stderr=err, start_new_session=True
+            [*launcher, *argv],
+            cwd=target.app_dir,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
         )
-        reaped: list[tuple[int, int, resource.struct_rusage]] = []
-        # wait4 gives the peak RSS and CPU of this child and the children it waited for
-        waiter = threading.Thread(target=lambda: reaped.append(os.wait4(child.pid, 0)))
+        waiter = threading.Thread(target=child.wait)
         waiter.start()
         waiter.join(cap)
         capped = waiter.is_alive()
@@ -131,8 +142,13 @@ def run_tool(
             os.killpg(child.pid, signal.SIGKILL)
             waiter.join()
         wall = time.monotonic() - started
-        _, status, usage = reaped[0]
-        child.returncode = os.waitstatus_to_exitcode(status)
+        usage = usage_file.read().split()
+        rss_mb = cpu = 0.0
+        if len(usage) == 5 and not capped:
+            rss_mb = int(usage[0]) / 1024
+            cpu = float(usage[1]) + float(usage[2])
+            started = float(usage[3])  # the tool's own fork, not the launcher's start
+            wall = float(usage[4]) - started
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")
@@ -165,12 +181,12 @@ def run_tool(
             ]
     return Sample(
         wall,
-        usage.ru_utime + usage.ru_stime,
+        cpu,
         server_cpu(server) - before_server,
         delta,
         ok,
         note,
-        usage.ru_maxrss / 1024,
+        rss_mb,
         capped,
         rounds,
         timeline,
@@ -299,12 +315,7 @@ def bench_scale(
         results.add(section, "flask-s3", "cold", seed)
         _show(section, "", "flask-s3", "cold", seed)
         phases("flask-s3", shared, cold=False, restore=True)
-        argv, env = command("flask-s3", shared)
-        argv[1] = "plan"
-        child = subprocess.Popen(
-            argv, cwd=app_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        results.plan_rss[section] = os.wait4(child.pid, 0)[2].ru_maxrss / 1024
+        results.plan_rss[section] = plan_rss(shared)
     for tool in tools:
         if tool in ("flask-s3", "raw put_object"):
             continue
@@ -340,17 +351,27 @@ def url_for_bench() -> dict[str, float]:
     return out
 
 
+def plan_rss(target: Target) -> float:
+    """Peak RSS (MB) of `flask-s3 plan` against ``target`` (through the launcher)."""
+    argv, env = command("flask-s3", target)
+    argv[1] = "plan"
+    with tempfile.NamedTemporaryFile("r") as usage_file:
+        subprocess.run(
+            [sys.executable, "-I", "-S", str(SPAWN), usage_file.name, *argv],
+            cwd=target.app_dir,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        return int(usage_file.read().split()[0]) / 1024
+
+
 def plan_peak_rss(server: LocalS3, app_dir: Path) -> float:
     """Peak RSS (MB) of `flask-s3 plan` on the tree, after an apply."""
     target = fresh_target(server, app_dir)
     argv, env = command("flask-s3", target)
     subprocess.run(argv, cwd=app_dir, env=env, capture_output=True, check=False)
-    argv[1] = "plan"
-    child = subprocess.Popen(
-        argv, cwd=app_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, _, usage = os.wait4(child.pid, 0)
-    return usage.ru_maxrss / 1024
+    return plan_rss(target)
 
 
 PROFILES = ("loopback", "latency", "scale", "large")

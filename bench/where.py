@@ -1,0 +1,161 @@
+"""Where flask-s3's no-op and 1% runs spend their time, on loopback and through the delay proxy.
+
+    python -m bench.where [--rtt-ms 40] [--tree webapp|small] [--quick]
+
+For each link and phase: wall time of the plain command; interpreter start (``python -c
+pass``) and the import of the CLI (``-X importtime``); main-thread time in each stage from
+cProfile (``cumtime`` of the stage's function: loading the app, the local scan, the remote
+scan, the bucket settings, the plan, the lock, the uploads, the manifest write); and, behind
+the proxy, every round trip with its start and end. Nothing here is written into RESULTS.md:
+it is for reading, and for a report on where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pstats
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+from flask_s3.locals3 import LocalS3
+
+from . import trees
+from .proxy import DelayProxy
+from .run import fresh_target, run_tool
+from .tools import WORK, command
+
+STAGES = [
+    ("cli.py", "main", "whole command (main thread)"),
+    ("deploy.py", "load_app", "import and create the Flask app"),
+    ("deploy.py", "snapshot", "snapshot: local scan || remote scan, then plan"),
+    ("remote.py", "scan_remote", "  remote scan (main thread waits here)"),
+    ("remote.py", "bucket_exists", "    HEAD bucket"),
+    ("remote.py", "list_under", "    listing"),
+    ("bucket.py", "plan_bucket_actions", "  bucket settings (policy / CORS GETs)"),
+    ("concurrent/futures/_base.py", "result", "  waiting on other threads (scan, manifest)"),
+    ("plan.py", "make_plan", "  make_plan"),
+    ("lock.py", "apply_lock", "lock (acquire + release)"),
+    ("apply.py", "apply_plan", "apply_plan (lock, uploads, manifest)"),
+    ("apply.py", "run_concurrently", "  uploads"),
+    ("apply.py", "write_manifest", "  manifest write"),
+]
+
+
+def _cum(stats: pstats.Stats, file_end: str, func: str) -> float:
+    total = 0.0
+    for (path, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        if name == func and path.endswith(file_end):
+            total = max(total, row[3])
+    return total
+
+
+def _python_start() -> float:
+    best = float("inf")
+    for _ in range(5):
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        best = min(best, time.monotonic() - began)
+    return best
+
+
+def _import_time(env: dict[str, str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import flask_s3.cli"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    total = 0
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].strip() and not parts[2].startswith("  "):
+            try:
+                total += int(parts[1])
+            except ValueError:
+                pass
+    return total / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rtt-ms", type=float, default=40.0)
+    parser.add_argument("--tree", default="webapp", choices=["webapp", "small"])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    spec = (trees.QUICK if args.quick else trees.TREES)[args.tree]
+    app_dir = trees.build(spec, WORK / "trees")
+    change = trees.changed_files(spec)
+    server = LocalS3(
+        access_key="BENCH" + secrets.token_hex(6).upper(), secret_key=secrets.token_urlsafe(24)
+    ).start()
+    proxy = DelayProxy("127.0.0.1", server.port or 0, args.rtt_ms).start()
+    try:
+        print(f"python -c pass: {_python_start():.3f} s (best of 5)")
+        for link, front in (("loopback", None), (f"{args.rtt_ms:.0f} ms RTT", proxy)):
+            target = fresh_target(server, app_dir, front)
+            print(f"\n== {link}: {spec.files} files")
+            run_tool("flask-s3", target, server, None, None)  # cold, not reported
+            _, env = command("flask-s3", target)
+            print(f"import flask_s3.cli (-X importtime, top level): {_import_time(env):.3f} s")
+            for phase in ("no-op", "1% changed"):
+                walls = []
+                for _ in range(args.reps):
+                    if phase == "1% changed":
+                        trees.apply_change(app_dir, change)
+                    try:
+                        sample = run_tool("flask-s3", target, server, front, None)
+                    finally:
+                        if phase == "1% changed":
+                            trees.undo_change(app_dir, change)
+                            run_tool("flask-s3", target, server, None, None)
+                    walls.append(sample.wall)
+                print(f"\n-- {phase}: wall {sorted(walls)[len(walls) // 2]:.3f} s (median)")
+                if sample.rounds:
+                    r = sample.rounds
+                    print(
+                        f"   round trips {r.connections + r.requests} ({r.connections} "
+                        f"connections), critical path {r.critical}, start-up {r.startup:.3f} s,"
+                        f" floor {r.floor:.3f} s"
+                    )
+                    print("   " + "\n   ".join(sample.timeline))
+                if phase == "1% changed":
+                    trees.apply_change(app_dir, change)
+                argv, env = command("flask-s3", target)
+                with tempfile.NamedTemporaryFile(suffix=".prof") as prof:
+                    began = time.monotonic()
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "cProfile",
+                            "-o",
+                            prof.name,
+                            "-m",
+                            "flask_s3",
+                            *argv[1:],
+                        ],
+                        cwd=app_dir,
+                        env=env,
+                        capture_output=True,
+                        check=False,
+                    )
+                    wall = time.monotonic() - began
+                    if phase == "1% changed":
+                        trees.undo_change(app_dir, change)
+                        run_tool("flask-s3", target, server, None, None)
+                    stats = pstats.Stats(prof.name)
+                print(f"   cProfile run: wall {wall:.3f} s; main-thread cumulative seconds:")
+                for file_end, func, label in STAGES:
+                    print(f"   {_cum(stats, file_end, func):7.3f}  {label}")
+    finally:
+        proxy.stop()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
