@@ -28,7 +28,6 @@ from .run import fresh_target, run_tool
 from .tools import WORK, command
 
 STAGES = [
-    ("cli.py", "main", "whole command (main thread)"),
     ("deploy.py", "load_app", "import and create the Flask app"),
     ("deploy.py", "snapshot", "snapshot: local scan || remote scan, then plan"),
     ("remote.py", "scan_remote", "  remote scan (main thread waits here)"),
@@ -61,22 +60,27 @@ def _python_start() -> float:
     return best
 
 
-def _import_time(env: dict[str, str]) -> float:
+def _imports(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, list[str]]:
+    """Seconds spent importing during one real run (``-X importtime``), and the top imports."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import flask_s3.cli"],
+        [sys.executable, "-X", "importtime", "-m", "flask_s3", *argv[1:]],
         capture_output=True,
         text=True,
+        cwd=cwd,
         env=env,
     )
-    total = 0
+    top: list[tuple[int, str]] = []
     for line in result.stderr.splitlines():
         parts = line.split("|")
-        if len(parts) == 3 and parts[2].strip() and not parts[2].startswith("  "):
-            try:
-                total += int(parts[1])
-            except ValueError:
-                pass
-    return total / 1e6
+        if len(parts) != 3 or not parts[2].strip() or parts[2].startswith("  "):
+            continue  # header, or not a top-level import
+        try:
+            top.append((int(parts[1]), parts[2].strip()))
+        except ValueError:
+            continue
+    total = sum(us for us, _ in top) / 1e6
+    best = sorted(top, reverse=True)[:12]
+    return total, [f"{us / 1e6:7.3f}  {name}" for us, name in best]
 
 
 def main() -> int:
@@ -99,8 +103,10 @@ def main() -> int:
             target = fresh_target(server, app_dir, front)
             print(f"\n== {link}: {spec.files} files")
             run_tool("flask-s3", target, server, None, None)  # cold, not reported
-            _, env = command("flask-s3", target)
-            print(f"import flask_s3.cli (-X importtime, top level): {_import_time(env):.3f} s")
+            argv, env = command("flask-s3", target)
+            total, top = _imports(argv, str(app_dir), env)
+            print(f"imports during a no-op run (-X importtime): {total:.3f} s; largest:")
+            print("   " + "\n   ".join(top))
             for phase in ("no-op", "1% changed"):
                 walls = []
                 for _ in range(args.reps):
