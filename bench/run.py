@@ -162,7 +162,7 @@ def run_tool(
         wall = float(stdout.strip().splitlines()[-1])
     note = "" if ok else (stderr or stdout).strip()[-300:]
     if capped:
-        note = f"over {cap:.0f} s"
+        note = f"over {cap:g} s"
     rounds = None
     timeline: list[str] = []
     if proxy is not None:
@@ -302,10 +302,9 @@ def bench_scale(
             results.add(section, tool, phase, sample)
             _show(section, "", tool, phase, sample)
             if sample.capped or not sample.ok:
+                why = f"not run ({phase} {sample.note if sample.capped else 'failed'})"
                 for later in PHASES[PHASES.index(phase) + 1 :]:
-                    results.add(
-                        section, tool, later, Sample(0, 0, 0, {}, False, f"{phase} {sample.note}")
-                    )
+                    results.add(section, tool, later, Sample(0, 0, 0, {}, False, why))
                 return
         if restore:  # put the shared bucket back as the seed left it (not timed)
             run_tool(tool, target, server, None, None)

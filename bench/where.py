@@ -69,18 +69,25 @@ def _imports(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, lis
         cwd=cwd,
         env=env,
     )
-    top: list[tuple[int, str]] = []
+    total = 0
+    by_package: dict[str, int] = {}
     for line in result.stderr.splitlines():
         parts = line.split("|")
-        if len(parts) != 3 or not parts[2].strip() or parts[2].startswith("  "):
-            continue  # header, or not a top-level import
-        try:
-            top.append((int(parts[1]), parts[2].strip()))
-        except ValueError:
+        if len(parts) != 3 or not parts[2].strip():
             continue
-    total = sum(us for us, _ in top) / 1e6
-    best = sorted(top, reverse=True)[:12]
-    return total, [f"{us / 1e6:7.3f}  {name}" for us, name in best]
+        try:
+            self_us, cumulative_us = int(parts[0].split(":")[1]), int(parts[1])
+        except (ValueError, IndexError):
+            continue  # the header line
+        name = parts[2].strip()
+        package = name.split(".")[0]
+        by_package[package] = by_package.get(package, 0) + self_us
+        if not parts[2].startswith("  "):
+            total += cumulative_us
+    best = sorted(by_package.items(), key=lambda kv: -kv[1])[:14]
+    return total / 1e6, [
+        f"{us / 1e6:7.3f}  {name} (self time, all its modules)" for name, us in best
+    ]
 
 
 def main() -> int:
