@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from flask_s3.locals3 import LocalS3
 
@@ -90,14 +91,60 @@ def _imports(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, lis
     ]
 
 
+def _py_spy(argv: list[str], cwd: str, env: dict[str, str]) -> list[str]:
+    """Busy samples of every thread, charged to the innermost flask_s3 function (or import)."""
+    spy = str(Path(sys.executable).parent / "py-spy")
+    with tempfile.NamedTemporaryFile(suffix=".txt") as raw:
+        subprocess.run(
+            [
+                *(spy, "record", "-r", "250", "--threads", "-f", "raw", "-o", raw.name, "--"),
+                *(sys.executable, "-m", "flask_s3", *argv[1:]),
+            ],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        text = Path(raw.name).read_text()
+    counts: dict[str, int] = {}
+    total = 0
+    for line in text.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        frames = stack.split(";")
+        where = "other (interpreter, stdlib)"
+        if any("_find_and_load" in f for f in frames):
+            where = "imports"
+        else:
+            for frame in reversed(frames):
+                if "flask_s3/" in frame:
+                    name, _, loc = frame.partition(" (")
+                    where = f"{loc.split('flask_s3/')[1].split(':')[0]} {name}"
+                    break
+        counts[where] = counts.get(where, 0) + int(n)
+    best = sorted(counts.items(), key=lambda kv: -kv[1])[:15]
+    return [f"{n / max(total, 1):6.1%}  {where}" for where, n in best]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rtt-ms", type=float, default=40.0)
     parser.add_argument("--tree", default="webapp", choices=["webapp", "small"])
+    parser.add_argument("--files", type=int, default=0, help="a scale tree instead of --tree")
+    parser.add_argument("--links", default="loopback,latency", help="loopback, latency or both")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="also sample every thread with py-spy (bench extra)"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    spec = (trees.QUICK if args.quick else trees.TREES)[args.tree]
+    spec = (
+        trees.scale_spec(args.files)
+        if args.files
+        else (trees.QUICK if args.quick else trees.TREES)[args.tree]
+    )
     app_dir = trees.build(spec, WORK / "trees")
     change = trees.changed_files(spec)
     server = LocalS3(
@@ -106,7 +153,10 @@ def main() -> int:
     proxy = DelayProxy("127.0.0.1", server.port or 0, args.rtt_ms).start()
     try:
         print(f"python -c pass: {_python_start():.3f} s (best of 5)")
-        for link, front in (("loopback", None), (f"{args.rtt_ms:.0f} ms RTT", proxy)):
+        links = [("loopback", None), (f"{args.rtt_ms:.0f} ms RTT", proxy)]
+        for link, front in links:
+            if ("loopback" if front is None else "latency") not in args.links:
+                continue
             target = fresh_target(server, app_dir, front)
             print(f"\n== {link}: {spec.files} files")
             run_tool("flask-s3", target, server, None, None)  # cold, not reported
@@ -164,6 +214,17 @@ def main() -> int:
                 print(f"   cProfile run: wall {wall:.3f} s; main-thread cumulative seconds:")
                 for file_end, func, label in STAGES:
                     print(f"   {_cum(stats, file_end, func):7.3f}  {label}")
+                if args.py_spy:
+                    if phase == "1% changed":
+                        trees.apply_change(app_dir, change)
+                    try:
+                        lines = _py_spy(argv, str(app_dir), env)
+                    finally:
+                        if phase == "1% changed":
+                            trees.undo_change(app_dir, change)
+                            run_tool("flask-s3", target, server, None, None)
+                    print("   py-spy, busy samples of all threads by flask-s3 function:")
+                    print("   " + "\n   ".join(lines))
     finally:
         proxy.stop()
         server.stop()
