@@ -299,6 +299,8 @@ def bench_scale(
             finally:
                 if phase == "1% changed":
                     trees.undo_change(app_dir, change)
+                    if restore:  # put the shared bucket back as the seed left it (not timed)
+                        run_tool(tool, target, server, None, None)
             results.add(section, tool, phase, sample)
             _show(section, "", tool, phase, sample)
             if sample.capped or not sample.ok:
@@ -306,8 +308,6 @@ def bench_scale(
                 for later in PHASES[PHASES.index(phase) + 1 :]:
                     results.add(section, tool, later, Sample(0, 0, 0, {}, False, why))
                 return
-        if restore:  # put the shared bucket back as the seed left it (not timed)
-            run_tool(tool, target, server, None, None)
 
     seed = run_tool("flask-s3", shared, server, None, None)
     if "flask-s3" in tools:
@@ -318,7 +318,10 @@ def bench_scale(
     for tool in tools:
         if tool in ("flask-s3", "raw put_object"):
             continue
-        if tool in SHARED_SEED:
+        if tool in SHARED_SEED and not seed.ok:
+            for phase in PHASES[1:]:
+                results.add(section, tool, phase, Sample(0, 0, 0, {}, False, "not run (no seed)"))
+        elif tool in SHARED_SEED:
             phases(tool, shared, cold=False, restore=True)
         else:
             phases(tool, fresh_target(server, app_dir), cold=True, restore=False)
