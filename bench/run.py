@@ -451,6 +451,8 @@ def main() -> int:
     server = LocalS3(
         access_key="BENCH" + secrets.token_hex(6).upper(), secret_key=secrets.token_urlsafe(24)
     )
+    # a stopped bench (SIGTERM) still runs the finally below and takes its server down with it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server.start()
     try:
         print(f"SeaweedFS at {server.endpoint_url}", flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def build(spec: TreeSpec, root: Path) -> Path:
     static = app_dir / "static"
     if marker.exists() and marker.read_text() == repr(spec):
         return app_dir
+    # another shape of the same name (--quick vs full) must not leave its extra files behind
+    shutil.rmtree(static, ignore_errors=True)
     for rel, size, seed in file_list(spec):
         path = static / rel
         path.parent.mkdir(parents=True, exist_ok=True)
