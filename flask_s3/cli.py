@@ -114,21 +114,21 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool
 ) -> tuple[Spec, Snapshot, Any]:
     from .deploy import snapshot
-    from .remote import make_client
+    from .s3 import open_store
     from .spec import load_spec
 
     spec = load_spec(spec_path)
     app, target = resolve_app(spec, app_import)
-    client = make_client(spec)
+    store = open_store(spec)
     snap = snapshot(
         spec,
         app,
-        client,
+        store,
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=target,
     )
-    return spec, snap, client
+    return spec, snap, store
 
 
 @main.command()
@@ -228,13 +228,13 @@ def apply(
         force_refresh = bool(saved.options.get("force_refresh"))
     if not spec_path:
         raise click.UsageError("give a SPEC, or --plan PLAN.json")
-    spec, snap, client = take_snapshot(spec_path, app_import, force_refresh)
+    spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
     if saved is not None:
         check_not_stale(saved, snap.plan)
     click.echo(summary_line(snap.plan.to_dict()), err=True)
     with progress_bar(snap) as progress:
         report = apply_plan(
-            snap.plan, spec, snap.local, client, remote=snap.remote, progress=progress
+            snap.plan, spec, snap.local, store, remote=snap.remote, progress=progress
         )
     echo_report(report)
 

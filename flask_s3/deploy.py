@@ -18,7 +18,7 @@ from .remote import RemoteInventory, scan_remote
 from .spec import Spec
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from .s3.store import Store
 
 
 def load_app(import_string: str | None) -> Flask:
@@ -59,7 +59,7 @@ class Snapshot:
 def snapshot(
     spec: Spec,
     app: Flask,
-    client: S3Client,
+    store: Store,
     *,
     force_refresh: bool = False,
     spec_path: str = "",
@@ -68,15 +68,15 @@ def snapshot(
     # The local scan (disk, hashing) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
-        remote = scan_remote(client, spec, static_roots(app, spec))
-        bucket_actions = plan_bucket_actions(client, spec, exists=remote is not None)
+        remote = scan_remote(store, spec, static_roots(app, spec))
+        bucket_actions = plan_bucket_actions(store, spec, exists=remote is not None)
         local = scanning.result()
     write_fingerprint_manifest(app, spec, local)
     plan = make_plan(
         spec,
         local,
         remote,
-        client=client,
+        store=store,
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=app_import,

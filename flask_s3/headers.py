@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
 from typing import Any
@@ -42,6 +42,31 @@ def is_metadata(name: str) -> bool:
     return name.startswith(META_PREFIX)
 
 
+def http_date(value: str) -> str | None:
+    """``Expires`` as boto3 sends it: an HTTP date (RFC 7231) in GMT; None if not a date.
+
+    botocore parses the value it is given (HTTP date, ISO 8601, epoch seconds) and writes it
+    back as an HTTP date, so both stores send, sign and record the same string.
+    """
+    from email.utils import parsedate_to_datetime
+
+    text = str(value).strip()
+    parsed: datetime | None = None
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            if text.isdigit():
+                parsed = datetime.fromtimestamp(int(text), timezone.utc)
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return format_datetime(parsed.astimezone(timezone.utc), usegmt=True)
+
+
 def merge(base: dict[str, str], extra: Mapping[str, str]) -> list[str]:
     """Merge ``extra`` into ``base`` case-insensitively; return names that became metadata."""
     became_meta: list[str] = []
@@ -49,7 +74,10 @@ def merge(base: dict[str, str], extra: Mapping[str, str]) -> list[str]:
         canon = canonical_name(name)
         if is_metadata(canon) and not name.lower().startswith(META_PREFIX):
             became_meta.append(name)
-        base[canon] = str(value)
+        text = str(value)
+        if canon == "Expires":
+            text = http_date(text) or text  # the spec loader refuses what is not a date
+        base[canon] = text
     return became_meta
 
 

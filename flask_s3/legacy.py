@@ -11,7 +11,7 @@ from flask import Flask
 from .apply import Report, apply_plan
 from .deploy import snapshot
 from .errors import ConfigError
-from .remote import make_client
+from .s3 import open_store
 from .spec import (
     DEFAULT_GZIP_TYPES,
     AssetsSpec,
@@ -115,11 +115,11 @@ def create_all(
         resolved = spec_from_app(app, bucket_name, region, include_hidden)
     else:
         resolved = spec if isinstance(spec, Spec) else load_spec(spec)
-    if client is None:
-        client = make_client(
-            resolved,
-            access_key=user or app.config.get("AWS_ACCESS_KEY_ID"),
-            secret_key=password or app.config.get("AWS_SECRET_ACCESS_KEY"),
-        )
-    snap = snapshot(resolved, app, client, force_refresh=force_refresh)
-    return apply_plan(snap.plan, resolved, snap.local, client, remote=snap.remote)
+    store = open_store(
+        resolved,
+        access_key=user or app.config.get("AWS_ACCESS_KEY_ID"),
+        secret_key=password or app.config.get("AWS_SECRET_ACCESS_KEY"),
+        client=client,
+    )
+    snap = snapshot(resolved, app, store, force_refresh=force_refresh)
+    return apply_plan(snap.plan, resolved, snap.local, store, remote=snap.remote)

@@ -16,7 +16,7 @@ from .remote import RemoteInventory, head_headers, listing_prefixes
 from .spec import Spec
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from .s3.store import Store
 
 FORMAT_VERSION = 1
 BUCKET_ACTIONS = ("create-bucket", "update-bucket-cors", "update-bucket-policy")
@@ -169,7 +169,7 @@ def make_plan(
     local: LocalInventory,
     remote: RemoteInventory | None,
     *,
-    client: S3Client | None = None,
+    store: Store | None = None,
     force_refresh: bool = False,
     spec_path: str = "",
     app_import: str | None = None,
@@ -209,8 +209,8 @@ def make_plan(
             else:
                 unchanged += 1
     if to_head:
-        assert client is not None, "a client is needed to check headers the manifest lacks"
-        found = head_many(client, spec, to_head)
+        assert store is not None, "a store is needed to check headers the manifest lacks"
+        found = head_many(store, spec, to_head)
         for key in to_head:
             asset = local.assets[key]
             if found[key] == asset.headers:
@@ -281,10 +281,10 @@ def headers_action(asset: Any, old: Mapping[str, str]) -> Action:
     )
 
 
-def head_many(client: S3Client, spec: Spec, keys: list[str]) -> dict[str, dict[str, str]]:
+def head_many(store: Store, spec: Spec, keys: list[str]) -> dict[str, dict[str, str]]:
     workers = max(1, min(spec.upload.concurrency, len(keys)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda k: head_headers(client, spec.bucket.name, k), keys)
+        results = pool.map(lambda k: head_headers(store, k), keys)
         return dict(zip(keys, results, strict=True))
 
 

@@ -38,6 +38,7 @@ class BucketSpec:
     public_read_policy: bool = False
     profile: str | None = None
     cors: CorsSpec | None = None
+    expected_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             acl=bucket.get("acl", "none"),
             public_read_policy=bucket.get("public_read_policy", False),
             profile=bucket.get("profile") or None,
+            expected_owner=bucket.get("expected_owner") or None,
             cors=None
             if cors is None
             else CorsSpec(

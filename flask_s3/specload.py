@@ -325,10 +325,36 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
         problems += explain(error, locator, schema)
+    problems += check_dates(data, locator)
     if problems:
         problems.sort(key=lambda p: (p.line, p.column))
         raise SpecError(problems)
     _known_valid(data, remember=True)
+
+
+def check_dates(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """An ``Expires`` header must be a date boto3 can send (it refuses anything else)."""
+    from .headers import http_date
+
+    found = data.get("assets")
+    assets: dict[str, Any] = found if isinstance(found, dict) else {}
+    places: list[tuple[Path_, Any]] = [(("assets", "headers"), assets.get("headers"))]
+    rules = assets.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict):
+            places.append((("assets", "rules", index, "headers"), rule.get("headers")))
+    problems = []
+    for path, headers in places:
+        for name, value in (headers or {}).items() if isinstance(headers, dict) else ():
+            if str(name).strip().lower() == "expires" and http_date(str(value)) is None:
+                problems.append(
+                    locator.problem(
+                        (*path, name),
+                        f"{_shown(value)} is not a date; write an HTTP date such as "
+                        "'Thu, 01 Jan 2027 00:00:00 GMT' (or better, use Cache-Control: max-age)",
+                    )
+                )
+    return problems
 
 
 def _known_valid(data: dict[str, Any], remember: bool = False) -> bool:

@@ -70,3 +70,10 @@ def s3_client(s3_server: LocalS3) -> Any:
 def bucket_name(request: pytest.FixtureRequest) -> str:
     """A fresh, valid bucket name per test (not created)."""
     return f"t-{secrets.token_hex(8)}"
+
+
+@pytest.fixture(params=["fast", "boto3"])
+def both_stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once on each Store implementation (FLASK_S3_STORE), which must agree."""
+    monkeypatch.setenv("FLASK_S3_STORE", request.param)
+    return str(request.param)

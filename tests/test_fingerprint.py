@@ -24,7 +24,7 @@ from flask_s3.fingerprint import (
     read_manifest_file,
     write_manifest_file,
 )
-from flask_s3.remote import make_client
+from flask_s3.s3 import open_store
 from flask_s3.spec import AssetsSpec, BucketSpec, FingerprintSpec, Spec, UrlSpec
 
 PAGE = """
@@ -65,7 +65,7 @@ def spec_for(server: Any, bucket: str, keep: int = 3) -> Spec:
 
 def deploy(spec: Spec, root: Path) -> Report:
     app = Flask("fp", root_path=str(root))
-    client = make_client(spec)
+    client = open_store(spec)
     snap = snapshot(spec, app, client)
     return apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
@@ -117,14 +117,14 @@ def test_a_deploy_with_nothing_changed_is_a_noop(s3_server, s3_env, bucket_name,
     spec = spec_for(s3_server, bucket_name)
     deploy(spec, site)
     app = Flask("fp", root_path=str(site))
-    plan = snapshot(spec, app, make_client(spec)).plan
+    plan = snapshot(spec, app, open_store(spec)).plan
     assert not plan.has_changes
 
 
 def test_plan_shows_logical_and_hashed_names(s3_server, s3_env, bucket_name, site):
     spec = spec_for(s3_server, bucket_name)
     app = Flask("fp", root_path=str(site))
-    plan = snapshot(spec, app, make_client(spec)).plan
+    plan = snapshot(spec, app, open_store(spec)).plan
     uploads = {a.logical: a.key for a in plan.of_kind("upload")}
     assert re.fullmatch(r"static/img/logo\.[0-9a-f]{12}\.svg", uploads["static/img/logo.svg"])
     assert None in uploads  # robots.txt: not renamed, no logical name

@@ -57,6 +57,8 @@ EXPECTED = {
     "33-many-problems.yaml": (4, 3, "bucket.acl", 'got "public"'),
     "34-fingerprint-length.yaml": (7, 5, "assets.fingerprint.length", "from 6 to 32, got 2"),
     "35-merge-key.yaml": (3, 1, "bucket", "merge keys (<<) are not supported"),
+    "50-expires-not-a-date.yaml": (6, 5, "assets.headers.Expires", '"next tuesday" is not a date'),
+    "51-expected-owner.yaml": (4, 3, "bucket.expected_owner", "12-digit AWS account id"),
 }
 
 
