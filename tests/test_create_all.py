@@ -11,8 +11,8 @@ import pytest
 from flask import Blueprint, Flask, render_template_string
 
 from flask_s3 import FlaskS3, create_all
+from flask_s3.createall import LEGACY_LOCATIONS, region_for
 from flask_s3.keys import static_sources
-from flask_s3.legacy import LEGACY_LOCATIONS, region_for
 
 NAMES = ["css/app.css", "img/a b.png", "img/c+d#e?.svg", "fonts/café.woff2", "x%20y.txt"]
 

@@ -1,4 +1,4 @@
-"""``create_all``: the seed's one-call deploy, kept with its signature, built on plan/apply."""
+"""``create_all``: deploy from Python in one call, with the seed's and Flask-S3 0.3's arguments."""
 
 from __future__ import annotations
 
