@@ -246,6 +246,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "S3_URL_SCHEME",
         scheme_of,
         status="deprecated",
+        spec_field="urls.scheme",
     ),
     _old(
         "S3_CACHE_CONTROL",
@@ -254,6 +255,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "joins S3_HEADERS when S3_USE_CACHE_CONTROL is on, unless S3_HEADERS sets "
         "Cache-Control; warns",
         status="deprecated",
+        spec_field="assets.headers",
     ),
     _old(
         "S3_USE_CACHE_CONTROL",
