@@ -215,8 +215,9 @@ class FlaskS3:
             raise
         if app.debug and not config["USE_S3_DEBUG"]:
             overwrite("USE_S3", False)
-            if uses_flasks3(config):  # 0.3's docs: FLASKS3_ACTIVE is "the definitive check"
-                overwrite("FLASKS3_ACTIVE", False)
+        if uses_flasks3(config):  # 0.3's docs: FLASKS3_ACTIVE is "the definitive check"
+            if config.get("FLASKS3_ACTIVE", MISSING) is not config["USE_S3"]:
+                overwrite("FLASKS3_ACTIVE", config["USE_S3"])
         app.extensions["s3"] = S3State(
             spec=loaded,
             names=_fingerprint_names(app, loaded),

@@ -102,11 +102,16 @@ def _flasks3_cache_control(config: Mapping[str, Any], out: Migration) -> None:
     )
     if "FLASKS3_CACHE_CONTROL" not in config and "FLASKS3_USE_CACHE_CONTROL" not in config:
         return
-    if not switched_on or not value:
-        missing = "FLASKS3_USE_CACHE_CONTROL is off" if value else "FLASKS3_CACHE_CONTROL is empty"
+    if not value:
         out.notes["FLASKS3_CACHE_CONTROL"] = (
-            f"FLASKS3_CACHE_CONTROL has no effect because {missing}, as in Flask-S3 0.3; "
-            "remove both, or set S3_HEADERS = {'Cache-Control': ...}"
+            "FLASKS3_USE_CACHE_CONTROL has no effect without FLASKS3_CACHE_CONTROL, as in "
+            "Flask-S3 0.3; remove it"
+        )
+        return
+    if not switched_on:
+        out.notes["FLASKS3_CACHE_CONTROL"] = (
+            "FLASKS3_CACHE_CONTROL has no effect because FLASKS3_USE_CACHE_CONTROL is off, as "
+            "in Flask-S3 0.3; remove it, or set S3_HEADERS = {'Cache-Control': ...}"
         )
         return
     explicit = config.get("S3_HEADERS")

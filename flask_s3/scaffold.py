@@ -70,9 +70,9 @@ def effective(user: dict[str, Any]) -> dict[str, Any]:
 def source_of(spec_field: str, user: dict[str, Any]) -> str:
     """Which key of the user's config a spec field comes from, for the comment beside it."""
     owners = [k for k in CONFIG_KEYS if k.spec_field == spec_field]
-    for key in owners:  # current keys come first in the table, so they win as they do
-        if key.name in user:
-            return f"from {key.name}"
+    present = [k.name for k in owners if k.name in user]
+    if present:
+        return "from " + ", ".join(present)
     if uses_flasks3(user) and any(k.status == "flask-s3-0.3" for k in owners):
         return "Flask-S3 0.3's default"
     return "default"

@@ -38,6 +38,9 @@ FILES = {
 }
 
 
+EXPIRES = "Thu, 15 Apr 2030 20:00:00 GMT"
+
+
 def old_config(server: Any, bucket: str) -> dict[str, Any]:
     """An app configured the Flask-S3 0.3 way, aimed at the test server."""
     return {
@@ -106,7 +109,7 @@ def test_init_spec_reproduces_urls_and_a_filled_bucket(
     with urllib.request.urlopen(urls[("static", "img/logo.png")], timeout=10) as resp:
         assert resp.headers["Content-Encoding"] == "gzip"  # FLASKS3_GZIP alone: every type
         assert resp.headers["Cache-Control"] == "max-age=600"  # FLASKS3_CACHE_CONTROL wins
-        assert resp.headers["Expires"] == "Thu, 15 Apr 2030 20:00:00 GMT"
+        assert resp.headers["Expires"] == EXPIRES
     with urllib.request.urlopen(urls[("static", "js/app.js")], timeout=10) as resp:
         assert resp.headers["x-amz-meta-x-owner"] == "web"
     with urllib.request.urlopen(urls[("static", "css/theme.scss")], timeout=10) as resp:
