@@ -431,3 +431,11 @@ ALIASES: dict[str, str] = {
 def defaults() -> dict[str, Any]:
     """The current keys' defaults, made fresh for each call."""
     return {key.name: key.fresh_default() for key in CURRENT}
+
+
+def migration_table() -> str:
+    """The README's table of old keys (Markdown), made from this table so the two agree."""
+    rows = ["| old key | its default then | what flask-s3 1.0 does with it |", "| --- | --- | --- |"]
+    for key in (*FLASKS3, *DEPRECATED):
+        rows.append(f"| `{key.name}` | `{key.default!r}` | {key.in_1_0} |")
+    return "\n".join(rows) + "\n"
