@@ -435,7 +435,10 @@ def defaults() -> dict[str, Any]:
 
 def migration_table() -> str:
     """The README's table of old keys (Markdown), made from this table so the two agree."""
-    rows = ["| old key | its default then | what flask-s3 1.0 does with it |", "| --- | --- | --- |"]
+    rows = [
+        "| old key | its default then | what flask-s3 1.0 does with it |",
+        "| --- | --- | --- |",
+    ]
     for key in (*FLASKS3, *DEPRECATED):
         rows.append(f"| `{key.name}` | `{key.default!r}` | {key.in_1_0} |")
     return "\n".join(rows) + "\n"

@@ -148,20 +148,21 @@ def header_rules(
 ) -> tuple[HeaderRule, ...]:
     """``FLASKS3_FILEPATH_HEADERS`` as header rules that give the same files the same headers.
 
-    0.3 searched each regex in the file's path on disk, later regexes winning. A suffix
-    regex becomes one ``**/*.ext`` rule when that glob picks exactly the same files; any
-    other regex becomes one rule per file it matches today.
+    0.3 searched each regex in the file's path on disk, later regexes winning. A regex
+    becomes one ``**`` rule when it matches every file, a suffix regex one ``**/*.ext`` rule
+    when that glob picks exactly the same files; otherwise one rule per file it matches today.
     """
     rules: list[HeaderRule] = []
     for pattern, headers in filepath_headers(config):
         matched = sorted(k for k, (path, _) in files.items() if pattern.search(path))
         suffix = _SUFFIX.fullmatch(pattern.pattern)
-        if suffix is not None:
-            glob = f"**/*.{suffix.group(1)}"
+        candidates = ["**"] + ([f"**/*.{suffix.group(1)}"] if suffix is not None else [])
+        for glob in candidates:
             if matched == sorted(k for k in files if glob_match(glob, k)):
                 rules.append(HeaderRule(glob, dict(headers)))
-                continue
-        rules.extend(HeaderRule(key, dict(headers)) for key in matched)
+                break
+        else:
+            rules.extend(HeaderRule(key, dict(headers)) for key in matched)
     return tuple(rules)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -220,3 +221,25 @@ def test_refused_policy_names_the_block_public_access_setting(
         assert "put_bucket_acl=False" in info.value.detail
     finally:
         proxy.close()
+
+
+def test_filepath_headers_become_as_few_rules_as_pick_the_same_files(tmp_path):
+    from flask_s3.createall import spec_from_app
+
+    app = old_style_app(
+        tmp_path,
+        SimpleNamespace(endpoint_url="http://127.0.0.1:1", host="127.0.0.1:1"),  # no S3 used
+        "bk",
+        FLASKS3_FILEPATH_HEADERS={
+            r"static": {"X-All": "1"},  # every file: one ** rule
+            r"\.css$": {"X-Css": "1"},  # a suffix: one glob
+            r"app\.": {"X-App": "1"},  # anything else: one rule a file
+        },
+    )
+    rules = spec_from_app(app, None, None, False).assets.rules
+    assert [(r.match, dict(r.headers)) for r in rules] == [
+        ("**", {"X-All": "1"}),
+        ("**/*.css", {"X-Css": "1"}),
+        ("static/css/app.css", {"X-App": "1"}),
+        ("static/js/app.js", {"X-App": "1"}),
+    ]
