@@ -241,7 +241,9 @@ def _take_back(app: Flask, state: S3State) -> None:
                 del config[key]
             else:
                 config[key] = before
-    app.__dict__.pop("url_for", None)  # our S3_OVERRIDE_FLASK_URL_FOR hook, if installed
+    installed = app.__dict__.get("url_for")
+    if getattr(installed, "__func__", None) is _app_url_for:  # our S3_OVERRIDE_FLASK_URL_FOR
+        del app.__dict__["url_for"]
 
 
 def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:

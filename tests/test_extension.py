@@ -65,6 +65,17 @@ def test_second_registration_rereads_old_keys_and_defaults(tmp_path: Path) -> No
     assert static_url(app) == "http://two.s3.amazonaws.com/static/a.css"
 
 
+def test_second_registration_can_turn_the_flask_url_for_override_off(tmp_path: Path) -> None:
+    app = new_app(tmp_path, S3_BUCKET_NAME="bk", S3_OVERRIDE_FLASK_URL_FOR=True)
+    FlaskS3(app)
+    with app.test_request_context("/"):
+        assert app.url_for("static", filename="a.css").startswith("//bk.")
+    app.config["S3_OVERRIDE_FLASK_URL_FOR"] = False
+    FlaskS3(app)
+    with app.test_request_context("/"):
+        assert app.url_for("static", filename="a.css") == "/static/a.css"
+
+
 def test_second_registration_warns_once(tmp_path: Path) -> None:
     app = new_app(tmp_path, FLASKS3_BUCKET_NAME="one")
     with pytest.warns(MigrationWarning):
