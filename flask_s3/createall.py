@@ -182,20 +182,25 @@ def public_read_wanted(
         return False
 
 
-def check_public_access(client: S3Client, bucket: str) -> None:
-    """Name the Block Public Access setting that would stop anonymous reads, before uploading."""
+def blocked_by(client: S3Client, bucket: str) -> list[str]:
+    """The bucket's Block Public Access settings that stop anonymous reads via a policy."""
     try:
         settings = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except Exception:  # no such configuration, no permission, or a store without the API
-        return
-    blocking = [k for k in ("BlockPublicPolicy", "RestrictPublicBuckets") if settings.get(k)]
-    if blocking:
-        raise S3Error(
-            f"bucket {bucket!r} blocks public access ({' and '.join(blocking)} is on), so "
-            "create_all cannot make the assets anonymously readable",
-            f"Turn {' and '.join(blocking)} off in the bucket's Block Public Access settings, "
-            "or pass put_bucket_acl=False and serve the assets through a CDN.",
-        )
+        return []
+    return [k for k in ("BlockPublicPolicy", "RestrictPublicBuckets") if settings.get(k)]
+
+
+def public_access_error(bucket: str, blocking: list[str], summary: str = "") -> S3Error:
+    settings = " and ".join(blocking) or "BlockPublicPolicy"
+    where = "bucket's" if blocking else "bucket's or the account's"
+    return S3Error(
+        summary
+        or f"bucket {bucket!r} blocks public access ({settings} is on), so create_all cannot "
+        "make the assets anonymously readable",
+        f"Turn {settings} off in the {where} Block Public Access settings, or pass "
+        "put_bucket_acl=False and serve the assets through a CDN.",
+    )
 
 
 def create_all(
@@ -253,17 +258,16 @@ def create_all(
     public = public_read_wanted(put_bucket_acl, resolved, client, from_config=spec is None)
     if public != resolved.bucket.public_read_policy:
         resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))
-    if public:
-        check_public_access(client, resolved.bucket.name)
     snap = snapshot(resolved, app, client, force_refresh=force_refresh)
+    writes_policy = any(a.after for a in snap.plan.of_kind("update-bucket-policy"))
+    if writes_policy:  # only then: a no-op deploy asks nothing more of S3
+        blocking = blocked_by(client, resolved.bucket.name)
+        if blocking:
+            raise public_access_error(resolved.bucket.name, blocking)
     try:
         return apply_plan(snap.plan, resolved, snap.local, client, remote=snap.remote)
     except S3Error as exc:
-        if "write-policy" not in exc.summary:
+        if not writes_policy or "write-policy" not in exc.summary:
             raise
-        raise S3Error(
-            exc.summary,
-            f"{exc.detail} If the account's Block Public Access settings (BlockPublicPolicy) "
-            "are on, public bucket policies are refused: turn that off for this account, or "
-            "pass put_bucket_acl=False and serve the assets through a CDN.",
-        ) from None
+        blocking = blocked_by(client, resolved.bucket.name)
+        raise public_access_error(resolved.bucket.name, blocking, exc.summary) from None

@@ -131,9 +131,19 @@ def asset_url(app: Flask, name: str = "css/app.css") -> str:
 
 
 def test_create_all_makes_assets_anonymously_readable_by_default(s3_env, bucket_name, tmp_path):
-    app = old_style_app(tmp_path, s3_env, bucket_name)
-    create_all(app)
-    assert anonymous_status(asset_url(app)) == 200  # 0.3 made them public; so do we
+    from faultproxy import FaultProxy
+
+    proxy = FaultProxy(s3_env.port or 0)
+    try:
+        app = old_style_app(tmp_path, s3_env, bucket_name, FLASKS3_ENDPOINT_URL=proxy.endpoint_url)
+        create_all(app)
+        assert anonymous_status(asset_url(app)) == 200  # 0.3 made them public; so do we
+        proxy.seen.clear()
+        assert create_all(app).changed == 0
+        asked = [(m, p.rstrip("=")) for m, p, v in proxy.seen if "AccessBlock" in p or "?pol" in p]
+        assert asked == [("GET", f"/{bucket_name}?policy")]  # a no-op run asks nothing more
+    finally:
+        proxy.close()
 
 
 def test_put_bucket_acl_false_leaves_the_bucket_as_it_is(s3_env, s3_client, bucket_name, tmp_path):
@@ -217,8 +227,9 @@ def test_refused_policy_names_the_block_public_access_setting(
         app = old_style_app(tmp_path, s3_env, bucket_name, FLASKS3_ENDPOINT_URL=proxy.endpoint_url)
         with pytest.raises(S3Error, match="write-policy") as info:
             create_all(app)
-        assert "BlockPublicPolicy" in info.value.detail
+        assert "BlockPublicPolicy" in info.value.detail and "account's" in info.value.detail
         assert "put_bucket_acl=False" in info.value.detail
+        assert not [m for m, p, v in proxy.seen if m == "PUT" and "/static/" in p]
     finally:
         proxy.close()
 
