@@ -52,6 +52,12 @@ def migrate(config: Mapping[str, Any]) -> Migration:
         value = key.converted(config[old])
         values[new] = value
         out.notes[old] = f"{old} is {_origin(key)}; write {new} = {value!r} instead"
+    exts = config.get("FLASKS3_GZIP_ONLY_EXTS")
+    if isinstance(exts, (list, tuple)) and any(not str(e).startswith(".") for e in exts):
+        out.notes["FLASKS3_GZIP_ONLY_EXTS"] = out.notes.get("FLASKS3_GZIP_ONLY_EXTS", "") + (
+            "; note: Flask-S3 0.3 compared extensions with their dot, so an entry without one "
+            "(like 'css') gzipped nothing; it now means that extension"
+        )
     _seed_cache_control(config, out)
     _flasks3_cache_control(config, out)
     for name in ("FLASKS3_FORCE_MIMETYPE", "FLASKS3_ONLY_MODIFIED"):

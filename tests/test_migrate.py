@@ -246,3 +246,10 @@ def test_warnings_are_shown_by_default(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "factory.py:6: MigrationWarning: FLASKS3_BUCKET_NAME is a Flask-S3 0.3" in run.stderr
+
+
+def test_gzip_extension_without_a_dot_says_what_changed(tmp_path: Path) -> None:
+    app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_GZIP_ONLY_EXTS=["css", ".js"])
+    with pytest.warns(MigrationWarning, match="without one .like 'css'. gzipped nothing"):
+        FlaskS3(app)
+    assert app.config["S3_GZIP_CONTENT_TYPES"] == ["text/css", "application/javascript"]
