@@ -208,6 +208,7 @@ class FlaskS3:
             for key, value in defaults().items():
                 fill(key, value)
             check_config(config)
+            names = _fingerprint_names(app, loaded)
         except ConfigError:
             _take_back(app, S3State(written=written))
             if previous is not None:
@@ -220,7 +221,7 @@ class FlaskS3:
                 overwrite("FLASKS3_ACTIVE", config["USE_S3"])
         app.extensions["s3"] = S3State(
             spec=loaded,
-            names=_fingerprint_names(app, loaded),
+            names=names,
             written=written,
             warned=warned,
             local_when_testing=not config.get("S3_OVERRIDE_TESTING", True),
