@@ -67,8 +67,10 @@ def parse_cors_xml(data: bytes) -> list[dict[str, Any]]:
 
 
 def policy_statement(spec: Spec) -> dict[str, Any]:
+    from .iam import objects_arn, partition_for  # hook (issue 18): partition-aware ARN
+
     prefix = normalize_prefix(spec.urls.prefix)
-    resource = f"arn:aws:s3:::{spec.bucket.name}/{prefix + '/' if prefix else ''}*"
+    resource = objects_arn(partition_for(spec.bucket.region or ""), spec.bucket.name, prefix)
     return {
         "Sid": POLICY_SID,
         "Effect": "Allow",

@@ -68,6 +68,7 @@ def main() -> None:
     flask-s3 validate deploy.yaml      check the spec
     flask-s3 plan deploy.yaml          show what would change
     flask-s3 apply deploy.yaml         make the bucket match
+    flask-s3 iam-policy deploy.yaml --for plan    the IAM policy a plan needs
     """
 
 
@@ -270,6 +271,36 @@ def progress_bar(snap: Snapshot) -> Iterator[Callable[[int, int], None] | None]:
 
 def echo_report(report: Report) -> None:
     click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
+
+
+@main.command("iam-policy")
+@click.argument("spec_path", metavar="SPEC")
+@click.option(
+    "--for",
+    "command",
+    type=click.Choice(["plan", "apply"]),
+    required=True,
+    help="plan: the read-only role (pull requests); apply: the deploy role.",
+)
+@app_option
+@click.option("--region", help="Region whose partition the ARNs use (default: the spec's).")
+@reports_errors
+def iam_policy(spec_path: str, command: str, app_import: str | None, region: str | None) -> None:
+    """Print the least-privilege IAM policy (JSON) that `plan` or `apply` needs for SPEC.
+
+    Only the bucket, the app's static folders and the `.flask-s3/` folder under the prefix;
+    CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
+    static folders: print the policy again after adding a blueprint with its own.
+    """
+    from .iam import policy_document, render_policy
+    from .local import static_roots
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    app, _target = resolve_app(spec, app_import)
+    roots = static_roots(app, spec)
+    document = policy_document(spec, roots, "apply" if command == "apply" else "plan", region)
+    click.echo(render_policy(document), nl=False)
 
 
 @main.command("local-s3")
