@@ -51,6 +51,7 @@ class FaultProxy:
     policy: Policy = lambda method, path, n: "pass"
     port: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -86,6 +87,8 @@ class FaultProxy:
                 return
             if not head:
                 return
+            if self.on_request is not None:
+                self.on_request(head, body)
             method, path = head.split(b" ", 2)[:2]
             with self._lock:
                 self._count += 1
