@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import ApplyError, FlaskS3Error, PlanError, SpecError
+from .errors import ApplyError, CommentError, FlaskS3Error, PlanError, SpecError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -301,6 +301,28 @@ def iam_policy(spec_path: str, command: str, app_import: str | None, region: str
     roots = static_roots(app, spec)
     document = policy_document(spec, roots, "apply" if command == "apply" else "plan", region)
     click.echo(render_policy(document), nl=False)
+
+
+@main.command()
+@click.argument("body_path", metavar="PLAN.md", type=click.Path(dir_okay=False))
+@reports_errors
+def comment(body_path: str) -> None:
+    """Post PLAN.md as the plan comment of this CI job's pull or merge request, or update it.
+
+    \b
+    GitHub Actions: needs GITHUB_TOKEN and `pull-requests: write`.
+    GitLab CI: needs a project access token (`api` scope) in FLASK_S3_GITLAB_TOKEN.
+    Make PLAN.md with `flask-s3 plan SPEC --format markdown`.
+    """
+    from .comment import detect_target, post_or_update
+
+    try:
+        body = Path(body_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommentError(f"cannot read {body_path}: {exc.strerror}") from None
+    posted = post_or_update(detect_target(), body)
+    where = f": {posted.url}" if posted.url else f" (id {posted.comment_id})"
+    click.echo(f"{posted.action.capitalize()} the plan comment{where}")
 
 
 @main.command("local-s3")
