@@ -398,3 +398,14 @@ def test_example_page_uses_s3_urls_and_local_ones_when_off():
     client = create_app(USE_S3=False).test_client()
     for url in local_assets:
         assert client.get(url).status_code == 200, url
+
+
+def test_readme_shows_a_five_line_workflow_using_the_action():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### GitHub Actions in five lines") :]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert len(block.splitlines()) == 5
+    steps = yaml.safe_load(block)["steps"]
+    ours = [s for s in steps if s["uses"].startswith("OWNER/flask-s3@")]
+    assert len(ours) == 1 and set(ours[0].get("with", {})) <= set(load(ACTION)["inputs"])
+    assert steps[0]["with"]["persist-credentials"] is False
