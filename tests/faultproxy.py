@@ -52,6 +52,7 @@ class FaultProxy:
     port: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
+    judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -93,7 +94,10 @@ class FaultProxy:
             with self._lock:
                 self._count += 1
                 n = self._count
-            verdict = self.policy(method.decode(), path.decode(), n)
+            if self.judge is not None:
+                verdict = self.judge(head, body)
+            else:
+                verdict = self.policy(method.decode(), path.decode(), n)
             self.seen.append((method.decode(), path.decode(), verdict))
             if verdict == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -331,3 +331,50 @@ def test_for_is_required_and_checked(tmp_path):
     spec.write_text(SHOP + "bucket: {name: shop-assets}\n")
     result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deploy"])
     assert result.exit_code == 2 and "'deploy' is not one of 'plan', 'apply'" in result.output
+
+
+def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
+    recorder, s3_env, bucket_name, tmp_path, monkeypatch
+):
+    """The proxy plays IAM: a request the policy does not allow gets 403 AccessDenied. A spec
+    that manages neither CORS nor the bucket policy: the plan's look at the bucket policy (to
+    notice a leftover public-read statement) is refused and tolerated, nothing else is."""
+    proxy = recorder.proxy
+    module = f"iamapp_{secrets.token_hex(4)}"
+    write_app(tmp_path, module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text(
+        f'version: 1\napp: "{module}:create_app()"\n'
+        f"bucket: {{name: {bucket_name}, region: us-east-1, endpoint_url: {proxy.endpoint_url}}}\n"
+    )
+    policies = {
+        which: json.loads(run(["iam-policy", str(spec), "--for", which]))
+        for which in ("plan", "apply")
+    }
+    denied: list[Call] = []
+    role: dict[str, Any] = {}
+
+    def as_iam(head: bytes, body: bytes) -> str:
+        refused = [c for c in iam_calls(head, body) if not allowing(role, c)]
+        denied.extend(refused)
+        return "403" if refused else "pass"
+
+    proxy.judge = as_iam
+    role.update(policies["apply"])
+    run(["apply", str(spec)])  # a new bucket: no policy to look at yet
+    assert denied == []
+    (tmp_path / module / "static" / "a.txt").write_text("changed\n")
+    denied.clear()
+    role.clear()
+    role.update(policies["plan"])
+    result = CliRunner().invoke(main, ["plan", str(spec), "--detailed-exitcode"])
+    assert result.exit_code == 2, result.output
+    assert "1 to update" in result.output
+    assert {c[0] for c in denied} == {"s3:GetBucketPolicy"}
+    # and the plan role really cannot deploy
+    result = CliRunner().invoke(main, ["apply", str(spec)])
+    assert result.exit_code == 1
+    assert "AccessDenied" in result.output, result.output
+    assert "s3:PutObject" in {c[0] for c in denied}
