@@ -44,9 +44,13 @@ def normalize_cors(rules: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def policy_statement(spec: Spec) -> dict[str, Any]:
+def policy_statement(spec: Spec, region: str = "") -> dict[str, Any]:
+    """Our public-read statement; ``region`` (else the spec's) picks the ARN's partition."""
+    from .iam import objects_arn, partition_for
+
     prefix = normalize_prefix(spec.urls.prefix)
-    resource = f"arn:aws:s3:::{spec.bucket.name}/{prefix + '/' if prefix else ''}*"
+    partition = partition_for(spec.bucket.region or region)
+    resource = objects_arn(partition, spec.bucket.name, prefix)
     return {
         "Sid": POLICY_SID,
         "Effect": "Allow",
@@ -108,7 +112,7 @@ def plan_bucket_actions(store: Store, spec: Spec, exists: bool) -> list[Action]:
         have_cors = current_cors(store) if exists else None
         if have_cors != want_cors:
             actions.append(Action("update-bucket-cors", "cors", before=have_cors, after=want_cors))
-    want = policy_statement(spec) if spec.bucket.public_read_policy else None
+    want = policy_statement(spec, store.region) if spec.bucket.public_read_policy else None
     try:
         policy = current_policy(store) if exists else None
     except S3Error:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import ApplyError, FlaskS3Error, PlanError, SpecError
+from .errors import ApplyError, CommentError, FlaskS3Error, PlanError, SpecError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -68,6 +68,7 @@ def main() -> None:
     flask-s3 validate deploy.yaml      check the spec
     flask-s3 plan deploy.yaml          show what would change
     flask-s3 apply deploy.yaml         make the bucket match
+    flask-s3 iam-policy deploy.yaml --for plan    the IAM policy a plan needs
     """
 
 
@@ -298,6 +299,58 @@ def init(app_import: str | None, out: str, force: bool) -> None:
     click.echo(f"Wrote {out}: valid (bucket {spec.bucket.name}).")
     for line in scaffold.advice(out):
         click.echo(line)
+
+
+@main.command("iam-policy")
+@click.argument("spec_path", metavar="SPEC")
+@click.option(
+    "--for",
+    "command",
+    type=click.Choice(["plan", "apply"]),
+    required=True,
+    help="plan: the read-only role (pull requests); apply: the deploy role.",
+)
+@app_option
+@click.option("--region", help="Region whose partition the ARNs use (default: the spec's).")
+@reports_errors
+def iam_policy(spec_path: str, command: str, app_import: str | None, region: str | None) -> None:
+    """Print the least-privilege IAM policy (JSON) that `plan` or `apply` needs for SPEC.
+
+    Only the bucket, the app's static folders and the `.flask-s3/` folder under the prefix;
+    CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
+    static folders: print the policy again after adding a blueprint with its own.
+    """
+    from .iam import policy_document, render_policy
+    from .local import static_roots
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    app, _target = resolve_app(spec, app_import)
+    roots = static_roots(app, spec)
+    document = policy_document(spec, roots, "apply" if command == "apply" else "plan", region)
+    click.echo(render_policy(document), nl=False)
+
+
+@main.command()
+@click.argument("body_path", metavar="PLAN.md", type=click.Path(dir_okay=False))
+@reports_errors
+def comment(body_path: str) -> None:
+    """Post PLAN.md as the plan comment of this CI job's pull or merge request, or update it.
+
+    \b
+    GitHub Actions: needs GITHUB_TOKEN and `pull-requests: write`.
+    GitLab CI: needs a project access token (`api` scope) in FLASK_S3_GITLAB_TOKEN.
+    Make PLAN.md with `flask-s3 plan SPEC --format markdown`.
+    """
+    from .comment import detect_target, post_or_update
+
+    try:
+        body = Path(body_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommentError(f"cannot read {body_path}: {exc.strerror}") from None
+    posted = post_or_update(detect_target(), body)
+    where = f": {posted.url}" if posted.url else f" (id {posted.comment_id})"
+    click.echo(f"{posted.action.capitalize()} the plan comment{where}")
 
 
 @main.command("local-s3")

@@ -79,3 +79,7 @@ class ApplyError(FlaskS3Error):
     def __init__(self, summary: str, detail: str = "", report: object | None = None) -> None:
         super().__init__(summary, detail)
         self.report = report
+
+
+class CommentError(FlaskS3Error):
+    """The plan comment could not be posted to the pull or merge request."""

@@ -61,6 +61,8 @@ class FaultProxy:
     policy: Policy = lambda method, path, n: "pass"
     port: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
+    judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -96,11 +98,16 @@ class FaultProxy:
                 return
             if not head:
                 return
+            if self.on_request is not None:
+                self.on_request(head, body)
             method, path = head.split(b" ", 2)[:2]
             with self._lock:
                 self._count += 1
                 n = self._count
-            verdict = self.policy(method.decode(), path.decode(), n)
+            if self.judge is not None:
+                verdict = self.judge(head, body)
+            else:
+                verdict = self.policy(method.decode(), path.decode(), n)
             self.seen.append((method.decode(), path.decode(), verdict))
             if verdict == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
