@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, has_request_context, request
@@ -32,6 +32,9 @@ from .keys import (
     static_sources,
 )
 from .spec import DEFAULT_GZIP_TYPES, Spec, load_spec
+
+if TYPE_CHECKING:
+    from .integrity import IntegrityTable
 
 # Flask-S3 0.3 name -> seed name it fills when the seed name is absent.
 ALIASES = {
@@ -85,6 +88,7 @@ def defaults() -> dict[str, Any]:
         "AWS_SECRET_ACCESS_KEY": None,
         "S3_FINGERPRINT": False,
         "S3_FINGERPRINT_MANIFEST": None,
+        "S3_INTEGRITY": False,
     }
 
 
@@ -192,6 +196,7 @@ class S3State:
     config_seen: tuple[Any, ...] = ()
     names: dict[str, str] | None = None  # fingerprinting: logical key -> stored key
     hashed: dict[tuple[str, str], str] = field(default_factory=dict)  # quoted URL tails
+    integrity: IntegrityTable | None = None  # Subresource Integrity values, set by init_app
 
     def hashed_tail(self, endpoint: str, filename: str) -> str:
         """The quoted file part of a fingerprinted URL (the plain one for unknown names)."""
@@ -278,6 +283,7 @@ class FlaskS3:
         if app.debug and not app.config["USE_S3_DEBUG"]:
             app.config["USE_S3"] = False
         app.extensions["s3"] = S3State(spec=loaded, names=_fingerprint_names(app, loaded))
+        _install_integrity(app, loaded)
         app.jinja_env.globals["url_for"] = url_for
         if app.config["S3_OVERRIDE_FLASK_URL_FOR"]:
             # flask.url_for calls current_app.url_for: an instance attribute reroutes this
@@ -319,6 +325,13 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
             f"the fingerprint manifest {path} cannot be read ({exc})",
             "Run `flask-s3 plan` again to rewrite it.",
         ) from None
+
+
+def _install_integrity(app: Flask, spec: Spec | None) -> None:
+    """Subresource Integrity: ``sri``, ``s3_script`` and ``s3_stylesheet`` in templates."""
+    from .integrity import install
+
+    install(app, spec)
 
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:
