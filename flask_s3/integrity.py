@@ -21,6 +21,7 @@ from flask import Flask, current_app, has_request_context, request
 from markupsafe import Markup, escape
 
 from .errors import ConfigError
+from .extension import url_for
 from .keys import static_key, static_sources
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 ALGORITHM = "sha384"
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
+VALUE = re.compile(r"sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}")  # safe in an attribute as is
 MISSING_FIX = (
     "Run `flask-s3 plan` (it records every static file when assets.integrity is on) and ship "
     "the manifest with the app; check the endpoint and file name, and that assets.exclude "
@@ -179,6 +181,9 @@ def load_table(app: Flask, spec: Spec | None) -> IntegrityTable:
             problem=f"the manifest {path} holds no integrity values "
             "(it was written with assets.integrity off)"
         )
+    bad = next((k for k, v in values.items() if not VALUE.fullmatch(v)), None)
+    if bad is not None:
+        return IntegrityTable(problem=f"the manifest {path} holds a malformed value for {bad}")
     return IntegrityTable(values=values)
 
 
@@ -243,15 +248,18 @@ def s3_stylesheet(
 def _attributes(
     url_attr: str, endpoint: str, extra: Mapping[str, Any] | None, values: dict[str, Any]
 ) -> str:
-    from .extension import url_for
-
     if "filename" not in values:
         raise ConfigError(
             f"no filename for the static endpoint {endpoint!r}",
             "Call it as s3_script('static', filename='js/app.js').",
         )
     value = sri(endpoint, filename=str(values["filename"]))
-    attrs: dict[str, Any] = {url_attr: url_for(endpoint, **values)}
+    url = url_for(endpoint, **values)
+    if extra is None:  # the common case, kept cheap; values were checked at start-up
+        if value:
+            return f'{url_attr}="{escape(url)}" integrity="{value}" crossorigin="anonymous"'
+        return f'{url_attr}="{escape(url)}"'
+    attrs: dict[str, Any] = {url_attr: url}
     if value:
         attrs.update(integrity=value, crossorigin="anonymous")
     attrs.update(extra or {})

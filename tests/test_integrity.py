@@ -380,3 +380,13 @@ def test_bad_attribute_name_is_refused(deployed):
     app = page_app(deployed)
     with pytest.raises(ConfigError, match="not an HTML attribute name"):
         render(app, "{{ s3_script('static', filename='js/app.js', _attrs={'on x': 1}) }}")
+
+
+def test_a_malformed_manifest_value_is_never_rendered(deployed):
+    path = deployed / "static" / MANIFEST_FILE
+    data = json.loads(path.read_text())
+    data["integrity"]["static/js/app.js"] = 'sha384-x" onload="alert(1)'
+    path.write_text(json.dumps(data))
+    app = page_app(deployed, DEBUG=True, USE_S3_DEBUG=True)
+    with pytest.raises(ConfigError, match=r"malformed value for static/js/app\.js"):
+        render(app, "{{ s3_script('static', filename='js/app.js') }}")
