@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_request_context, request
@@ -86,6 +87,7 @@ class IntegrityTable:
 
     values: Mapping[str, str] = field(default_factory=dict)  # logical key -> sha384-...
     problem: str | None = None
+    fix: str = MISSING_FIX
     enabled: bool = True
     found: dict[tuple[str, str], str] = field(default_factory=dict)  # (endpoint, filename)
     folders: dict[str, tuple[str, Path]] = field(default_factory=dict)  # endpoint -> url, folder
@@ -105,7 +107,7 @@ class IntegrityTable:
             if exc.summary not in self.warned:
                 self.warned.add(exc.summary)
                 app.logger.warning(
-                    "%s; rendered without an integrity attribute. %s", exc.summary, MISSING_FIX
+                    "%s; rendered without an integrity attribute. %s", exc.summary, exc.detail
                 )
             value = ""
         if use_s3:
@@ -114,18 +116,21 @@ class IntegrityTable:
 
     def _served_value(self, app: Flask, endpoint: str, filename: str, use_s3: bool) -> str:
         if not self.enabled:
-            raise ConfigError(str(self.problem), "")
+            raise ConfigError(str(self.problem), self.fix)
         if endpoint not in self.folders:
             self.folders = {s.endpoint: (s.url_path, s.folder) for s in static_sources(app)}
             if endpoint not in self.folders:
-                raise ConfigError(f"{endpoint!r} is not a static endpoint of this app", "")
+                raise ConfigError(
+                    f"{endpoint!r} is not a static endpoint of this app",
+                    "Use 'static', '<blueprint>.static' or '.static' (the current blueprint's).",
+                )
         url_path, folder = self.folders[endpoint]
         if not use_s3:
             # Flask serves the file on disk, which differs from the stored bytes while a
             # developer edits it or when fingerprinting rewrote a stylesheet's references.
             return self._local_value(folder, filename)
         if self.problem is not None:
-            raise ConfigError(self.problem, MISSING_FIX)
+            raise ConfigError(self.problem, self.fix)
         logical = static_key("", url_path, filename)
         value = self.values.get(logical)
         if value is None:
@@ -140,8 +145,11 @@ class IntegrityTable:
             stat = os.stat(path) if path is not None else None
         except OSError:
             stat = None
-        if path is None or stat is None or not os.path.isfile(path):
-            raise ConfigError(f"{filename!r} is not a file in the static folder {folder}", "")
+        if path is None or stat is None or not S_ISREG(stat.st_mode):
+            raise ConfigError(
+                f"{filename!r} is not a file in the static folder {folder}",
+                "Check the file name: with USE_S3 off the value is the hash of the local file.",
+            )
         known = self.local.get(path)
         if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
             return known[2]
@@ -159,8 +167,9 @@ def load_table(app: Flask, spec: Spec | None) -> IntegrityTable:
     """
     if not app.config.get("S3_INTEGRITY"):
         return IntegrityTable(
-            problem="S3_INTEGRITY is off, so there are no integrity values "
-            "(set assets.integrity: true in the spec, or S3_INTEGRITY = True)",
+            problem="S3_INTEGRITY is off, so there are no integrity values",
+            fix="Set assets.integrity: true in the spec (or S3_INTEGRITY = True) and run "
+            "`flask-s3 plan`, or link this asset with url_for.",
             enabled=False,
         )
     from .fingerprint import manifest_path, read_manifest

@@ -159,6 +159,11 @@ def test_fingerprinted_stylesheet_gets_the_hash_of_its_rewritten_bytes(
     served = gzip.decompress(body)
     assert b"logo." in served and served != (site / "static/css/app.css").read_bytes()
     assert manifest.integrity["static/css/app.css"] == openssl_sri(served)
+    app = Flask("sri", root_path=str(site))  # format 2 gives the app its names too
+    app.config.update(spec.flask_config())
+    FlaskS3(app)
+    tag = render(app, "{{ s3_stylesheet('static', filename='css/app.css') }}")
+    assert f'/{bucket_name}/{stored_key}" integrity="{openssl_sri(served)}"' in tag
 
 
 def test_manifest_formats_old_and_new(tmp_path):
@@ -344,6 +349,8 @@ def test_missing_asset_is_an_error_in_debug(deployed):
     with pytest.raises(ConfigError, match=r"static/js/gone\.js has no integrity value") as info:
         render(app, "{{ s3_script('static', filename='js/gone.js') }}")
     assert "flask-s3 plan" in info.value.detail
+    with pytest.raises(ConfigError, match="'shop' is not a static endpoint"):
+        render(app, "{{ sri('shop', filename='js/app.js') }}")
 
 
 def test_missing_asset_renders_without_integrity_and_warns_once(deployed, caplog):
