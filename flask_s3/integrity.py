@@ -275,7 +275,10 @@ def _attributes(
     parts = []
     for name, setting in attrs.items():
         if not ATTRIBUTE_NAME.fullmatch(name):
-            raise ConfigError(f"{name!r} is not an HTML attribute name", "")
+            raise ConfigError(
+                f"{name!r} is not an HTML attribute name",
+                "Pass names such as defer, type or id in _attrs.",
+            )
         if setting is None or setting is False:
             continue
         parts.append(str(escape(name)) if setting is True else f'{name}="{escape(setting)}"')
