@@ -226,6 +226,13 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "assets.fingerprint.manifest",
     ),
     _current(
+        "S3_INTEGRITY",
+        False,
+        "Subresource Integrity: sri(), s3_script() and s3_stylesheet() in templates give the "
+        "SHA-384 values flask-s3 plan/apply record in the manifest.",
+        "assets.integrity",
+    ),
+    _current(
         "AWS_ACCESS_KEY_ID",
         None,
         "Access key id create_all uses when none is passed (else boto3's default chain). "

@@ -93,7 +93,7 @@ def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) ->
     path = fingerprint_manifest(app, spec)
     if path is not None:
         try:
-            write_manifest_file(path, local.names)
+            write_manifest_file(path, local.names, local.integrity)
         except OSError as exc:
             raise PlanError(
                 f"cannot write the fingerprint manifest {path}: {exc.strerror}",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, has_request_context, request
@@ -33,6 +33,9 @@ from .keys import (
 )
 from .migrate import MISSING, migrate, uses_flasks3
 from .spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from .integrity import IntegrityTable
 
 # The keys a URL base depends on: a change to any of them after init_app drops the cache.
 URL_KEYS = (
@@ -106,6 +109,7 @@ class S3State:
     written: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)  # keys already warned about on this app
     local_when_testing: bool = False  # S3_OVERRIDE_TESTING off: local URLs under TESTING
+    integrity: IntegrityTable | None = None  # Subresource Integrity values, set by init_app
 
     def hashed_tail(self, endpoint: str, filename: str) -> str:
         """The quoted file part of a fingerprinted URL (the plain one for unknown names)."""
@@ -226,6 +230,7 @@ class FlaskS3:
             warned=warned,
             local_when_testing=not config.get("S3_OVERRIDE_TESTING", True),
         )
+        _install_integrity(app, loaded)
         app.jinja_env.globals["url_for"] = url_for
         if config["S3_OVERRIDE_FLASK_URL_FOR"]:
             # flask.url_for calls current_app.url_for: an instance attribute reroutes this
@@ -281,6 +286,13 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
             f"the fingerprint manifest {path} cannot be read ({exc})",
             "Run `flask-s3 plan` again to rewrite it.",
         ) from None
+
+
+def _install_integrity(app: Flask, spec: Spec | None) -> None:
+    """Subresource Integrity: ``sri``, ``s3_script`` and ``s3_stylesheet`` in templates."""
+    from .integrity import install
+
+    install(app, spec)
 
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:

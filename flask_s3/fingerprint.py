@@ -125,9 +125,27 @@ def manifest_path(spec_manifest: str | None, spec_source: Path | None, static: P
     return path
 
 
-def write_manifest_file(path: Path, names: Mapping[str, str]) -> None:
-    """Write the map only when it changed, atomically, so a running app never reads half."""
-    blob = json.dumps({"format": 1, "files": dict(sorted(names.items()))}, indent=1) + "\n"
+@dataclass
+class Manifest:
+    """The manifest FlaskS3 reads: logical -> stored names, and integrity values if recorded."""
+
+    names: dict[str, str]
+    integrity: dict[str, str] | None = None  # logical key -> "sha384-..."
+
+
+def write_manifest_file(
+    path: Path, names: Mapping[str, str], integrity: Mapping[str, str] | None = None
+) -> None:
+    """Write the map only when it changed, atomically, so a running app never reads half.
+
+    Format 1 holds the names only; format 2 adds ``integrity`` (written when
+    ``assets.integrity`` is on, whether or not names are fingerprinted).
+    """
+    data: dict[str, object] = {"format": 1, "files": dict(sorted(names.items()))}
+    if integrity is not None:
+        data["format"] = 2
+        data["integrity"] = dict(sorted(integrity.items()))
+    blob = json.dumps(data, indent=1) + "\n"
     if path.exists() and path.read_text(encoding="utf-8") == blob:
         return
     tmp = path.with_name(path.name + ".tmp")
@@ -135,8 +153,16 @@ def write_manifest_file(path: Path, names: Mapping[str, str]) -> None:
     tmp.replace(path)
 
 
-def read_manifest_file(path: Path) -> dict[str, str]:
+def read_manifest(path: Path) -> Manifest:
+    """Read format 1 (names) or format 2 (names and integrity values)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("format") != 1:
+    if not isinstance(data, dict) or data.get("format") not in (1, 2):
         raise ValueError("not a flask-s3 fingerprint manifest")
-    return {str(k): str(v) for k, v in data["files"].items()}
+    names = {str(k): str(v) for k, v in data["files"].items()}
+    if data["format"] == 1:
+        return Manifest(names)
+    return Manifest(names, {str(k): str(v) for k, v in data["integrity"].items()})
+
+
+def read_manifest_file(path: Path) -> dict[str, str]:
+    return read_manifest(path).names

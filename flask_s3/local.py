@@ -16,6 +16,7 @@ from flask import Flask
 from . import headers as hdr
 from .contenttypes import content_type, type_matches
 from .hashcache import HashCache
+from .integrity import cors_warning, sri_of_digest, sri_value
 from .keys import (
     StaticSource,
     glob_match,
@@ -41,6 +42,7 @@ class LocalAsset:
     gzip: bool = False
     logical: str | None = None  # the name before fingerprinting, when it differs
     content: bytes | None = None  # rewritten bytes (fingerprinted CSS) instead of the file
+    sri: str | None = None  # with assets.integrity: SHA-384 of the bytes before gzip
 
     @property
     def headers_are_ascii(self) -> bool:
@@ -66,6 +68,7 @@ class LocalInventory:
     warnings: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # key prefixes the static folders map to
     names: dict[str, str] = field(default_factory=dict)  # fingerprinting: logical -> stored
+    integrity: dict[str, str] | None = None  # assets.integrity: logical -> sha384-...
 
     @property
     def total_bytes(self) -> int:
@@ -93,8 +96,9 @@ def roots_of(sources: list[StaticSource], spec: Spec) -> list[str]:
 
 
 def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
-    """Where the fingerprint manifest for ``app`` lives (None when fingerprinting is off)."""
-    if not spec.assets.fingerprint.enabled:
+    """Where the manifest FlaskS3 reads lives (None when neither fingerprinting nor
+    integrity is on)."""
+    if not (spec.assets.fingerprint.enabled or spec.assets.integrity):
         return None
     from .fingerprint import manifest_path
 
@@ -142,10 +146,15 @@ def scan_sources(
         inventory.names, content = hashed.names, hashed.content
     meta_warned: set[str] = set()
     memo: HeaderMemo = {}
+    if spec.assets.integrity:
+        inventory.integrity = {}
+        problem = cors_warning(spec)
+        if problem is not None:
+            inventory.warnings.append(problem)
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
         key = join_key(prefix, stored)
-        inventory.assets[key] = build_asset(
+        asset = inventory.assets[key] = build_asset(
             key,
             logical,
             path,
@@ -157,6 +166,8 @@ def scan_sources(
             cached.get(logical),
             memo,
         )
+        if inventory.integrity is not None and asset.sri is not None:
+            inventory.integrity[logical] = asset.sri
     for cache, seen in caches:
         cache.save(seen)
     return inventory
@@ -232,6 +243,10 @@ def build_asset(
         headers["Content-Type"], spec.assets.gzip.content_types
     )
     renamed = logical if stored not in (None, logical) else None
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    if spec.assets.integrity:
+        return build_asset_sri(key, path, headers, gzipped, renamed, content, cache)
     if cache is not None and content is None:
         hashes, relpath = cache
         stat = os.stat(path)
@@ -240,8 +255,6 @@ def build_asset(
         if known is None:
             known = hash_stored(path, gzipped)
             hashes.put(relpath, stat, mode, *known)
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
         return LocalAsset(key, path, known[0], known[1], headers, gzipped, renamed)
     if gzipped or content is not None:
         if content is None:
@@ -249,13 +262,58 @@ def build_asset(
                 content_now = fh.read()
         else:
             content_now = content
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
         body = gzip_bytes(content_now) if gzipped else content_now
         digest = hashlib.md5(body).hexdigest()
         return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
     size, md5 = hash_file(path)
     return LocalAsset(key, path, size, md5, headers, logical=renamed)
+
+
+def build_asset_sri(
+    key: str,
+    path: str,
+    headers: dict[str, str],
+    gzipped: bool,
+    renamed: str | None,
+    content: bytes | None,
+    cache: tuple[HashCache, str] | None,
+) -> LocalAsset:
+    """``build_asset`` with assets.integrity on: the SHA-384 is taken in the MD5's read."""
+    if content is not None:
+        body = gzip_bytes(content) if gzipped else content
+        md5 = hashlib.md5(body).hexdigest()
+        return LocalAsset(
+            key, path, len(body), md5, headers, gzipped, renamed, content, sri_value(content)
+        )
+    if cache is None:
+        size, md5, sri = hash_stored_sri(path, gzipped)
+    else:
+        hashes, relpath = cache
+        stat = os.stat(path)
+        mode = "gzip" if gzipped else "raw"
+        known = hashes.get_sri(relpath, stat, mode)
+        if known is None:
+            known = hash_stored_sri(path, gzipped)
+            hashes.put(relpath, stat, mode, *known)
+        size, md5, sri = known
+    return LocalAsset(key, path, size, md5, headers, gzipped, renamed, sri=sri)
+
+
+def hash_stored_sri(path: str, gzipped: bool) -> tuple[int, str, str]:
+    """Size and MD5 of the bytes stored for ``path``, and the SRI value of the original bytes."""
+    if gzipped:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        body = gzip_bytes(data)
+        return len(body), hashlib.md5(body).hexdigest(), sri_value(data)
+    md5, sha = hashlib.md5(), hashlib.sha384()
+    size = 0
+    with open(path, "rb", buffering=0) as fh:
+        while chunk := fh.read(CHUNK):
+            size += len(chunk)
+            md5.update(chunk)
+            sha.update(chunk)
+    return size, md5.hexdigest(), sri_of_digest(sha.digest())
 
 
 def hash_stored(path: str, gzipped: bool) -> tuple[int, str]:

@@ -81,6 +81,7 @@ class AssetsSpec:
     prune: bool = False
     max_delete: int = 256
     fingerprint: FingerprintSpec = field(default_factory=FingerprintSpec)
+    integrity: bool = False  # record SHA-384 (SRI) values in the manifest FlaskS3 reads
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Spec:
             "S3_OVERRIDE_FLASK_URL_FOR": self.runtime.override_flask_url_for,
             "S3_FINGERPRINT": self.assets.fingerprint.enabled,
             "S3_FINGERPRINT_MANIFEST": self.assets.fingerprint.manifest,
+            "S3_INTEGRITY": self.assets.integrity,
         }
 
 
@@ -207,6 +209,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
                 keep=fingerprint.get("keep", 3),
                 manifest=fingerprint.get("manifest") or None,
             ),
+            integrity=assets.get("integrity", False),
         ),
         runtime=RuntimeSpec(
             enabled=runtime.get("enabled", True),
