@@ -9,9 +9,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import cdn
 from . import headers as hdr
 from .bucket import apply_bucket_actions
-from .errors import ApplyError, S3Error
+from .encryption import set_bucket_default, spec_headers
+from .errors import ApplyError, CdnError, S3Error
 from .local import LocalAsset, LocalInventory
 from .lock import apply_lock
 from .plan import Action, Plan
@@ -52,6 +54,7 @@ class Report:
     deletes_skipped: int = 0
     interrupted: bool = False
     manifest_written: bool = False
+    invalidation: str | None = None  # hook: issue 14 (CloudFront invalidation id)
 
     @property
     def ok(self) -> bool:
@@ -80,6 +83,8 @@ class Report:
             text += f"; {self.not_attempted} not attempted"
         if self.deletes_skipped:
             text += f"; {self.deletes_skipped} deletes skipped"
+        if self.invalidation:
+            text += f"; CloudFront invalidation {self.invalidation} sent"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +102,7 @@ class Report:
             "not_attempted": self.not_attempted,
             "deletes_skipped": self.deletes_skipped,
             "interrupted": self.interrupted,
+            "invalidation": self.invalidation,
         }
 
 
@@ -124,6 +130,7 @@ def create_bucket(client: S3Client, spec: Spec) -> None:
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
     except Exception as exc:
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
+    set_bucket_default(client, spec)  # hook: issue 14 (assets.encryption)
 
 
 def put_asset(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
@@ -174,11 +181,16 @@ def apply_plan(
     *,
     remote: RemoteInventory | None = None,
     progress: Progress | None = None,
+    cdn_client: Any = None,
+    wait_cdn: bool = False,
+    wait_progress: cdn.WaitProgress | None = None,
 ) -> Report:
     """Carry ``plan`` out: bucket, then uploads, then header updates, then deletes.
 
     Deletes run only if every upload succeeded. Raises ApplyError (with ``report``) when
     anything failed or the user interrupted; the manifest still records what was done.
+    A CDN invalidation in the plan goes last, once all of that succeeded; ``wait_cdn`` (or the
+    spec's ``wait``) polls until the CDN completes it. ``cdn_client``: made when needed.
     """
     started = time.monotonic()
     report = Report(unchanged=plan.unchanged)
@@ -188,7 +200,14 @@ def apply_plan(
     needs_manifest = plan.remote.get("manifest") != "ok"
     if plan.has_changes or needs_manifest:
         with apply_lock(client, spec):
+            invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)  # hook: issue 14
+            if invalidation is not None:
+                cdn.mark_pending(client, spec)
             carry_out(plan, spec, local, client, report, remote, progress)
+            if invalidation is not None and report.ok:  # hook: issue 14
+                send_invalidation(
+                    plan, spec, client, invalidation, report, cdn_client, wait_cdn, wait_progress
+                )
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)
@@ -197,6 +216,36 @@ def apply_plan(
             f"apply failed for {len(report.failed)} objects", _unfinished(report), report
         )
     return report
+
+
+def send_invalidation(
+    plan: Plan,
+    spec: Spec,
+    client: S3Client,
+    action: Action,
+    report: Report,
+    cdn_client: Any,
+    wait_cdn: bool,
+    wait_progress: cdn.WaitProgress | None,
+) -> None:
+    """Issue 14: the CDN invalidation, after every write succeeded and was recorded."""
+    try:
+        cdn_client = cdn_client if cdn_client is not None else cdn.make_client(spec)
+        report.invalidation = cdn.invalidate(
+            cdn_client,
+            plan,
+            action,
+            wait=wait_cdn or bool((action.cdn or {}).get("wait")),
+            progress=wait_progress,
+        )
+    except CdnError as exc:
+        raise ApplyError(
+            exc.summary,
+            f"{exc.detail}\nEvery upload and delete is done and recorded ({report.summary()}); "
+            "the next plan invalidates the static roots, or run apply again once fixed.",
+            report,
+        ) from None
+    cdn.clear_pending(client, spec)
 
 
 def carry_out(
@@ -381,12 +430,14 @@ def write_manifest(
         key = control_key(spec, MANIFEST_NAME)
         with s3_errors("upload", spec.bucket.name):
             wire = wire_for(client, spec.bucket.name)
+            encrypted = spec_headers(spec)  # hook: issue 14 (assets.encryption)
             if wire is not None:
                 wire.put_bytes(
                     spec.bucket.name,
                     key,
                     body,
                     **{"Content-Type": "application/gzip", "Cache-Control": "no-store"},
+                    **encrypted,
                 )
             else:
                 client.put_object(
@@ -395,6 +446,7 @@ def write_manifest(
                     Body=body,
                     ContentType="application/gzip",
                     CacheControl="no-store",
+                    **hdr.to_put_params(encrypted),
                 )
         report.manifest_written = True
     except S3Error as exc:

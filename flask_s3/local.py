@@ -200,6 +200,8 @@ def asset_headers(
             headers["Cache-Control"] = IMMUTABLE
         for i in matching:
             became_meta += hdr.merge(headers, spec.assets.rules[i].headers)
+        encryption = spec.assets.encryption
+        headers.update(hdr.encryption_headers(encryption.type, encryption.kms_key_id))
         found = (headers, became_meta)
         if memo is not None:
             memo[(ctype, matching, immutable)] = found

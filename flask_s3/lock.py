@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from .encryption import spec_headers
 from .errors import ApplyError
+from .headers import to_put_params
 from .remote import control_key, s3_errors
 from .spec import Spec
 from .wire import wire_for
@@ -49,10 +51,17 @@ def apply_lock(client: S3Client, spec: Spec, stale_after: float = STALE_AFTER) -
         try:
             with s3_errors("upload", bucket):
                 wire = wire_for(client, bucket)
+                encrypted = spec_headers(spec)  # hook: issue 14 (assets.encryption)
                 if wire is not None:
-                    wire.put_bytes(bucket, key, body, **{"If-None-Match": "*"})
+                    wire.put_bytes(bucket, key, body, **{"If-None-Match": "*"}, **encrypted)
                 else:
-                    client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+                    client.put_object(
+                        Bucket=bucket,
+                        Key=key,
+                        Body=body,
+                        IfNoneMatch="*",
+                        **to_put_params(encrypted),
+                    )
             break
         except Exception as exc:
             cause = exc.__cause__ or exc.__context__ or exc
