@@ -241,8 +241,8 @@ def send_invalidation(
     except CdnError as exc:
         raise ApplyError(
             exc.summary,
-            f"{exc.detail}\nEvery upload and delete is done and recorded ({report.summary()}); "
-            "the next plan invalidates the static roots, or run apply again once fixed.",
+            f"{exc.detail}\nThe {report.changed} object changes are done and recorded; the "
+            "next plan invalidates the static roots again: run apply once this is fixed.",
             report,
         ) from None
     cdn.clear_pending(client, spec)

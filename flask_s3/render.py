@@ -31,6 +31,7 @@ SYMBOLS = {
 }
 COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31", "!": "35"}
 LEGEND = "+ upload/create   ~ update   * update headers only (no re-upload)   - delete"
+CDN_SAMPLE = 10
 CDN_LEGEND = "! invalidate cached copies in the CDN (after every upload and delete)"
 
 
@@ -113,7 +114,11 @@ def _cdn_summary(plan: Mapping[str, Any]) -> str:
     if action is None:
         return ""
     sent = len(action["cdn"]["invalidate"])
-    return f" CloudFront: invalidate {sent} path{'s' if sent != 1 else ''}."
+    why = " (an earlier apply's invalidation never went through)"
+    return (
+        f" CloudFront: invalidate {sent} path{'s' if sent != 1 else ''}"
+        f"{why if action['reason'] == 'pending' else ''}."
+    )
 
 
 def _cdn_head(action: Mapping[str, Any]) -> str:
@@ -130,7 +135,10 @@ def _cdn_lines(action: Mapping[str, Any]) -> list[str]:
     cdn = action["cdn"]
     lines = [f"    invalidate: {p}" for p in cdn["invalidate"]]
     if cdn["invalidate"] != cdn["paths"]:
-        lines += [f"    changed: {p}" for p in cdn["paths"]]
+        # Each path is an action's key above too: a sample is enough here; JSON has them all.
+        lines += [f"    changed: {p}" for p in cdn["paths"][:CDN_SAMPLE]]
+        if len(cdn["paths"]) > CDN_SAMPLE:
+            lines.append(f"    ... and {len(cdn['paths']) - CDN_SAMPLE} more changed paths")
     return lines
 
 
