@@ -51,6 +51,7 @@ class FaultProxy:
     policy: Policy = lambda method, path, n: "pass"
     port: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, as seen
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -91,7 +92,9 @@ class FaultProxy:
                 self._count += 1
                 n = self._count
             verdict = self.policy(method.decode(), path.decode(), n)
-            self.seen.append((method.decode(), path.decode(), verdict))
+            with self._lock:
+                self.seen.append((method.decode(), path.decode(), verdict))
+                self.headers.append(header_dict(head))
             if verdict == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
@@ -127,6 +130,15 @@ class FaultProxy:
                     conn.sendall(chunk)
         except OSError:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def header_dict(head: bytes) -> dict[str, str]:
+    """The request's headers, names lower-cased."""
+    out: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        out[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return out
 
 
 def read_request(conn: socket.socket) -> tuple[bytes, bytes]:

@@ -197,7 +197,10 @@ def test_cdn_paths_are_the_paths_url_for_gives(tmp_path: Path):
     static.mkdir()
     app = Flask("q", root_path=str(tmp_path), static_folder=str(static))
     app.config.update(
-        S3_BUCKET_NAME="b-cdn", S3_CDN_DOMAIN="cdn.example.com", S3_PREFIX="v2", S3_URL_SCHEME="https"
+        S3_BUCKET_NAME="b-cdn",
+        S3_CDN_DOMAIN="cdn.example.com",
+        S3_PREFIX="v2",
+        S3_URL_SCHEME="https",
     )
     FlaskS3(app)
     with app.test_request_context():
@@ -226,9 +229,7 @@ def test_caller_reference_is_derived_from_the_plan(s3_server, s3_env, bucket_nam
 # -- plans against the real S3 ------------------------------------------------------------
 
 
-def test_plan_after_changing_two_css_files_lists_exactly_them(
-    s3_server, s3_env, bucket_name, site
-):
+def test_plan_after_changing_two_css_files_lists_exactly_them(s3_server, s3_env, bucket_name, site):
     root, app = site
     spec = make_spec(s3_server, bucket_name)
     client = make_client(spec)
@@ -299,8 +300,9 @@ def test_plan_with_40_changed_files_collapses_to_wildcards(s3_server, s3_env, bu
     assert text.rstrip().endswith("CloudFront: invalidate 2 paths.")
     markdown = render(data, "markdown")
     assert "| ! | invalidate-cdn |" in markdown and "`/v2/static/js/*`" in markdown
-    assert Plan.from_dict(json.loads(render(data, "json"))).of_kind(cdn.ACTION)[0].cdn == (
-        action["cdn"]
+    assert (
+        Plan.from_dict(json.loads(render(data, "json"))).of_kind(cdn.ACTION)[0].cdn
+        == (action["cdn"])
     )
 
 
@@ -369,7 +371,7 @@ def test_apply_creates_one_invalidation_and_a_second_apply_none(
 def test_failed_invalidation_keeps_uploads_recorded_exits_1_and_is_retried(
     s3_server, s3_env, bucket_name, site, cloudfront, distribution, tmp_path, monkeypatch
 ):
-    root, app = site
+    root, _app = site
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cdnapp.py").write_text(
         "from flask import Flask\n"
@@ -396,7 +398,9 @@ def test_failed_invalidation_keeps_uploads_recorded_exits_1_and_is_retried(
     assert "Traceback" not in result.output
     # The upload went through and is recorded: the next plan changes no object, and
     # invalidates the static roots because the failed invalidation is still pending.
-    plan = json.loads(runner.invoke(main_cli(), ["plan", str(spec_file), "--format", "json"]).output)
+    plan = json.loads(
+        runner.invoke(main_cli(), ["plan", str(spec_file), "--format", "json"]).output
+    )
     assert [a["action"] for a in plan["actions"]] == ["invalidate-cdn"]
     assert plan["actions"][0]["reason"] == "pending"
     assert plan["actions"][0]["cdn"]["invalidate"] == ["/v2/static/*"]
@@ -407,7 +411,9 @@ def test_failed_invalidation_keeps_uploads_recorded_exits_1_and_is_retried(
     assert "CloudFront invalidation: COMPLETED" in result.output
     sent = invalidations(cloudfront, distribution)
     assert [i["InvalidationBatch"]["Paths"]["Items"] for i in sent] == [["/v2/static/*"]]
-    plan = json.loads(runner.invoke(main_cli(), ["plan", str(spec_file), "--format", "json"]).output)
+    plan = json.loads(
+        runner.invoke(main_cli(), ["plan", str(spec_file), "--format", "json"]).output
+    )
     assert plan["has_changes"] is False
 
 
