@@ -139,6 +139,7 @@ def test_kms_headers_on_the_wire_for_puts_and_copies_on_both_store_paths(
     spec = make_spec(proxy.endpoint_url, bucket_name, "aws:kms", KMS_KEY)
     asset = scan_app(app, spec).assets["static/css/app.css"]
     assert asset.headers[SSE] == "aws:kms"
+    assert any("SSE-KMS" in w for w in scan_app(app, spec).warnings)
     # SeaweedFS has no KMS: the proxy refuses the writes, after recording what was sent.
     proxy.policy = lambda method, path, n: "403" if method == "PUT" else "pass"
     fast = make_client(spec)
