@@ -290,6 +290,7 @@ class Wire:
         if if_none_match:
             http["if-none-match"] = "*"
         for name, value in headers.items():
+            # STANDARD holds the x-amz-server-side-encryption names too (issue 14): sent as is.
             if name.startswith(META_PREFIX) or name in STANDARD:
                 http[HTTP_NAMES.get(name, name).lower()] = value
         if acl:
