@@ -9,8 +9,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cdn
 from .bucket import apply_bucket_actions
-from .errors import ApplyError, S3Error
+from .encryption import set_bucket_default, spec_headers
+from .errors import ApplyError, CdnError, S3Error
 from .local import LocalAsset, LocalInventory
 from .plan import Action, Plan
 from .remote import RemoteInventory, control_key
@@ -40,6 +42,7 @@ class Report:
     not_attempted: int = 0
     deletes_skipped: int = 0
     interrupted: bool = False
+    invalidation: str | None = None  # the CloudFront invalidation id, when one was sent
 
     @property
     def ok(self) -> bool:
@@ -68,6 +71,8 @@ class Report:
             text += f"; {self.not_attempted} not attempted"
         if self.deletes_skipped:
             text += f"; {self.deletes_skipped} deletes skipped"
+        if self.invalidation:
+            text += f"; CloudFront invalidation {self.invalidation} sent"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +90,7 @@ class Report:
             "not_attempted": self.not_attempted,
             "deletes_skipped": self.deletes_skipped,
             "interrupted": self.interrupted,
+            "invalidation": self.invalidation,
         }
 
 
@@ -107,6 +113,7 @@ def create_bucket(store: Store, spec: Spec) -> None:
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
     except StoreUnreachable as exc:
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
+    set_bucket_default(store, spec)
 
 
 def put_asset(store: Store, spec: Spec, asset: LocalAsset) -> None:
@@ -134,11 +141,16 @@ def apply_plan(
     *,
     remote: RemoteInventory | None = None,
     progress: Progress | None = None,
+    cdn_client: Any = None,
+    wait_cdn: bool = False,
+    wait_progress: cdn.WaitProgress | None = None,
 ) -> Report:
     """Carry ``plan`` out: bucket, then uploads, then header updates, then deletes.
 
     Deletes run only if every upload succeeded. Raises ApplyError (with ``report``) when
     anything failed or the user interrupted; the manifest still records what was done.
+    A CDN invalidation in the plan goes last, once all of that succeeded; ``wait_cdn`` (or the
+    spec's ``wait``) polls until the CDN completes it. ``cdn_client``: made when needed.
     """
     started = time.monotonic()
     report = Report(unchanged=plan.unchanged)
@@ -147,8 +159,15 @@ def apply_plan(
         report.bucket_created = True
     needs_manifest = plan.remote.get("manifest") != "ok"
     if plan.has_changes or needs_manifest:
-        with apply_lock(store, control_key(spec, LOCK_NAME)):
+        with apply_lock(store, control_key(spec, LOCK_NAME), headers=spec_headers(spec)):
+            invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)
+            if invalidation is not None:
+                cdn.mark_pending(store, spec)
             carry_out(plan, spec, local, store, report, remote, progress)
+            if invalidation is not None and report.ok:
+                send_invalidation(
+                    plan, spec, store, invalidation, report, cdn_client, wait_cdn, wait_progress
+                )
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)
@@ -157,6 +176,36 @@ def apply_plan(
             f"apply failed for {len(report.failed)} objects", _unfinished(report), report
         )
     return report
+
+
+def send_invalidation(
+    plan: Plan,
+    spec: Spec,
+    store: Store,
+    action: Action,
+    report: Report,
+    cdn_client: Any,
+    wait_cdn: bool,
+    wait_progress: cdn.WaitProgress | None,
+) -> None:
+    """Issue 14: the CDN invalidation, after every write succeeded and was recorded."""
+    try:
+        cdn_client = cdn_client if cdn_client is not None else cdn.make_client(spec)
+        report.invalidation = cdn.invalidate(
+            cdn_client,
+            plan,
+            action,
+            wait=wait_cdn or bool((action.cdn or {}).get("wait")),
+            progress=wait_progress,
+        )
+    except CdnError as exc:
+        raise ApplyError(
+            exc.summary,
+            f"{exc.detail}\nThe {report.changed} object changes are done and recorded; the "
+            "next plan invalidates the static roots again: run apply once this is fixed.",
+            report,
+        ) from None
+    cdn.clear_pending(store, spec)
 
 
 def carry_out(
@@ -333,7 +382,7 @@ def write_manifest(
         body = encode_manifest(entries, generations)
         headers = {"Content-Type": "application/gzip", "Cache-Control": "no-store"}
         with s3_errors("upload", store.bucket):
-            put_bytes(store, control_key(spec, MANIFEST_NAME), body, headers)
+            put_bytes(store, control_key(spec, MANIFEST_NAME), body, headers | spec_headers(spec))
     except S3Error as exc:
         # Not fatal: the next plan falls back to HEAD requests.
         report.failed.setdefault("(manifest)", exc.summary)

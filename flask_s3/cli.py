@@ -211,9 +211,19 @@ def read_plan_file(path: str) -> dict[str, Any]:
     help="Apply a saved plan; refused if the bucket, files or spec changed since.",
 )
 @force_option
+@click.option(
+    "--wait",
+    "wait_cdn",
+    is_flag=True,
+    help="Wait until the CDN invalidation completes (cdn.cloudfront.wait in the spec).",
+)
 @reports_errors
 def apply(
-    spec_path: str | None, app_import: str | None, plan_path: str | None, force_refresh: bool
+    spec_path: str | None,
+    app_import: str | None,
+    plan_path: str | None,
+    force_refresh: bool,
+    wait_cdn: bool,
 ) -> None:
     """Make the bucket match the app's static files (create, upload, update, prune)."""
     from .apply import apply_plan
@@ -235,9 +245,21 @@ def apply(
     click.echo(summary_line(snap.plan.to_dict()), err=True)
     with progress_bar(snap) as progress:
         report = apply_plan(
-            snap.plan, spec, snap.local, store, remote=snap.remote, progress=progress
+            snap.plan,
+            spec,
+            snap.local,
+            store,
+            remote=snap.remote,
+            progress=progress,
+            wait_cdn=wait_cdn,
+            wait_progress=echo_cdn_wait,
         )
     echo_report(report)
+
+
+def echo_cdn_wait(status: str, waited: float) -> None:
+    """One line per poll on stderr while apply waits for the CDN invalidation."""
+    click.echo(f"CloudFront invalidation: {status} ({waited:.0f} s)", err=True)
 
 
 @contextmanager

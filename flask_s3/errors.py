@@ -65,6 +65,10 @@ class S3Error(FlaskS3Error):
     """Talking to S3 failed: credentials, permissions, endpoint, bucket ownership."""
 
 
+class CdnError(FlaskS3Error):
+    """Talking to the CDN (CloudFront) failed: distribution, permissions, credentials."""
+
+
 class PlanError(FlaskS3Error):
     """A plan cannot be made (e.g. more deletions than ``max_delete`` allows)."""
 

@@ -23,7 +23,12 @@ STANDARD: dict[str, str] = {
     "Content-Type": "ContentType",
     "Expires": "Expires",
     "Website-Redirect-Location": "WebsiteRedirectLocation",
+    # Encryption at rest (assets.encryption): part of the header set, so the manifest records
+    # it and a changed setting is a copy in place. On the wire these are sent as named.
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId",
 }
+ENCRYPTION = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id")
 _BY_LOWER = {name.lower(): name for name in STANDARD}
 META_PREFIX = "x-amz-meta-"
 
@@ -104,6 +109,26 @@ def to_put_params(headers: Mapping[str, str]) -> dict[str, Any]:
     if metadata:
         params["Metadata"] = metadata
     return params
+
+
+def encryption_headers(kind: str, kms_key_id: str | None = None) -> dict[str, str]:
+    """The headers asking S3 to encrypt an object (none for ``none``: the bucket decides)."""
+    if kind == "none":
+        return {}
+    headers = {ENCRYPTION[0]: kind}
+    if kind == "aws:kms" and kms_key_id:
+        headers[ENCRYPTION[1]] = kms_key_id
+    return headers
+
+
+def comparable(remote: Mapping[str, str], local: Mapping[str, str]) -> dict[str, str]:
+    """``remote`` without the encryption headers ``local`` does not ask for.
+
+    S3 reports the encryption a bucket's default applied (AES256 on every AWS bucket since
+    2023, the aws/s3 key's ARN under SSE-KMS); a spec that leaves it to the bucket must not
+    see that as a change it can never undo.
+    """
+    return {k: v for k, v in remote.items() if k not in ENCRYPTION or k in local}
 
 
 def from_head(response: Mapping[str, Any]) -> dict[str, str]:

@@ -116,6 +116,8 @@ def scan_sources(
     caches: list[tuple[HashCache, set[str]]] = []
     cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
     inventory.roots = roots_of(sources, spec)
+    if spec.assets.encryption.type == "aws:kms":
+        inventory.warnings.append(KMS_ETAG_WARNING)
     for source in sources:
         if not source.folder.is_dir():
             continue
@@ -187,6 +189,10 @@ def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
     return never
 
 
+KMS_ETAG_WARNING = (
+    "assets.encryption aws:kms: on AWS, SSE-KMS objects get ETags that are not the MD5 of "
+    "their bytes, so every such object looks changed and is uploaded again on each apply"
+)
 HeaderMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
 
 
@@ -211,6 +217,8 @@ def asset_headers(
             headers["Cache-Control"] = IMMUTABLE
         for i in matching:
             became_meta += hdr.merge(headers, spec.assets.rules[i].headers)
+        encryption = spec.assets.encryption
+        headers.update(hdr.encryption_headers(encryption.type, encryption.kms_key_id))
         found = (headers, became_meta)
         if memo is not None:
             memo[(ctype, matching, immutable)] = found

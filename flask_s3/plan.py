@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from . import headers as hdr
 from ._version import __version__
+from .cdn import is_pending, plan_invalidation
 from .errors import PlanError
 from .local import LocalInventory
 from .remote import RemoteInventory, head_headers, listing_prefixes
@@ -37,6 +39,7 @@ class Action:
     changed: Mapping[str, tuple[str | None, str | None]] | None = None
     before: Any = None
     after: Any = None
+    cdn: Mapping[str, Any] | None = None  # invalidate-cdn: distribution, paths, wildcards
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "key": self.key, "reason": self.reason}
@@ -52,6 +55,8 @@ class Action:
             out["changed"] = {k: list(v) for k, v in self.changed.items()}
         if self.logical is not None:
             out["logical"] = self.logical
+        if self.cdn is not None:
+            out["cdn"] = dict(self.cdn)
         return out
 
     @classmethod
@@ -68,6 +73,7 @@ class Action:
             before=data.get("before"),
             after=data.get("after"),
             logical=data.get("logical"),
+            cdn=data.get("cdn"),
         )
 
 
@@ -93,7 +99,7 @@ class Plan:
     def counts(self) -> dict[str, int]:
         tally = {a: 0 for a in (*BUCKET_ACTIONS, *OBJECT_ACTIONS)}
         for action in self.actions:
-            tally[action.action] += 1
+            tally[action.action] = tally.get(action.action, 0) + 1
         return {
             "create_bucket": tally["create-bucket"],
             "update_bucket": tally["update-bucket-cors"] + tally["update-bucket-policy"],
@@ -213,10 +219,11 @@ def make_plan(
         found = head_many(store, spec, to_head)
         for key in to_head:
             asset = local.assets[key]
-            if found[key] == asset.headers:
+            seen = hdr.comparable(found[key], asset.headers)  # hook: issue 14 (encryption)
+            if seen == asset.headers:
                 unchanged += 1
             else:
-                actions.append(headers_action(asset, found[key]))
+                actions.append(headers_action(asset, seen))
     kept = remote.generations if remote is not None else []
     deletes = plan_deletes(spec, local, remote_objects, kept) if spec.assets.prune else []
     if len(deletes) > spec.assets.max_delete:
@@ -230,6 +237,12 @@ def make_plan(
         actions[len(bucket_actions) + (remote is None) :] + deletes, key=lambda a: a.key or ""
     )
     actions = actions[: len(bucket_actions) + (remote is None)] + objects
+    # hook: issue 14 (CloudFront): the invalidation goes last, after every object action.
+    invalidation = plan_invalidation(
+        spec, local, actions, pending=is_pending(spec, remote.control if remote else ())
+    )
+    if invalidation is not None:
+        actions.append(invalidation)
     return Plan(
         spec_path=spec_path,
         spec_digest=spec.digest,

@@ -27,9 +27,12 @@ SYMBOLS = {
     "update": "~",
     "update-headers": "*",
     "delete": "-",
+    "invalidate-cdn": "!",
 }
-COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31"}
+COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31", "!": "35"}
 LEGEND = "+ upload/create   ~ update   * update headers only (no re-upload)   - delete"
+CDN_SAMPLE = 10
+CDN_LEGEND = "! invalidate cached copies in the CDN (after every upload and delete)"
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +99,47 @@ def summary_line(plan: Mapping[str, Any]) -> str:
         f"{counts['delete']} to delete",
         f"{counts['unchanged']} unchanged",
     ]
-    return "Plan: " + ", ".join(parts) + "."
+    return "Plan: " + ", ".join(parts) + "." + _cdn_summary(plan)
+
+
+# -- issue 14: the invalidate-cdn action ----------------------------------------------------
+
+
+def _cdn_action(plan: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return next((a for a in plan["actions"] if a["action"] == "invalidate-cdn"), None)
+
+
+def _cdn_summary(plan: Mapping[str, Any]) -> str:
+    action = _cdn_action(plan)
+    if action is None:
+        return ""
+    sent = len(action["cdn"]["invalidate"])
+    why = " (an earlier apply's invalidation never went through)"
+    return (
+        f" CloudFront: invalidate {sent} path{'s' if sent != 1 else ''}"
+        f"{why if action['reason'] == 'pending' else ''}."
+    )
+
+
+def _cdn_head(action: Mapping[str, Any]) -> str:
+    cdn = action["cdn"]
+    paths, sent = cdn["paths"], cdn["invalidate"]
+    head = f"CloudFront {cdn['distribution_id']}: {len(paths)} changed path"
+    head += "" if len(paths) == 1 else "s"
+    if sent != paths:
+        head += f", sent as {len(sent)}"
+    return head + (", wait" if cdn.get("wait") else "")
+
+
+def _cdn_lines(action: Mapping[str, Any]) -> list[str]:
+    cdn = action["cdn"]
+    lines = [f"    invalidate: {p}" for p in cdn["invalidate"]]
+    if cdn["invalidate"] != cdn["paths"]:
+        # Each path is an action's key above too: a sample is enough here; JSON has them all.
+        lines += [f"    changed: {p}" for p in cdn["paths"][:CDN_SAMPLE]]
+        if len(cdn["paths"]) > CDN_SAMPLE:
+            lines.append(f"    ... and {len(cdn['paths']) - CDN_SAMPLE} more changed paths")
+    return lines
 
 
 def _where(plan: Mapping[str, Any]) -> str:
@@ -126,10 +169,14 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     lines = [f"flask-s3 plan for {_where(plan)}"]
     actions = plan["actions"]
     if actions:
-        lines += [LEGEND, ""]
+        lines += [LEGEND, *([CDN_LEGEND] if _cdn_action(plan) else []), ""]
     for action in actions:
         symbol = SYMBOLS[action["action"]]
         kind = action["action"]
+        if kind == "invalidate-cdn":
+            head = f"{symbol} {kind}  [{action['reason']}]  {_cdn_head(action)}"
+            lines += [paint(symbol, head), *_cdn_lines(action)]
+            continue
         if action["key"] is None:
             lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
             if kind != "create-bucket":
@@ -189,6 +236,9 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
     for index, action in enumerate(actions):
         key = action["key"]
         label = _md_cell(key) if key is not None else "(bucket)"
+        if action["action"] == "invalidate-cdn":
+            sent = ", ".join(f"`{_md_cell(p)}`" for p in action["cdn"]["invalidate"])
+            label = f"{_md_cell(_cdn_head(action))}: {sent}"
         if action.get("logical"):
             label += f" ({_md_cell(action['logical'])})"
         row = (

@@ -72,6 +72,14 @@ class FingerprintSpec:
 
 
 @dataclass(frozen=True)
+class EncryptionSpec:
+    """Server-side encryption asked for on every object (``none``: the bucket's default)."""
+
+    type: Literal["none", "AES256", "aws:kms"] = "none"
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
 class AssetsSpec:
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()
@@ -82,6 +90,23 @@ class AssetsSpec:
     max_delete: int = 256
     fingerprint: FingerprintSpec = field(default_factory=FingerprintSpec)
     integrity: bool = False  # record SHA-384 (SRI) values in the manifest FlaskS3 reads
+    encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
+
+
+@dataclass(frozen=True)
+class CloudFrontSpec:
+    """A CloudFront distribution in front of the bucket, and which paths apply invalidates."""
+
+    distribution_id: str
+    invalidate: Literal["changed", "all", "off"] = "changed"
+    wait: bool = False
+    max_paths: int = 15
+    profile: str | None = None  # default: the bucket's credentials
+
+
+@dataclass(frozen=True)
+class CdnSpec:
+    cloudfront: CloudFrontSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,7 @@ class Spec:
     assets: AssetsSpec = field(default_factory=AssetsSpec)
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     upload: UploadSpec = field(default_factory=UploadSpec)
+    cdn: CdnSpec = field(default_factory=CdnSpec)
     source: Path | None = None  # the file it was loaded from, if any
     digest: str = ""  # "sha256:<hex>" over the resolved values
 
@@ -150,6 +176,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     from .specload import validate
 
     validate(data, locate)
+    check_encryption(data, locate)
     bucket = data["bucket"]
     cors = bucket.get("cors")
     if isinstance(cors, list):
@@ -160,6 +187,8 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     fingerprint = assets.get("fingerprint") or {}
     runtime = data.get("runtime") or {}
     upload = data.get("upload") or {}
+    encryption = assets.get("encryption") or {}
+    cloudfront = (data.get("cdn") or {}).get("cloudfront")
     spec = Spec(
         version=data["version"],
         app=data.get("app") or None,
@@ -210,6 +239,10 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
                 manifest=fingerprint.get("manifest") or None,
             ),
             integrity=assets.get("integrity", False),
+            encryption=EncryptionSpec(
+                type=encryption.get("type", "none"),
+                kms_key_id=encryption.get("kms_key_id") or None,
+            ),
         ),
         runtime=RuntimeSpec(
             enabled=runtime.get("enabled", True),
@@ -217,6 +250,17 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             override_flask_url_for=runtime.get("override_flask_url_for", False),
         ),
         upload=UploadSpec(concurrency=upload.get("concurrency", 16)),
+        cdn=CdnSpec(
+            cloudfront=None
+            if cloudfront is None
+            else CloudFrontSpec(
+                distribution_id=cloudfront["distribution_id"],
+                invalidate=cloudfront.get("invalidate", "changed"),
+                wait=cloudfront.get("wait", False),
+                max_paths=cloudfront.get("max_paths", 15),
+                profile=cloudfront.get("profile") or None,
+            )
+        ),
         source=source,
     )
     values = asdict(spec)
@@ -224,6 +268,24 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     values.pop("digest")
     blob = json.dumps(values, sort_keys=True, default=str).encode()
     return _with_digest(spec, "sha256:" + hashlib.sha256(blob).hexdigest())
+
+
+def check_encryption(data: Mapping[str, Any], locate: Any) -> None:
+    """A KMS key only means something with type aws:kms; anything else is a mistake."""
+    from .errors import SpecError
+
+    encryption = (data.get("assets") or {}).get("encryption") or {}
+    kind = encryption.get("type", "none")
+    if encryption.get("kms_key_id") and kind != "aws:kms":
+        raise SpecError(
+            [
+                locate.problem(
+                    ("assets", "encryption", "kms_key_id"),
+                    f"a KMS key needs type: aws:kms (type is {kind}); "
+                    "set type: aws:kms or remove kms_key_id",
+                )
+            ]
+        )
 
 
 def _with_digest(spec: Spec, digest: str) -> Spec:

@@ -42,6 +42,8 @@ EMPTY_IS_UNSET = {
     ("urls", "scheme"),
     ("urls", "style"),
     ("urls", "bucket_domain"),
+    ("assets", "encryption", "kms_key_id"),
+    ("cdn", "cloudfront", "profile"),
 }
 
 

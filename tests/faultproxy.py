@@ -63,6 +63,7 @@ class FaultProxy:
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
     judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, as seen
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -108,7 +109,9 @@ class FaultProxy:
                 verdict = self.judge(head, body)
             else:
                 verdict = self.policy(method.decode(), path.decode(), n)
-            self.seen.append((method.decode(), path.decode(), verdict))
+            with self._lock:
+                self.seen.append((method.decode(), path.decode(), verdict))
+                self.headers.append(header_dict(head))
             if verdict == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
@@ -147,6 +150,15 @@ class FaultProxy:
                     conn.sendall(chunk)
         except OSError:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def header_dict(head: bytes) -> dict[str, str]:
+    """The request's headers, names lower-cased."""
+    out: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        out[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return out
 
 
 def read_request(conn: socket.socket) -> tuple[bytes, bytes]:

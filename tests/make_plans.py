@@ -90,7 +90,29 @@ def main() -> None:
         ),
         0,
     )
-    for name, plan in (("nochange", nochange), ("mixed", mixed), ("large", large)):
+    changed_css = [f"v2/static/css/page{i:02d}.css" for i in range(18)]
+    cdn = base(
+        (
+            *(Action("update", "etag", key, 2048, MD5, CSS) for key in changed_css),
+            Action("upload", "new", "v2/static/img/new.png", 512, MD5, CSS),
+            Action("delete", "pruned", "v2/static/js/old app.js", 120),
+            Action(
+                "invalidate-cdn",
+                "changed",
+                cdn={
+                    "provider": "cloudfront",
+                    "distribution_id": "E2QWRUHAPOMQZL",
+                    "paths": sorted(
+                        [*(f"/{k}" for k in changed_css), "/v2/static/js/old%20app.js"]
+                    ),
+                    "invalidate": ["/v2/static/css/*", "/v2/static/js/old%20app.js"],
+                    "wait": True,
+                },
+            ),
+        ),
+        400,
+    )
+    for name, plan in (("nochange", nochange), ("mixed", mixed), ("large", large), ("cdn", cdn)):
         path = HERE / f"{name}.json"
         indent = None if name == "large" else 2
         path.write_text(json.dumps(plan.to_dict(), indent=indent, sort_keys=True) + "\n")

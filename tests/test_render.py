@@ -38,7 +38,7 @@ def load(name: str) -> dict[str, Any]:
     return dict(json.loads(PLANS[name].read_text()))
 
 
-CASES = [(n, f) for n in ("nochange", "mixed") for f in SUFFIX] + [("large", "markdown")]
+CASES = [(n, f) for n in ("nochange", "mixed", "cdn") for f in SUFFIX] + [("large", "markdown")]
 
 
 @pytest.mark.parametrize("name, fmt", CASES)
@@ -74,6 +74,30 @@ def test_broken_plans_are_refused_with_a_reason(damage: Any, message: str):
     data = copy.deepcopy(load("mixed"))
     damage(data)
     with pytest.raises(PlanError, match=message):
+        validate_plan_dict(data)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.pop("cdn"),
+        lambda a: a.update(key="v2/static/css/page00.css"),
+        lambda a: a["cdn"].update(invalidate=[]),
+        lambda a: a["cdn"].update(paths=["static/no-leading-slash.css"]),
+        lambda a: a.update(reason="etag"),
+    ],
+)
+def test_damaged_cdn_actions_are_refused(damage: Any):
+    data = copy.deepcopy(load("cdn"))
+    damage(data["actions"][-1])
+    with pytest.raises(PlanError, match="damaged"):
+        validate_plan_dict(data)
+
+
+def test_cdn_data_only_on_the_invalidate_cdn_action():
+    data = copy.deepcopy(load("cdn"))
+    data["actions"][0]["cdn"] = data["actions"][-1]["cdn"]
+    with pytest.raises(PlanError, match="damaged"):
         validate_plan_dict(data)
 
 

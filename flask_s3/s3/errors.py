@@ -115,6 +115,7 @@ PERMISSIONS = {
     "write-cors": "s3:PutBucketCORS",
     "read-policy": "s3:GetBucketPolicy",
     "write-policy": "s3:PutBucketPolicy",
+    "write-encryption": "s3:PutEncryptionConfiguration",
 }
 
 _UNREACHABLE = {

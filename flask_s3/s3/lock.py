@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -53,14 +53,18 @@ def apply_lock(
     *,
     stale_after: float = STALE_AFTER,
     refresh_every: float = REFRESH_EVERY,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[None]:
-    """Hold the lock object ``key`` for the block; refuse if a live apply holds it."""
+    """Hold the lock object ``key`` for the block; refuse if a live apply holds it.
+
+    ``headers`` go with every write of it (the spec's encryption, say)."""
     token = uuid.uuid4().hex
-    _acquire(store, key, token, stale_after)
+    headers = dict(headers or {})
+    _acquire(store, key, token, stale_after, headers)
     _HELD.add(token)
     stop = threading.Event()
     beat = threading.Thread(
-        target=_keep_alive, args=(store, key, token, stop, refresh_every), daemon=True
+        target=_keep_alive, args=(store, key, token, stop, refresh_every, headers), daemon=True
     )
     beat.start()
     try:
@@ -75,11 +79,13 @@ def apply_lock(
             pass  # the lock goes stale by itself; never mask the real outcome
 
 
-def _acquire(store: Store, key: str, token: str, stale_after: float) -> None:
+def _acquire(
+    store: Store, key: str, token: str, stale_after: float, headers: dict[str, str]
+) -> None:
     broke = False
     for _ in range(5):  # a lock that vanishes between our write and our read: try again
         try:
-            put_bytes(store, key, _body(token), if_none_match=True)
+            put_bytes(store, key, _body(token), headers, if_none_match=True)
             return
         except StoreError as exc:
             if exc.code not in _BUSY:
@@ -138,10 +144,17 @@ def _unreadable(key: str, why: str) -> ApplyError:
     )
 
 
-def _keep_alive(store: Store, key: str, token: str, stop: threading.Event, every: float) -> None:
+def _keep_alive(
+    store: Store,
+    key: str,
+    token: str,
+    stop: threading.Event,
+    every: float,
+    headers: dict[str, str],
+) -> None:
     while not stop.wait(every):
         try:
-            put_bytes(store, key, _body(token))
+            put_bytes(store, key, _body(token), headers)
         except (StoreError, StoreUnreachable, StoreCredentialsError):
             pass  # the next beat tries again; the lock is only broken once past its limit
 
