@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PlanError
-from .keys import glob_match
+from .globs import matches_any
 from .spec import FingerprintSpec
 
 MANIFEST_FILE = ".flask-s3-manifest.json"
@@ -54,7 +54,7 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
     def resolve(logical: str) -> str:
         if logical in result.names:
             return result.names[logical]
-        if any(glob_match(p, logical) for p in spec.exclude):
+        if matches_any(spec.exclude, logical):
             result.names[logical] = logical
             return logical
         with open(files[logical], "rb") as fh:

@@ -15,10 +15,10 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, media_type
+from .globs import key_matcher, outside_roots, spec_globs
 from .hashcache import HashCache
 from .keys import (
     StaticSource,
-    glob_match,
     join_key,
     normalize_prefix,
     static_key,
@@ -112,6 +112,8 @@ def scan_sources(
     caches: list[tuple[HashCache, set[str]]] = []
     cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
     inventory.roots = roots_of(sources, spec)
+    excluded = key_matcher(spec.assets.exclude)
+    inventory.warnings += outside_roots(spec_globs(spec.assets), [s.url_path for s in sources])
     for source in sources:
         if not source.folder.is_dir():
             continue
@@ -123,7 +125,7 @@ def scan_sources(
             if relpath in never:
                 continue
             logical = static_key("", source.url_path, relpath)
-            if any(glob_match(p, logical) for p in spec.assets.exclude):
+            if excluded(logical):
                 continue
             if logical in files:
                 inventory.warnings.append(
@@ -189,7 +191,7 @@ def asset_headers(
     a deploy has only a handful of distinct (type, rules) combinations.
     """
     ctype = content_type(logical)
-    matching = tuple(i for i, r in enumerate(spec.assets.rules) if glob_match(r.match, logical))
+    matching = tuple(i for i, r in enumerate(spec.assets.rules) if key_matcher((r.match,))(logical))
     found = memo.get((ctype, matching, immutable)) if memo is not None else None
     if found is None:
         headers = {"Content-Type": ctype}

@@ -1,0 +1,225 @@
+"""Globs on keys (``assets.exclude``, ``assets.rules[].match``, ``fingerprint.exclude``).
+
+wcmatch reads what users write: ``*`` within one folder, ``**`` across folders (none too),
+``?`` one character, ``[ab]`` / ``[!ab]``, ``{css,js}``, and ``\\`` to escape any of these.
+Hidden names are ours to decide, not the matcher's: the local scan already drops them unless
+``assets.include_hidden``, so a key that reaches a glob is matched like any other (``*``
+matches ``.well-known``). Matching is case-sensitive, as S3 keys are.
+
+Each pattern is translated once into a regular expression; matching a key is one
+``fullmatch``, so the local scan stays fast on large trees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import AssetsSpec
+
+# wcmatch and bracex are imported when a spec has globs, not on every start-up.
+BRACE_LIMIT = 1000  # expansions one pattern may produce ({a,b}{c,d} is 4)
+ESCAPABLE = frozenset("*?[]{},!")
+MAGIC = frozenset("*?[]{}\\")
+
+
+def _flags(braces: bool) -> int:
+    from wcmatch import glob as wcglob
+
+    flags = wcglob.GLOBSTAR | wcglob.DOTGLOB | wcglob.FORCEUNIX | wcglob.CASE
+    return flags | wcglob.BRACE if braces else flags
+
+
+def alternatives(pattern: str) -> list[str]:
+    """``static/*.{css,js}`` -> ``static/*.css``, ``static/*.js`` (escaped braces stay)."""
+    if "{" not in pattern:
+        return [pattern]
+    import bracex
+
+    return bracex.expand(pattern, keep_escapes=True, limit=BRACE_LIMIT, return_empty=True)
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern`` can never match a key (and what to write instead), or None.
+
+    Keys are relative, normalised, forward-slash paths of files: no leading ``/``, no
+    ``.`` or ``..`` segments, no trailing ``/`` and no backslash. With braces, every
+    alternative must be able to match: a dead alternative is a mistake too.
+    """
+    if pattern == "":
+        return "an empty glob matches nothing; remove it or write e.g. static/**"
+    expanded = [pattern]
+    if "{" in pattern:
+        import bracex
+
+        try:
+            expanded = alternatives(pattern)
+        except bracex.ExpansionLimitException:
+            return f"the braces expand to more than {BRACE_LIMIT} patterns; simplify them"
+    for alternative in expanded:
+        problem = _alternative_problem(alternative)
+        if problem is not None:
+            if alternative != pattern:
+                return f"the alternative {alternative!r} {problem}"
+            return f"this glob {problem}"
+    return None
+
+
+def _alternative_problem(pattern: str) -> str | None:
+    if pattern == "":
+        return "is empty and matches nothing"
+    if pattern.startswith("/"):
+        return (
+            "starts with / and never matches: keys have no leading slash; "
+            f"write {pattern.lstrip('/') or '**'}"
+        )
+    if _stray_backslash(pattern):
+        return (
+            "never matches: keys use forward slashes, never backslashes "
+            f"(write {pattern.replace(chr(92), '/')}); a backslash only escapes one of "
+            f"{''.join(sorted(ESCAPABLE))}"
+        )
+    if pattern.endswith("/"):
+        return (
+            f"ends in / and names a folder, never a file; write {pattern}** for the files below it"
+        )
+    if any(part in (".", "..") for part in pattern.split("/")):
+        return "has a '.' or '..' segment and never matches: keys are normalised paths"
+    if pattern.startswith("!"):
+        return (
+            "starts with !, which does not negate here (no key starts with !); "
+            "write the keys to match"
+        )
+    return None
+
+
+def _stray_backslash(pattern: str) -> bool:
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if i + 1 == len(pattern) or pattern[i + 1] not in ESCAPABLE:
+                return True
+            i += 2
+        else:
+            i += 1
+    return False
+
+
+class KeyMatcher:
+    """Matches a key against compiled globs: ``matcher(key)`` is True when any matches.
+
+    Each brace alternative is one wcmatch regular expression, guarded by the literal text
+    every matching key must start and end with (``static/fonts/``, ``.map``), so most keys
+    are turned away by ``startswith``/``endswith`` before a regular expression runs.
+    """
+
+    __slots__ = ("alternatives", "patterns")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.patterns = patterns
+        self.alternatives: list[tuple[str, str, re.Pattern[str]]] = []
+        if not patterns:
+            return
+        from wcmatch import glob as wcglob
+
+        flags = _flags(braces=False)  # braces are expanded first, to guard each alternative
+        for pattern in patterns:
+            for alternative in alternatives(pattern):
+                for regex in wcglob.translate(alternative, flags=flags)[0]:
+                    head, tail = _literal_ends(alternative)
+                    self.alternatives.append((head, tail, re.compile(regex)))
+
+    def __call__(self, key: str) -> bool:
+        for head, tail, regex in self.alternatives:
+            if key.startswith(head) and key.endswith(tail) and regex.fullmatch(key):
+                return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self.alternatives)
+
+
+def _literal_ends(pattern: str) -> tuple[str, str]:
+    """The literal text a key matching ``pattern`` must start and end with.
+
+    Stops at any glob syntax; a ``/`` right after it is dropped from the tail because
+    ``**/`` also matches no folder at all. Empty when a repeated ``/`` makes it unsafe.
+    """
+    if "//" in pattern:
+        return "", ""
+    first = next((i for i, c in enumerate(pattern) if c in MAGIC), len(pattern))
+    last = max((i for i, c in enumerate(pattern) if c in MAGIC), default=-1)
+    tail = pattern[last + 1 :] if last >= 0 else pattern
+    return pattern[:first], tail.removeprefix("/")
+
+
+@lru_cache(maxsize=256)
+def key_matcher(patterns: tuple[str, ...]) -> KeyMatcher:
+    """The compiled matcher for ``patterns`` (compiled once per distinct tuple)."""
+    return KeyMatcher(patterns)
+
+
+def glob_match(pattern: str, key: str) -> bool:
+    """Whether ``key`` (relative to the prefix, forward slashes) matches ``pattern``."""
+    return key_matcher((pattern,))(key)
+
+
+def matches_any(patterns: Sequence[str], key: str) -> bool:
+    return bool(patterns) and key_matcher(tuple(patterns))(key)
+
+
+def literal_head(pattern: str) -> tuple[str, bool]:
+    """The leading part of ``pattern`` that holds no glob syntax, and whether that is all
+    of it: ``("static/css", False)`` for ``static/css/*.css``, ``("static/robots.txt",
+    True)`` for a plain key, ``("", False)`` when the first segment is a wildcard."""
+    if not any(c in MAGIC for c in pattern):
+        return pattern, True
+    head: list[str] = []
+    for segment in pattern.split("/")[:-1]:
+        if not segment or any(c in MAGIC for c in segment):
+            break
+        head.append(segment)
+    return "/".join(head), False
+
+
+def outside_roots(patterns: Iterable[tuple[str, str]], roots: Sequence[str]) -> list[str]:
+    """Warnings for globs that lie outside every static root, so can never match.
+
+    ``patterns`` holds (key path in the spec, pattern). A root is the key path a static
+    folder is served under (``static``, ``admin/assets``); the empty root (a folder served
+    at ``/``) holds every key. Only the fixed leading folders are compared, so a glob that
+    starts with a wildcard or braces is never reported.
+    """
+    warnings: list[str] = []
+    for where, pattern in patterns:
+        head, whole = literal_head(pattern)
+        if whole:
+            inside = any(not root or head.startswith(root + "/") for root in roots)
+        else:
+            inside = not head or any(_overlaps(head, root) for root in roots)
+        if not inside:
+            shown = ", ".join(f"{root}/" for root in roots) or "nothing: no static folders"
+            warnings.append(
+                f"{where}: {pattern!r} can never match: no static folder serves such keys "
+                f"(keys start with {shown})"
+            )
+    return warnings
+
+
+def _overlaps(head: str, root: str) -> bool:
+    if not root:
+        return True
+    return head == root or head.startswith(root + "/") or root.startswith(head + "/")
+
+
+def spec_globs(assets: AssetsSpec) -> list[tuple[str, str]]:
+    """(key path, pattern) for every glob of a spec, named as the spec names them."""
+    found = [(f"assets.exclude[{i}]", p) for i, p in enumerate(assets.exclude)]
+    found += [(f"assets.rules[{i}].match", r.match) for i, r in enumerate(assets.rules)]
+    found += [
+        (f"assets.fingerprint.exclude[{i}]", p) for i, p in enumerate(assets.fingerprint.exclude)
+    ]
+    return found
