@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from .css import find_references, rewrite
+from .css import ReferenceCache, find_references, rewrite
 from .errors import PlanError
-from .globs import matches_any
+from .globs import key_matcher
 from .spec import FingerprintSpec
 
 MANIFEST_FILE = ".flask-s3-manifest.json"
@@ -46,11 +46,13 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
     """Hash every logical key in ``files`` (logical key -> path on disk)."""
     result = Fingerprinted({}, {})
     visiting: set[str] = set()
+    excluded = key_matcher(spec.exclude)
+    references = ReferenceCache()
 
     def resolve(logical: str) -> str:
         if logical in result.names:
             return result.names[logical]
-        if matches_any(spec.exclude, logical):
+        if excluded(logical):
             result.names[logical] = logical
             return logical
         with open(files[logical], "rb") as fh:
@@ -59,7 +61,7 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
             if logical in visiting:
                 raise PlanError(f"{logical}: CSS files @import each other in a loop")
             visiting.add(logical)
-            data = rewrite_css(logical, data, files, resolve)
+            data = rewrite_css(logical, data, files, resolve, references)
             visiting.discard(logical)
             result.content[logical] = data
         result.names[logical] = hashed_name(logical, data, spec.length)
@@ -67,11 +69,16 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
 
     for logical in sorted(files):
         resolve(logical)
+    references.save()
     return result
 
 
 def rewrite_css(
-    logical: str, data: bytes, files: Mapping[str, str], resolve: Callable[[str], str]
+    logical: str,
+    data: bytes,
+    files: Mapping[str, str],
+    resolve: Callable[[str], str],
+    cache: ReferenceCache | None = None,
 ) -> bytes:
     """Point local references in a stylesheet at their hashed names.
 
@@ -79,7 +86,7 @@ def rewrite_css(
     strings is left alone. ``data:``, absolute and fragment-only URLs are not files.
     """
     text = data.decode("utf-8", errors="surrogateescape")
-    references = find_references(text)
+    references = cache.references(text) if cache is not None else find_references(text)
     if not references:
         return data
     folder = posixpath.dirname(logical)

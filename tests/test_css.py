@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 
 import pytest
 
-from flask_s3.css import find_references, maybe_has_references
+from flask_s3.css import FINDER_VERSION, find_references, maybe_has_references
 from flask_s3.errors import PlanError
 from flask_s3.fingerprint import fingerprint, hashed_name
 from flask_s3.spec import FingerprintSpec
@@ -169,3 +172,30 @@ def test_reference_positions_cover_the_reference_text() -> None:
     css = "/* url(no.png) */\na{b:url( 'q.png' )}\n@import \"i.css\";"
     spans = [css[r.start : r.end] for r in find_references(css)]
     assert spans == ["'q.png'", '"i.css"']
+
+
+def test_references_are_cached_by_content_between_runs(tmp_path: Path) -> None:
+    css = "p { background: url(../img/a.png) }\n"
+    files = build(tmp_path, css)
+    spec = FingerprintSpec(enabled=True, length=LENGTH)
+    first = fingerprint(files, spec).content["static/css/app.css"]
+    cache_file = Path(os.environ["FLASK_S3_CACHE_DIR"]) / "css-references.json"
+    stored = json.loads(cache_file.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(css.encode()).hexdigest()
+    assert stored["stylesheets"][digest] == [[16, 33, "../img/a.png", ""]]
+    # The second run reads the spans from the cache instead of tokenizing: prove it by
+    # handing it a cached answer that differs from what the tokenizer would say.
+    stored["stylesheets"][digest] = []
+    cache_file.write_text(json.dumps(stored), encoding="utf-8")
+    assert fingerprint(files, spec).content["static/css/app.css"] == css.encode()
+    # A cache written by another version of the finder is ignored.
+    stored["v"] = FINDER_VERSION + 1
+    cache_file.write_text(json.dumps(stored), encoding="utf-8")
+    assert fingerprint(files, spec).content["static/css/app.css"] == first
+
+
+def test_no_cache_when_caching_is_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_S3_NO_HASH_CACHE", "1")
+    files = build(tmp_path, "p { background: url(../img/a.png) }\n")
+    fingerprint(files, FingerprintSpec(enabled=True, length=LENGTH))
+    assert not (Path(os.environ["FLASK_S3_CACHE_DIR"]) / "css-references.json").exists()
