@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from flask_s3.contenttypes import content_type, media_type
+from flask_s3.keys import StaticSource
+from flask_s3.local import scan_sources
+from flask_s3.spec import spec_from_dict
 
 # What a website serves, pinned: these must not move with the OS or the Python version.
 PINNED = {
@@ -107,3 +110,30 @@ def test_an_os_table_that_says_otherwise_changes_nothing(tmp_path: Path) -> None
     assert not any("hostile" in v for v in result["ours"].values())
     assert result["ours"][".tex"] == "application/x-tex"
     assert result["ours"][UNKNOWN] == "application/octet-stream"
+
+
+def test_scanned_assets_carry_the_table_type_and_a_rule_can_override_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_S3_NO_HASH_CACHE", "1")
+    for rel in ("src/app.ts", "hls/seg0.ts", "models/chair.glb", "fonts/a.woff2"):
+        path = tmp_path / "static" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    spec = spec_from_dict(
+        {
+            "version": 1,
+            "bucket": {"name": "shop"},
+            "assets": {
+                "rules": [{"match": "static/hls/*.ts", "headers": {"content-type": "video/mp2t"}}]
+            },
+        }
+    )
+    sources = [StaticSource("static", tmp_path / "static", "static")]
+    types = {k: a.headers["Content-Type"] for k, a in scan_sources(sources, spec).assets.items()}
+    assert types == {
+        "static/src/app.ts": "application/typescript; charset=utf-8",
+        "static/hls/seg0.ts": "video/mp2t",
+        "static/models/chair.glb": "model/gltf-binary",
+        "static/fonts/a.woff2": "font/woff2",
+    }
