@@ -105,11 +105,8 @@ def rewrite_css(
                 "assets.fingerprint with fingerprint.exclude.",
             )
         digest = _digest_part(target, resolve(target))
-        folder_part, name = (
-            path[: len(path) - len(posixpath.basename(path))],
-            posixpath.basename(path),
-        )
-        return folder_part + _with_digest(name, digest) + sep + suffix
+        name = posixpath.basename(path)
+        return path[: len(path) - len(name)] + _with_digest(name, digest) + sep + suffix
 
     return rewrite(text, references, new_value).encode("utf-8", errors="surrogateescape")
 
