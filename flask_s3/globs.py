@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .spec import AssetsSpec
+    from .spec import AssetsSpec, HeaderRule
 
 # wcmatch and bracex are imported when a spec has globs, not on every start-up.
 BRACE_LIMIT = 1000  # expansions one pattern may produce ({a,b}{c,d} is 4)
@@ -160,6 +160,51 @@ def _literal_ends(pattern: str) -> tuple[str, str]:
 def key_matcher(patterns: tuple[str, ...]) -> KeyMatcher:
     """The compiled matcher for ``patterns`` (compiled once per distinct tuple)."""
     return KeyMatcher(patterns)
+
+
+class IndexMatcher:
+    """Which of several globs match a key: ``matcher(key)`` gives their indexes, in order."""
+
+    __slots__ = ("alternatives",)
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.alternatives = [
+            (index, head, tail, regex)
+            for index, pattern in enumerate(patterns)
+            for head, tail, regex in key_matcher((pattern,)).alternatives
+        ]
+
+    def __call__(self, key: str) -> tuple[int, ...]:
+        found: list[int] = []
+        last = -1
+        for index, head, tail, regex in self.alternatives:
+            if (
+                index != last
+                and key.startswith(head)
+                and key.endswith(tail)
+                and regex.fullmatch(key)
+            ):
+                found.append(index)
+                last = index
+        return tuple(found)
+
+
+_LAST_RULES: tuple[object, IndexMatcher] | None = None
+
+
+def rule_matcher(rules: Sequence[HeaderRule]) -> IndexMatcher:
+    """The matcher for ``rules[].match``, built once per rules object (a spec's are frozen).
+
+    Rules hold header dicts, so they cannot key an ``lru_cache``; the last rules object
+    seen is remembered instead (held, so its id cannot be reused while remembered).
+    """
+    global _LAST_RULES
+    last = _LAST_RULES
+    if last is not None and last[0] is rules:
+        return last[1]
+    matcher = IndexMatcher(tuple(rule.match for rule in rules))
+    _LAST_RULES = (rules, matcher)
+    return matcher
 
 
 def glob_match(pattern: str, key: str) -> bool:

@@ -15,7 +15,7 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, media_type
-from .globs import key_matcher, outside_roots, spec_globs
+from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
 from .keys import (
     StaticSource,
@@ -191,7 +191,7 @@ def asset_headers(
     a deploy has only a handful of distinct (type, rules) combinations.
     """
     ctype = content_type(logical)
-    matching = tuple(i for i, r in enumerate(spec.assets.rules) if key_matcher((r.match,))(logical))
+    matching = rule_matcher(spec.assets.rules)(logical)
     found = memo.get((ctype, matching, immutable)) if memo is not None else None
     if found is None:
         headers = {"Content-Type": ctype}

@@ -16,10 +16,11 @@ from flask_s3.globs import (
     key_matcher,
     literal_head,
     outside_roots,
+    rule_matcher,
 )
 from flask_s3.keys import StaticSource
 from flask_s3.local import scan_sources
-from flask_s3.spec import spec_from_dict
+from flask_s3.spec import HeaderRule, spec_from_dict
 
 
 @pytest.mark.parametrize(
@@ -211,3 +212,19 @@ def test_scan_applies_braces_brackets_and_globstar(tmp_path: Path, monkeypatch) 
         "assets.exclude[2]: 'assets/**' can never match: no static folder serves such keys "
         "(keys start with static/)"
     ]
+
+
+def test_rule_matcher_gives_every_matching_rule_once_in_order() -> None:
+    rules = (
+        HeaderRule("static/**", {}),
+        HeaderRule("**/*.{css,min.css}", {}),
+        HeaderRule("static/img/*", {}),
+        HeaderRule("static/css/*.css", {}),
+    )
+    matcher = rule_matcher(rules)
+    assert matcher is rule_matcher(rules)
+    assert matcher("static/css/app.min.css") == (0, 1, 3)
+    assert matcher("static/img/a.png") == (0, 2)
+    assert matcher("other/a.css") == (1,)
+    assert matcher("other/a.js") == ()
+    assert rule_matcher(())("static/a.css") == ()
