@@ -41,10 +41,30 @@ class Reference:
     quote: str
 
 
+def _spelled_any_way(word: str) -> str:
+    """A pattern for ``word`` as an identifier may spell it: any case, any letter escaped
+    (``u\\72l``, ``\\55 rl``). Over-inclusive is fine: it only decides whether to tokenize."""
+    out = []
+    for c in word:
+        codes = "|".join(sorted({f"{ord(c.lower()):x}", f"{ord(c.upper()):x}"}))
+        options = [re.escape(c), rf"\\0*(?:{codes})(?:\r\n|[ \t\r\n\f]|(?![0-9a-f]))"]
+        if c.lower() not in "0123456789abcdef":
+            options.append(rf"\\{re.escape(c)}")
+        out.append("(?:" + "|".join(options) + ")")
+    return "".join(out)
+
+
+CANDIDATE = re.compile(
+    rf"{_spelled_any_way('url')}\(|@{_spelled_any_way('import')}"
+    rf"|{_spelled_any_way('image-set')}\(",
+    re.IGNORECASE,
+)
+
+
 def maybe_has_references(text: str) -> bool:
     """A cheap test that lets most stylesheets skip tokenizing (escapes can spell url)."""
     if "\\" in text:
-        return True
+        return CANDIDATE.search(text) is not None
     lower = text.lower()
     return "url(" in lower or "@import" in lower or "image-set(" in lower
 
@@ -53,6 +73,11 @@ def find_references(text: str) -> list[Reference]:
     """Every reference in ``text``, in order."""
     if not maybe_has_references(text):
         return []
+    return tokenized_references(text)
+
+
+def tokenized_references(text: str) -> list[Reference]:
+    """``find_references`` without the cheap test in front: always tokenizes."""
     import tinycss2
 
     nodes = tinycss2.parse_component_value_list(text, skip_comments=True)

@@ -8,8 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from flask_s3.css import FINDER_VERSION, find_references, maybe_has_references
+from flask_s3.css import (
+    FINDER_VERSION,
+    find_references,
+    maybe_has_references,
+    tokenized_references,
+)
 from flask_s3.errors import PlanError
 from flask_s3.fingerprint import fingerprint, hashed_name
 from flask_s3.spec import FingerprintSpec
@@ -199,3 +206,65 @@ def test_no_cache_when_caching_is_off(tmp_path: Path, monkeypatch: pytest.Monkey
     files = build(tmp_path, "p { background: url(../img/a.png) }\n")
     fingerprint(files, FingerprintSpec(enabled=True, length=LENGTH))
     assert not (Path(os.environ["FLASK_S3_CACHE_DIR"]) / "css-references.json").exists()
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "a { b: u\\72l(x.png) }",
+        "a { b: \\75 rl(x.png) }",
+        "a { b: U\\52L(x.png) }",
+        "a { b: u\\72 l(x.png) }",
+        "a { b: u\\rl(x.png) }",
+        '@\\69mport "x.css";',
+        "a { b: \\69mage-set('x.png' 1x) }",
+        "a { b: image\\-set('x.png' 1x) }",
+        'a::before { content: "\\f101" } b { background: url(x.png) }',
+    ],
+)
+def test_escaped_spellings_are_not_missed_by_the_cheap_test(css: str) -> None:
+    assert tokenized_references(css)
+    assert maybe_has_references(css)
+    assert find_references(css) == tokenized_references(css)
+
+
+FRAGMENTS = st.sampled_from(
+    [
+        "u",
+        "U",
+        "r",
+        "l",
+        "L",
+        "(",
+        ")",
+        "\\",
+        "72",
+        "75 ",
+        "55",
+        "6c",
+        "0",
+        " ",
+        "\n",
+        "@",
+        "import",
+        "image",
+        "-",
+        "set",
+        '"',
+        "'",
+        "/*",
+        "*/",
+        "x.png",
+        ";",
+        "{",
+        "}",
+        "url(",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=12).map("".join))
+def test_the_cheap_test_never_hides_a_reference(css: str) -> None:
+    if tokenized_references(css):
+        assert maybe_has_references(css)
