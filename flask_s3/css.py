@@ -114,8 +114,8 @@ class ReferenceCache:
             self.entries = {}
 
     def references(self, text: str) -> list[Reference]:
-        if not maybe_has_references(text):
-            return []
+        if "\\" not in text and not maybe_has_references(text):
+            return []  # cheaper than hashing; with escapes, the cache answers first
         digest = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
         self.seen.add(digest)
         cached = self.entries.get(digest)
