@@ -6,7 +6,8 @@ Hidden names are ours to decide, not the matcher's: the local scan already drops
 ``assets.include_hidden``, so a key that reaches a glob is matched like any other (``*``
 matches ``.well-known``). Matching is case-sensitive, as S3 keys are.
 
-Each pattern is translated once into a regular expression; matching a key is one
+Each pattern is translated once into wcmatch's regular expressions; matching a key is a
+``startswith``/``endswith`` test on the pattern's literal ends and, only if that passes, one
 ``fullmatch``, so the local scan stays fast on large trees.
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from .spec import AssetsSpec, HeaderRule
 
@@ -26,20 +29,27 @@ ESCAPABLE = frozenset("*?[]{},!")
 MAGIC = frozenset("*?[]{}\\")
 
 
-def _flags(braces: bool) -> int:
+def _flags() -> int:
+    """wcmatch flags: ``**`` crosses folders (GLOBSTAR); ``*`` matches a leading ``.``
+    (DOTGLOB: hiding is the scan's job); ``/`` is the only separator and ``\\`` escapes,
+    case-sensitive, on every OS (FORCEUNIX, CASE). Braces are expanded before, by bracex as
+    wcmatch's BRACE would, so that each alternative gets its own literal ends."""
     from wcmatch import glob as wcglob
 
-    flags = wcglob.GLOBSTAR | wcglob.DOTGLOB | wcglob.FORCEUNIX | wcglob.CASE
-    return flags | wcglob.BRACE if braces else flags
+    return wcglob.GLOBSTAR | wcglob.DOTGLOB | wcglob.FORCEUNIX | wcglob.CASE
 
 
-def alternatives(pattern: str) -> list[str]:
-    """``static/*.{css,js}`` -> ``static/*.css``, ``static/*.js`` (escaped braces stay)."""
+def alternatives(pattern: str) -> list[str] | None:
+    """``static/*.{css,js}`` -> ``static/*.css``, ``static/*.js`` (escaped braces stay);
+    None when the braces expand to more than ``BRACE_LIMIT`` patterns."""
     if "{" not in pattern:
         return [pattern]
     import bracex
 
-    return bracex.expand(pattern, keep_escapes=True, limit=BRACE_LIMIT, return_empty=True)
+    try:
+        return bracex.expand(pattern, keep_escapes=True, limit=BRACE_LIMIT, return_empty=True)
+    except bracex.ExpansionLimitException:
+        return None
 
 
 def glob_problem(pattern: str) -> str | None:
@@ -51,14 +61,9 @@ def glob_problem(pattern: str) -> str | None:
     """
     if pattern == "":
         return "an empty glob matches nothing; remove it or write e.g. static/**"
-    expanded = [pattern]
-    if "{" in pattern:
-        import bracex
-
-        try:
-            expanded = alternatives(pattern)
-        except bracex.ExpansionLimitException:
-            return f"the braces expand to more than {BRACE_LIMIT} patterns; simplify them"
+    expanded = alternatives(pattern)
+    if expanded is None:
+        return f"the braces expand to more than {BRACE_LIMIT} patterns; simplify them"
     for alternative in expanded:
         problem = _alternative_problem(alternative)
         if problem is not None:
@@ -125,9 +130,15 @@ class KeyMatcher:
             return
         from wcmatch import glob as wcglob
 
-        flags = _flags(braces=False)  # braces are expanded first, to guard each alternative
+        flags = _flags()
         for pattern in patterns:
-            for alternative in alternatives(pattern):
+            expanded = alternatives(pattern)
+            if expanded is None:  # only a Spec built in Python gets here: load_spec refuses it
+                raise ConfigError(
+                    f"the glob {pattern!r} expands to more than {BRACE_LIMIT} patterns",
+                    "Simplify its braces.",
+                )
+            for alternative in expanded:
                 for regex in wcglob.translate(alternative, flags=flags)[0]:
                     head, tail = _literal_ends(alternative)
                     self.alternatives.append((head, tail, re.compile(regex)))

@@ -10,6 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wcmatch import glob as wcglob
 
+from flask_s3.errors import ConfigError
 from flask_s3.globs import (
     glob_match,
     glob_problem,
@@ -228,3 +229,8 @@ def test_rule_matcher_gives_every_matching_rule_once_in_order() -> None:
     assert matcher("other/a.css") == (1,)
     assert matcher("other/a.js") == ()
     assert rule_matcher(())("static/a.css") == ()
+
+
+def test_a_brace_bomb_in_a_spec_built_in_python_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="expands to more than 1000 patterns"):
+        key_matcher(("static/{1..100000}/*.css",))
