@@ -93,6 +93,16 @@ def _alternative_problem(pattern: str) -> str | None:
         )
     if any(part in (".", "..") for part in pattern.split("/")):
         return "has a '.' or '..' segment and never matches: keys are normalised paths"
+    segments = pattern.split("/")
+    for i, segment in enumerate(segments):
+        if "**" in segment and segment != "**":
+            name = segment.replace("**", "*")
+            deep = "/".join([*segments[:i], "**", name, *segments[i + 1 :]])
+            flat = "/".join([*segments[:i], name, *segments[i + 1 :]])
+            return (
+                f"has {segment!r}: ** crosses folders only as a whole segment, and inside a "
+                f"name it is the same as *; write {deep} for any depth, or {flat}"
+            )
     if pattern.startswith("!"):
         return (
             "starts with !, which does not negate here (no key starts with !); "

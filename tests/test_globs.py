@@ -101,6 +101,8 @@ def test_a_matcher_is_compiled_once_per_pattern_tuple() -> None:
         ("static/./x.css", "'.' or '..' segment"),
         ("../static/**", "'.' or '..' segment"),
         ("!static/x.css", "does not negate"),
+        ("static/**.js", "write static/**/*.js for any depth, or static/*.js"),
+        ("static**", "whole segment"),
         ("", "empty"),
         ("{/static,static}/x.css", "the alternative '/static/x.css'"),
         ("{,}", "the alternative '' is empty"),

@@ -74,6 +74,12 @@ EXPECTED = {
     ),
     "41-glob-dotdot.yaml": (5, 13, "assets.exclude[0]", "'.' or '..' segment"),
     "42-glob-brace-bomb.yaml": (5, 13, "assets.exclude[0]", "expand to more than 1000"),
+    "43-glob-globstar-in-name.yaml": (
+        6,
+        7,
+        "assets.rules[0].match",
+        "write static/js/**/*.js for any depth, or static/js/*.js",
+    ),
 }
 
 
