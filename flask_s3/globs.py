@@ -105,8 +105,8 @@ def _alternative_problem(pattern: str) -> str | None:
             )
     if pattern.startswith("!"):
         return (
-            "starts with !, which does not negate here (no key starts with !); "
-            "write the keys to match"
+            "starts with !, which does not negate a glob here: write the keys to match "
+            "(or \\! for a name that really starts with !)"
         )
     return None
 
