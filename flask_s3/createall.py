@@ -14,7 +14,8 @@ from flask import Flask
 from .apply import Report, apply_plan
 from .deploy import snapshot
 from .errors import ConfigError, MigrationWarning, S3Error
-from .keys import glob_match, static_key, static_sources
+from .globs import key_matcher
+from .keys import static_key, static_sources
 from .local import LocalInventory, walk_static
 from .migrate import filepath_headers
 from .s3 import StoreError, StoreUnreachable, open_store
@@ -159,7 +160,7 @@ def header_rules(
         suffix = _SUFFIX.fullmatch(pattern.pattern)
         candidates = ["**"] + ([f"**/*.{suffix.group(1)}"] if suffix is not None else [])
         for glob in candidates:
-            if matched == sorted(k for k in files if glob_match(glob, k)):
+            if matched == sorted(k for k in files if key_matcher((glob,))(k)):
                 rules.append(HeaderRule(glob, dict(headers)))
                 break
         else:

@@ -15,11 +15,11 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, type_matches
+from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
 from .integrity import cors_warning, sri_of_digest, sri_value
 from .keys import (
     StaticSource,
-    glob_match,
     join_key,
     normalize_prefix,
     static_key,
@@ -118,6 +118,8 @@ def scan_sources(
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
         inventory.warnings.append(KMS_ETAG_WARNING)
+    excluded = key_matcher(spec.assets.exclude)
+    inventory.warnings += outside_roots(spec_globs(spec.assets), [s.url_path for s in sources])
     for source in sources:
         if not source.folder.is_dir():
             continue
@@ -129,7 +131,7 @@ def scan_sources(
             if relpath in never:
                 continue
             logical = static_key("", source.url_path, relpath)
-            if any(glob_match(p, logical) for p in spec.assets.exclude):
+            if excluded(logical):
                 continue
             if logical in files:
                 inventory.warnings.append(
@@ -206,7 +208,7 @@ def asset_headers(
     a deploy has only a handful of distinct (type, rules) combinations.
     """
     ctype = content_type(logical)
-    matching = tuple(i for i, r in enumerate(spec.assets.rules) if glob_match(r.match, logical))
+    matching = rule_matcher(spec.assets.rules)(logical)
     found = memo.get((ctype, matching, immutable)) if memo is not None else None
     if found is None:
         headers = {"Content-Type": ctype}

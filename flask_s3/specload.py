@@ -318,6 +318,7 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
             parent = parent.get(part) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and parent.get(path[-1]) == "":
             del parent[path[-1]]
+    problems += glob_problems(data, locator)
     if not problems and _known_valid(data):
         return
     from jsonschema import Draft202012Validator
@@ -356,6 +357,43 @@ def check_dates(data: dict[str, Any], locator: Locator) -> list[Problem]:
                         "'Thu, 01 Jan 2027 00:00:00 GMT' (or better, use Cache-Control: max-age)",
                     )
                 )
+    return problems
+
+
+def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """Globs that can never match a key (``/static/x.css``, ``static\\x.css``...), located.
+
+    Values of the wrong type and empty strings are left to the schema, which names them.
+    """
+    from .globs import glob_problem
+
+    assets = data.get("assets")
+    if not isinstance(assets, dict):
+        return []
+    fingerprint = assets.get("fingerprint")
+    lists: list[tuple[Path_, Any]] = [
+        (("assets", "exclude"), assets.get("exclude")),
+        (
+            ("assets", "fingerprint", "exclude"),
+            fingerprint.get("exclude") if isinstance(fingerprint, dict) else None,
+        ),
+    ]
+    found: list[tuple[Path_, Any]] = []
+    for path, values in lists:
+        if isinstance(values, list):
+            found += [((*path, i), v) for i, v in enumerate(values)]
+    rules = assets.get("rules")
+    if isinstance(rules, list):
+        found += [
+            (("assets", "rules", i, "match"), rule.get("match"))
+            for i, rule in enumerate(rules)
+            if isinstance(rule, dict)
+        ]
+    problems = []
+    for path, pattern in found:
+        message = glob_problem(pattern) if isinstance(pattern, str) and pattern else None
+        if message is not None:
+            problems.append(locator.problem(path, message))
     return problems
 
 

@@ -90,6 +90,29 @@ EXPECTED = {
         "cdn.cloudfront.max_paths",
         "from 1 to 3000, got 0",
     ),
+    "36-glob-absolute.yaml": (
+        5,
+        25,
+        "assets.exclude[1]",
+        "keys have no leading slash; write static/",
+    ),
+    "37-glob-backslash.yaml": (6, 7, "assets.rules[0].match", "write static/fonts/*.woff2"),
+    "38-glob-empty.yaml": (5, 13, "assets.exclude[0]", "must not be empty"),
+    "39-glob-folder.yaml": (9, 9, "assets.fingerprint.exclude[1]", "write static/fonts/** for"),
+    "40-glob-brace-alternative.yaml": (
+        5,
+        13,
+        "assets.exclude[0]",
+        "alternative '/static/js/*.map'",
+    ),
+    "41-glob-dotdot.yaml": (5, 13, "assets.exclude[0]", "'.' or '..' segment"),
+    "42-glob-brace-bomb.yaml": (5, 13, "assets.exclude[0]", "expand to more than 1000"),
+    "43-glob-globstar-in-name.yaml": (
+        6,
+        7,
+        "assets.rules[0].match",
+        "write static/js/**/*.js for any depth, or static/js/*.js",
+    ),
 }
 
 
