@@ -1,0 +1,444 @@
+"""The documentation: every reference entry is described, and every example in it runs.
+
+Code blocks in ``docs/*.md`` follow one convention, checked here:
+
+- ``sh`` blocks run with bash in a fresh folder per page (exit 0 unless ``% exit: N``),
+  ``python`` blocks run in one namespace per page, ``pycon`` blocks run as doctests.
+- A block with ``:caption: some/path`` (any language) is a file the reader writes: it is
+  written there, not run.
+- MyST comments on the lines just before a block steer it: ``% not run: <reason>`` skips it
+  (a reason is required), ``% exit: N`` expects that exit code, ``% cwd: checkout`` runs it
+  in the repository (``make demo``), and ``% output`` before a ``text`` block checks that its
+  lines (``...`` matches anything) appear, in order, in the previous ``sh`` block's output.
+- Shell or Python written any other way (``console``, ``bash``, ``$ `` prompts in ``text``)
+  fails, so an example cannot escape the test by its spelling.
+
+Pages run against the session's SeaweedFS: the AWS credentials are in the environment and
+``FLASK_S3_ENDPOINT_URL`` names the local S3, as the Quickstart's local-S3 step tells a reader.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import doctest
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import flask_s3_docs  # noqa: E402
+
+from flask_s3.cli import main  # noqa: E402
+
+PAGES = sorted(p for p in DOCS.glob("*.md"))
+RUN = {"sh", "python", "pycon"}
+NOT_CODE = {
+    "yaml",
+    "html",
+    "html+jinja",
+    "jinja",
+    "json",
+    "text",
+    "ini",
+    "toml",
+    "css",
+    "javascript",
+}
+DISGUISED = {"bash", "shell", "console", "shell-session", "zsh", "py", "python3", "ipython"}
+FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(.*)$")
+DIRECTIVE = re.compile(r"^\{(code-block|code|sourcecode)\}\s*(\S*)")
+
+
+# --- references: nothing undescribed -------------------------------------------------------
+
+
+@pytest.mark.parametrize("schema", ["schemas/deploy.schema.json", "schemas/plan.schema.json"])
+def test_every_schema_field_has_a_description(schema):
+    fields = flask_s3_docs.schema_fields(flask_s3_docs.load_schema(schema))
+    assert len(fields) > 20
+    undescribed = [f.dotted for f in fields if not f.description]
+    assert not undescribed, f"{schema}: give these a description: {undescribed}"
+
+
+def test_every_deploy_spec_field_has_an_example():
+    schema = flask_s3_docs.load_schema("schemas/deploy.schema.json")
+    example = yaml.safe_load((ROOT / "deploy.example.yaml").read_text())
+    missing = [
+        f.dotted
+        for f in flask_s3_docs.schema_fields(schema)
+        if not f.schema.get("properties")
+        and flask_s3_docs.example_value(f, example) is flask_s3_docs.MISSING
+    ]
+    assert not missing, f"add `examples` to these fields of the schema: {missing}"
+
+
+def cli_commands(group: click.Group, path: str = "flask-s3") -> Iterator[tuple[str, click.Command]]:
+    yield path, group
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from cli_commands(command, f"{path} {name}")
+        else:
+            yield f"{path} {name}", command
+
+
+def test_every_cli_command_option_and_argument_is_described():
+    undescribed = []
+    for path, command in cli_commands(main):
+        ctx = click.Context(command, info_name=path)
+        text = command.help or ""
+        if not text.strip():
+            undescribed.append(path)
+        for param in command.get_params(ctx):
+            if isinstance(param, click.Option) and not (param.help or "").strip():
+                undescribed.append(f"{path} {param.opts[0]}")
+            if isinstance(param, click.Argument):
+                metavar = param.metavar or (param.name or "").upper()
+                if not re.search(rf"\b{re.escape(metavar)}\b", text):
+                    undescribed.append(f"{path} {metavar} (name it in the command's docstring)")
+    assert not undescribed, f"describe these: {undescribed}"
+
+
+def test_every_config_key_has_a_description_and_the_extension_reads_no_other():
+    from flask_s3.config import CONFIG_KEYS
+    from flask_s3.extension import defaults
+
+    names = [k.name for k in CONFIG_KEYS]
+    assert len(names) == len(set(names))
+    assert not [k.name for k in CONFIG_KEYS if not str(k.description).strip()]
+    assert set(names) == set(defaults()), "CONFIG_KEYS and the extension's defaults differ"
+    for key in CONFIG_KEYS:
+        assert defaults()[key.name] == key.default, key.name
+
+
+def _error_texts() -> Iterator[tuple[str, str]]:
+    """(where, the longest literal part of the message) of every error flask_s3 raises."""
+    for path in sorted((ROOT / "flask_s3").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                continue
+            func = node.exc.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if not name.endswith("Error") or name in ("ValueError", "ClientError"):
+                continue
+            if not node.exc.args or isinstance(node.exc.args[0], ast.Name):
+                continue  # SpecError(problems): the problems carry the messages
+            first = node.exc.args[0]
+            parts = [first] if isinstance(first, ast.Constant) else getattr(first, "values", [])
+            literal = [p.value for p in parts if isinstance(p, ast.Constant)]
+            if literal:
+                longest = max((str(t).strip(" :(") for t in literal), key=len)
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", longest
+        for node in ast.walk(tree):  # the S3 error codes that get their own fix
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id.endswith("FIXES") for t in node.targets
+            ):
+                for key in getattr(node.value, "keys", []):
+                    if isinstance(key, ast.Constant):
+                        yield f"{path.relative_to(ROOT)}:{key.lineno}", str(key.value)
+
+
+def test_troubleshooting_names_every_error_message():
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    texts = list(_error_texts())
+    assert len(texts) > 30
+    missing = [f"{where}: {text!r}" for where, text in texts if text not in page]
+    assert not missing, "add these messages to docs/troubleshooting.md:\n" + "\n".join(missing)
+
+
+# --- snippets: every example runs -----------------------------------------------------------
+
+
+@dataclass
+class Block:
+    page: str
+    line: int
+    language: str
+    text: str
+    caption: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+class DocsError(Exception):
+    pass
+
+
+def parse_blocks(text: str, page: str) -> list[Block]:
+    """Code blocks of a MyST page, with their caption and the ``%`` notes just above them."""
+    lines = text.splitlines()
+    blocks: list[Block] = []
+    notes: dict[str, str] = {}
+    containers: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        match = FENCE.match(line)
+        if containers and line.strip() == containers[-1]:
+            containers.pop()
+            i += 1
+            continue
+        if match is None:
+            comment = re.match(r"^\s*%\s*([\w -]+?)\s*(?::\s*(.*))?$", line)
+            if comment:
+                notes[comment.group(1).strip()] = (comment.group(2) or "").strip()
+            elif line.strip():
+                notes = {}
+            i += 1
+            continue
+        fence, info = match.group(2), match.group(3).strip()
+        directive = DIRECTIVE.match(info)
+        if info.startswith("{") and directive is None:  # {note}, {tip}...: look inside
+            containers.append(fence)
+            notes = {}
+            i += 1
+            continue
+        language = (directive.group(2) if directive else info.split()[0] if info else "").lower()
+        end = i + 1
+        while end < len(lines) and not (
+            lines[end].strip().startswith(fence) and lines[end].strip().strip(fence[0]) == ""
+        ):
+            end += 1
+        body = lines[i + 1 : end]
+        caption = None
+        if directive:
+            while body and body[0].startswith(":"):
+                option, _, value = body.pop(0)[1:].partition(":")
+                if option.strip() == "caption":
+                    caption = value.strip()
+            while body and not body[0].strip():
+                body.pop(0)
+        blocks.append(Block(page, i + 1, language, "\n".join(body) + "\n", caption, notes))
+        notes = {}
+        i = end + 1
+    return blocks
+
+
+def check_spelling(block: Block) -> None:
+    """Refuse examples that would slip past the runner by how they are written."""
+    if "not run" in block.notes and not block.notes["not run"]:
+        raise DocsError(f"{block.where}: `% not run:` needs a reason")
+    unknown = set(block.notes) - {"not run", "exit", "cwd", "output"}
+    if unknown:
+        raise DocsError(f"{block.where}: unknown note(s) {sorted(unknown)}")
+    if block.caption:
+        return
+    if block.language in DISGUISED or (
+        block.language in ("", "text")
+        and "output" not in block.notes
+        and re.search(r"^\s*(\$ |>>> |flask-s3 |pip |make )", block.text, re.M)
+    ):
+        raise DocsError(
+            f"{block.where}: write shell as `sh` and Python as `python`/`pycon` so the block "
+            "runs, or mark it `% not run: <reason>`"
+        )
+    if block.language not in RUN | NOT_CODE:
+        raise DocsError(f"{block.where}: unknown code block language {block.language!r}")
+
+
+def expect_output(block: Block, output: str) -> None:
+    """Each line of the block appears in the output, in order; ``...`` matches anything."""
+    position = 0
+    for line in block.text.splitlines():
+        if not line.strip():
+            continue
+        pattern = ".*?".join(re.escape(part.strip()) for part in line.strip().split("..."))
+        found = re.compile(pattern).search(output, position)
+        position_line = output.count("\n", 0, position) + 1
+        if found is None:
+            raise DocsError(
+                f"{block.where}: expected {line.strip()!r} (after line {position_line}) "
+                f"in the output:\n{output}"
+            )
+        position = found.end()
+
+
+@dataclass
+class PageRun:
+    """Runs the blocks of one page in order, in its own folder."""
+
+    workdir: Path
+    env: dict[str, str]
+    namespace: dict[str, Any] = field(default_factory=lambda: {"__name__": "__docs__"})
+    last_output: str | None = None
+
+    def run(self, block: Block) -> None:
+        check_spelling(block)
+        if block.caption:
+            target = self.workdir / block.caption
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.text, encoding="utf-8")
+        elif "not run" in block.notes:
+            pass
+        elif "output" in block.notes:
+            if self.last_output is None:
+                raise DocsError(f"{block.where}: `% output` follows no `sh` block")
+            expect_output(block, self.last_output)
+        elif block.language == "sh":
+            self.shell(block)
+        elif block.language == "python":
+            self.python(block)
+        elif block.language == "pycon":
+            self.doctest(block)
+
+    def shell(self, block: Block) -> None:
+        cwd = ROOT if block.notes.get("cwd") == "checkout" else self.workdir
+        result = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", block.text],
+            cwd=cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
+        self.last_output = result.stdout
+        expected = int(block.notes.get("exit") or 0)
+        if result.returncode != expected:
+            raise DocsError(
+                f"{block.where}: exit code {result.returncode}, expected {expected}\n"
+                f"{block.text}\n{self.last_output}"
+            )
+
+    def python(self, block: Block) -> None:
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(block.text, block.where, "exec"), self.namespace)
+        except Exception as exc:
+            raise DocsError(f"{block.where}: {type(exc).__name__}: {exc}\n{block.text}") from exc
+        self.last_output = out.getvalue()
+
+    def doctest(self, block: Block) -> None:
+        test = doctest.DocTestParser().get_doctest(
+            block.text, self.namespace, block.where, block.page, block.line
+        )
+        report = io.StringIO()
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test, out=report.write, clear_globs=False)
+        if runner.failures:
+            raise DocsError(f"{block.where}: doctest failed\n{report.getvalue()}")
+
+
+def page_buckets(blocks: list[Block]) -> set[str]:
+    """Buckets named by the spec files a page writes, emptied before the page runs."""
+    names = set()
+    for block in blocks:
+        if block.caption and block.language == "yaml":
+            data = yaml.safe_load(block.text)
+            name = data.get("bucket", {}).get("name") if isinstance(data, dict) else None
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
+def remove_bucket(client: Any, name: str) -> None:
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=name)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=obj["Key"])
+        client.delete_bucket(Bucket=name)
+    except client.exceptions.NoSuchBucket:
+        pass
+
+
+def run_page(page: Path, workdir: Path, env: dict[str, str]) -> None:
+    blocks = parse_blocks(page.read_text(encoding="utf-8"), page.name)
+    runner = PageRun(workdir, env)
+    before = set(sys.modules)
+    sys.path.insert(0, str(workdir))
+    try:
+        for block in blocks:
+            runner.run(block)
+    finally:
+        sys.path.remove(str(workdir))
+        for name in set(sys.modules) - before:
+            module = sys.modules[name]
+            paths = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
+            if any(str(p).startswith(str(workdir)) for p in paths):
+                del sys.modules[name]
+
+
+@pytest.fixture
+def docs_env(s3_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("FLASK_S3_ENDPOINT_URL", s3_env.endpoint_url)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    workdir = tmp_path / "page"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir, dict(os.environ)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_every_example_on_the_page_runs(page, docs_env, s3_client):
+    workdir, env = docs_env
+    blocks = parse_blocks(page.read_text(encoding="utf-8"), page.name)
+    for name in page_buckets(blocks):
+        remove_bucket(s3_client, name)
+    failure = None
+    try:
+        run_page(page, workdir, env)
+    except DocsError as exc:
+        failure = str(exc)
+    if failure:
+        pytest.fail(failure, pytrace=False)
+
+
+# --- the runner itself fails where it should ------------------------------------------------
+
+BAD_PAGES = {
+    "disguised shell": "```console\n$ flask-s3 plan deploy.yaml\n```\n",
+    "prompt in text": "```text\nflask-s3 apply deploy.yaml\n```\n",
+    "no reason": "% not run:\n```sh\nmake test\n```\n",
+    "failing shell": "```sh\nfalse\n```\n",
+    "wrong exit code": "% exit: 2\n```sh\nexit 1\n```\n",
+    "failing python": "```python\nimport no_such_module_here\n```\n",
+    "wrong doctest": "```pycon\n>>> 1 + 1\n3\n```\n",
+    "missing output": "```sh\necho hello\n```\n% output\n```text\ngoodbye\n```\n",
+    "unknown language": "```bsh\necho\n```\n",
+}
+
+
+@pytest.mark.parametrize("text", BAD_PAGES.values(), ids=BAD_PAGES.keys())
+def test_the_runner_fails_on_a_block_that_does_not_run(text, tmp_path):
+    page = tmp_path / "bad.md"
+    page.write_text("# Bad\n\n" + text)
+    with pytest.raises(DocsError):
+        run_page(page.resolve(), tmp_path, dict(os.environ))
+
+
+def test_the_runner_writes_files_skips_marked_blocks_and_checks_output(tmp_path, monkeypatch):
+    page = tmp_path / "good.md"
+    page.write_text(
+        "# Good\n\n"
+        "```{code-block} python\n:caption: pkg/hello.py\n\nGREETING = 'hi'\n```\n\n"
+        "% not run: would fail\n```sh\nexit 3\n```\n\n"
+        "```sh\ncat pkg/hello.py; echo done in 1.5 s\n```\n\n"
+        "% output\n```text\nGREETING = 'hi'\ndone in ... s\n```\n\n"
+        "```python\nfrom pkg.hello import GREETING\n```\n\n"
+        "```pycon\n>>> GREETING * 2\n'hihi'\n```\n"
+    )
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    run_page(page.resolve(), workdir, dict(os.environ))
+    assert (workdir / "pkg" / "hello.py").read_text() == "GREETING = 'hi'\n"
