@@ -103,13 +103,15 @@ force_option = click.option(
 
 def resolve_app(spec: Spec, app_import: str | None) -> tuple[Flask, str | None]:
     from .deploy import load_app
+    from .extension import loading_for_deploy
 
     target = app_import or spec.app
-    if target is None:
-        info = click.get_current_context().find_object(_script_info_type())
-        if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
-            return info.load_app(), None
-    return load_app(target), target
+    with loading_for_deploy():  # a first deploy writes the fingerprint manifest
+        if target is None:
+            info = click.get_current_context().find_object(_script_info_type())
+            if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
+                return info.load_app(), None
+        return load_app(target), target
 
 
 def _script_info_type() -> type[Any]:

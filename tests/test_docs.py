@@ -6,6 +6,8 @@ Code blocks in ``docs/*.md`` follow one convention, checked here:
   ``python`` blocks run in one namespace per page, ``pycon`` blocks run as doctests.
 - A block with ``:caption: some/path`` (any language) is a file the reader writes: it is
   written there, not run.
+- ``% files from: quickstart.md`` on a page writes that page's files first (a page that
+  continues the Quickstart's shop).
 - MyST comments on the lines just before a block steer it: ``% not run: <reason>`` skips it
   (a reason is required), ``% exit: N`` expects that exit code, ``% cwd: checkout`` runs it
   in the repository (``make demo``), and ``% output`` before a ``text`` block checks that its
@@ -124,39 +126,50 @@ def test_every_config_key_has_a_description_and_the_extension_reads_no_other():
         assert defaults()[key.name] == key.default, key.name
 
 
-def _error_texts() -> Iterator[tuple[str, str]]:
-    """(where, the longest literal part of the message) of every error flask_s3 raises."""
+def _error_messages() -> Iterator[tuple[str, str, re.Pattern[str]]]:
+    """(where, template, pattern) of every error message flask_s3 makes.
+
+    A message is the first argument of a call to one of our error types; an f-string's
+    placeholders match any text, so the page can show ``bucket 'NAME' does not exist``.
+    The S3 error codes that get their own fix (a ``*FIXES`` dict) must be named too.
+    """
+    from flask_s3 import errors
+
+    ours = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.FlaskS3Error)
+    }
     for path in sorted((ROOT / "flask_s3").rglob("*.py")):
+        where = path.relative_to(ROOT)
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
-                continue
-            func = node.exc.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if not name.endswith("Error") or name in ("ValueError", "ClientError"):
-                continue
-            if not node.exc.args or isinstance(node.exc.args[0], ast.Name):
-                continue  # SpecError(problems): the problems carry the messages
-            first = node.exc.args[0]
-            parts = [first] if isinstance(first, ast.Constant) else getattr(first, "values", [])
-            literal = [p.value for p in parts if isinstance(p, ast.Constant)]
-            if literal:
-                longest = max((str(t).strip(" :(") for t in literal), key=len)
-                yield f"{path.relative_to(ROOT)}:{node.lineno}", longest
-        for node in ast.walk(tree):  # the S3 error codes that get their own fix
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                first = node.args[0]
+                if name not in ours or not isinstance(first, (ast.Constant, ast.JoinedStr)):
+                    continue
+                parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+                template = "".join(
+                    str(p.value) if isinstance(p, ast.Constant) else "{...}" for p in parts
+                )
+                pattern = ".+?".join(re.escape(t) for t in template.split("{...}"))
+                yield f"{where}:{node.lineno}", template, re.compile(pattern)
             if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id.endswith("FIXES") for t in node.targets
             ):
                 for key in getattr(node.value, "keys", []):
                     if isinstance(key, ast.Constant):
-                        yield f"{path.relative_to(ROOT)}:{key.lineno}", str(key.value)
+                        code = str(key.value)
+                        yield f"{where}:{key.lineno}", code, re.compile(re.escape(code))
 
 
 def test_troubleshooting_names_every_error_message():
     page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
-    texts = list(_error_texts())
-    assert len(texts) > 30
-    missing = [f"{where}: {text!r}" for where, text in texts if text not in page]
+    messages = list(_error_messages())
+    assert len(messages) > 30
+    missing = [f"{where}: {text}" for where, text, pattern in messages if not pattern.search(page)]
     assert not missing, "add these messages to docs/troubleshooting.md:\n" + "\n".join(missing)
 
 
@@ -235,7 +248,7 @@ def check_spelling(block: Block) -> None:
     """Refuse examples that would slip past the runner by how they are written."""
     if "not run" in block.notes and not block.notes["not run"]:
         raise DocsError(f"{block.where}: `% not run:` needs a reason")
-    unknown = set(block.notes) - {"not run", "exit", "cwd", "output"}
+    unknown = set(block.notes) - {"not run", "exit", "cwd", "output", "files from"}
     if unknown:
         raise DocsError(f"{block.where}: unknown note(s) {sorted(unknown)}")
     if block.caption:
@@ -362,8 +375,15 @@ def remove_bucket(client: Any, name: str) -> None:
 
 
 def run_page(page: Path, workdir: Path, env: dict[str, str]) -> None:
-    blocks = parse_blocks(page.read_text(encoding="utf-8"), page.name)
+    text = page.read_text(encoding="utf-8")
+    blocks = parse_blocks(text, page.name)
     runner = PageRun(workdir, env)
+    for other in re.findall(r"^% files from: (\S+)$", text, re.M):
+        # "This page continues the Quickstart": its files, not its commands.
+        source = page.parent / other
+        for block in parse_blocks(source.read_text(encoding="utf-8"), other):
+            if block.caption:
+                runner.run(block)
     before = set(sys.modules)
     sys.path.insert(0, str(workdir))
     try:
@@ -391,7 +411,10 @@ def docs_env(s3_env, monkeypatch, tmp_path):
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_every_example_on_the_page_runs(page, docs_env, s3_client):
     workdir, env = docs_env
-    blocks = parse_blocks(page.read_text(encoding="utf-8"), page.name)
+    text = page.read_text(encoding="utf-8")
+    blocks = parse_blocks(text, page.name)
+    for other in re.findall(r"^% files from: (\S+)$", text, re.M):
+        blocks += parse_blocks((DOCS / other).read_text(encoding="utf-8"), other)
     for name in page_buckets(blocks):
         remove_bucket(s3_client, name)
     failure = None
