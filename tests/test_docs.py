@@ -465,3 +465,37 @@ def test_the_runner_writes_files_skips_marked_blocks_and_checks_output(tmp_path,
     monkeypatch.chdir(workdir)
     run_page(page.resolve(), workdir, dict(os.environ))
     assert (workdir / "pkg" / "hello.py").read_text() == "GREETING = 'hi'\n"
+
+
+# --- the README: a first screen whose examples are the tested ones -------------------------
+
+
+def _code_lines(block: Block) -> set[str]:
+    lines = set()
+    for line in block.text.splitlines():
+        code = line.split(" #", 1)[0].strip() if block.language in ("sh", "yaml") else line
+        if code.strip():
+            lines.add(code.strip())
+    return lines
+
+
+def test_readme_examples_are_lines_of_the_docs_examples():
+    """The docs run each of those lines, or say why not (`% not run: REASON`)."""
+    readme = parse_blocks((ROOT / "README.md").read_text(encoding="utf-8"), "README.md")
+    tested: dict[str, set[str]] = {}
+    for page in PAGES:
+        for block in parse_blocks(page.read_text(encoding="utf-8"), page.name):
+            tested.setdefault(block.language, set()).update(_code_lines(block))
+    assert {b.language for b in readme} >= {"sh", "yaml", "python"}
+    for block in readme:
+        untested = _code_lines(block) - tested.get(block.language, set())
+        assert not untested, f"{block.where}: not in any docs example: {sorted(untested)}"
+
+
+def test_readme_links_resolve():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert any(link.startswith("docs/") for link in links)
+    for link in links:
+        if "://" not in link:
+            assert (ROOT / link).exists(), link
