@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import yaml
 from docutils import nodes
 from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -250,7 +251,10 @@ class SchemaDirective(SphinxDirective):
             if not field.description:
                 self._warn_no_description(field.dotted)
             term = nodes.term("", "", nodes.literal(field.dotted, field.dotted))
-            term["ids"].append(f"{prefix}-{field.anchor}")
+            label = f"{prefix}-{field.anchor}"  # :ref:`bucket.name <spec-bucket-name>`
+            term["ids"].append(label)
+            term["names"].append(label)
+            self.state.document.note_explicit_target(term)
             facts: list[nodes.Node] = [
                 nodes.strong("Type: ", "Type: "),
                 nodes.Text(type_words(field.schema, schema)),
@@ -290,54 +294,43 @@ def config_keys() -> tuple[Any, ...]:
 
 
 class ConfigKeysDirective(SphinxDirective):
-    """The Flask config keys table: name, default, description (and spec field, if known)."""
+    """One ``.. data::`` entry per config key, as Flask documents its own configuration."""
 
     def run(self) -> list[nodes.Node]:
-        keys = config_keys()
-        with_spec = any(getattr(k, "spec_field", None) for k in keys)
-        header = ["Config key", "Default", "Description"] + (["Spec field"] if with_spec else [])
-        rows = []
-        for key in keys:
-            if not str(key.description).strip():
+        lines: list[str] = []
+        for key in config_keys():
+            description = str(key.description).strip()
+            if not description:
                 logger.warning(
                     "config key %s has no description", key.name, location=self.get_location()
                 )
-            default = _python_value(key.default)
-            row: list[list[nodes.Node]] = [
-                [nodes.literal(key.name, key.name)],
-                [nodes.literal(default, default)],
-                _inline(str(key.description)),
-            ]
-            if with_spec:
-                spec_field = getattr(key, "spec_field", None) or ""
-                row.append([nodes.literal(spec_field, spec_field)] if spec_field else [])
-            rows.append(row)
-        return [_table(header, rows, ids=["config-keys-table"])]
+            facts = f"Default: ``{_python_value(key.default)}``."
+            spec_field = getattr(key, "spec_field", None)
+            if spec_field:
+                anchor = re.sub(r"[^a-z0-9]+", "-", spec_field.lower()).strip("-")
+                facts += f" Set by the spec's :ref:`{spec_field} <spec-{anchor}>`."
+            lines += [f".. data:: {key.name}", "", f"   {_rst(description)}", "", f"   {facts}", ""]
+        container = nodes.container(classes=["flask-s3-config"])
+        self.state.nested_parse(StringList(lines, source="CONFIG_KEYS"), 0, container)
+        return container.children
+
+
+def _rst(text: str) -> str:
+    """Markdown-ish text (backticks for code) as reStructuredText, other markup escaped."""
+    parts = re.split(r"`([^`]+)`", " ".join(text.split()))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"``{part}``")
+        else:
+            out.append(re.sub(r"([\\*_|`<>\[\]])", r"\\\1", part))
+    return "".join(out)
 
 
 def _python_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_python_value(v) for v in value) + "]"
     return repr(value)
-
-
-def _table(header: list[str], rows: list[list[list[nodes.Node]]], ids: list[str]) -> nodes.table:
-    table = nodes.table(ids=ids, classes=["flask-s3-table"])
-    group = nodes.tgroup(cols=len(header))
-    table.append(group)
-    group.extend(nodes.colspec(colwidth=1) for _ in header)
-
-    def row_of(cells: list[list[nodes.Node]]) -> nodes.row:
-        row = nodes.row()
-        for cell in cells:
-            row.append(nodes.entry("", _para(*cell)))
-        return row
-
-    group.append(nodes.thead("", row_of([[nodes.Text(h)] for h in header])))
-    body = nodes.tbody()
-    body.extend(row_of(r) for r in rows)
-    group.append(body)
-    return table
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
