@@ -3,11 +3,13 @@
 from ._version import __version__ as __version__
 from .apply import Report as Report
 from .apply import apply_plan as apply_plan
+from .createall import create_all as create_all
+from .errors import ConfigError as ConfigError
 from .errors import FlaskS3Error as FlaskS3Error
+from .errors import MigrationWarning as MigrationWarning
 from .errors import SpecError as SpecError
 from .extension import FlaskS3 as FlaskS3
 from .extension import url_for as url_for
-from .legacy import create_all as create_all
 from .plan import Plan as Plan
 from .plan import make_plan as make_plan
 from .spec import Spec as Spec

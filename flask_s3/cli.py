@@ -285,6 +285,34 @@ def echo_report(report: Report) -> None:
     click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
 
 
+@main.command()
+@app_option
+@click.option(
+    "--out",
+    default="deploy.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the spec.",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@reports_errors
+def init(app_import: str | None, out: str, force: bool) -> None:
+    """Write the deploy spec that reproduces an app's config (Flask-S3 0.3 keys included)."""
+    from .deploy import load_app
+    from .scaffold import build, write
+
+    info = click.get_current_context().find_object(_script_info_type())
+    if app_import is None and info is not None:  # `flask s3 init`: the Flask CLI's app
+        app = info.load_app()
+    else:
+        app = load_app(app_import)
+    scaffold = build(app, app_import)
+    spec = write(scaffold, Path(out), force)
+    click.echo(f"Wrote {out}: valid (bucket {spec.bucket.name}).")
+    for line in scaffold.advice(out):
+        click.echo(line)
+
+
 @main.command("local-s3")
 @click.option(
     "--dir",

@@ -84,3 +84,10 @@ _FROM_TABLE = {ext: _with_charset(base) for ext, base in CONTENT_TYPES.items()}
 def media_type(value: str) -> str:
     """``text/css; charset=utf-8`` -> ``text/css``."""
     return value.split(";", 1)[0].strip().lower()
+
+
+def type_matches(ctype: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Whether a Content-Type is one of ``patterns``: ``text/css``, ``text/*`` or ``*/*``."""
+    media = media_type(ctype)
+    family = media.split("/", 1)[0] + "/*"
+    return any(media_type(p) in (media, family, "*/*") for p in patterns)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from flask import Flask
 
 from . import headers as hdr
-from .contenttypes import content_type, media_type
+from .contenttypes import content_type, type_matches
 from .hashcache import HashCache
 from .keys import (
     StaticSource,
@@ -228,9 +228,9 @@ def build_asset(
                 f"header {name!r} is not an HTTP header S3 can set; it is stored as "
                 f"{hdr.canonical_name(name)} metadata"
             )
-    gzipped = spec.assets.gzip.enabled and media_type(headers["Content-Type"]) in {
-        media_type(t) for t in spec.assets.gzip.content_types
-    }
+    gzipped = spec.assets.gzip.enabled and type_matches(
+        headers["Content-Type"], spec.assets.gzip.content_types
+    )
     renamed = logical if stored not in (None, logical) else None
     if cache is not None and content is None:
         hashes, relpath = cache

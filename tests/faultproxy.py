@@ -37,10 +37,20 @@ BODY_EXPIRED = (
     b"<?xml version='1.0'?><Error><Code>ExpiredToken</Code>"
     b"<Message>The provided token has expired.</Message></Error>"
 )
+PUBLIC_ACCESS_BLOCKED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+BODY_BLOCKED = (  # GetPublicAccessBlock as AWS answers it for a bucket with every setting on
+    b'<?xml version="1.0"?><PublicAccessBlockConfiguration '
+    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><BlockPublicAcls>true</BlockPublicAcls>'
+    b"<IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>"
+    b"<RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>"
+)
 BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
 
 # policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "expired" | "reset"
-# | "slow"
+# | "slow" | "public-access-blocked"
 # ("slow" forwards after half a second, to keep requests in flight)
 Policy = Callable[[str, str, int], str]
 
@@ -108,6 +118,9 @@ class FaultProxy:
             if verdict == "expired":  # a session token past its expiry, as AWS answers it
                 body400 = b"" if method == b"HEAD" else BODY_EXPIRED
                 conn.sendall(BAD_REQUEST % (len(body400), body400))
+                return
+            if verdict == "public-access-blocked":
+                conn.sendall(PUBLIC_ACCESS_BLOCKED % (len(BODY_BLOCKED), BODY_BLOCKED))
                 return
             if verdict == "slow":
                 time.sleep(0.5)
