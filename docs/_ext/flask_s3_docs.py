@@ -4,7 +4,9 @@
     Every field of a JSON schema: path, type, default, allowed values, description, and (with
     ``:examples: deploy.example.yaml``) a YAML example per field.
 ``.. flask-s3-config-keys::``
-    The Flask config keys table, from ``flask_s3.config.CONFIG_KEYS``.
+    The current Flask config keys, from ``flask_s3.config.CONFIG_KEYS``.
+``.. flask-s3-old-config-keys::``
+    Flask-S3 0.3's keys and the deprecated ones, with what 1.0 does with each (same source).
 
 The walkers are plain functions so ``tests/test_docs.py`` checks the very fields these pages
 show (every one needs a description and, for the deploy spec, an example).
@@ -299,6 +301,8 @@ class ConfigKeysDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         lines: list[str] = []
         for key in config_keys():
+            if getattr(key, "status", "current") != "current":
+                continue
             description = str(key.description).strip()
             if not description:
                 logger.warning(
@@ -327,6 +331,51 @@ def _rst(text: str) -> str:
     return "".join(out)
 
 
+class OldConfigKeysDirective(SphinxDirective):
+    """A table of the keys that are not current: default then, and what 1.0 does."""
+
+    def run(self) -> list[nodes.Node]:
+        keys = [k for k in config_keys() if getattr(k, "status", "current") != "current"]
+        # Flask-S3 0.3's keys first, then the seed's deprecated ones, as the registry groups them.
+        keys.sort(key=lambda k: k.status != "flask-s3-0.3")
+        rows = []
+        for key in keys:
+            if not str(getattr(key, "in_1_0", "")).strip():
+                logger.warning(
+                    "config key %s does not say what 1.0 does with it", key.name,
+                    location=self.get_location(),
+                )  # fmt: skip
+            default = _python_value(key.default)
+            rows.append(
+                [
+                    [nodes.literal(key.name, key.name)],
+                    [nodes.literal(default, default)],
+                    _inline(str(key.in_1_0)),
+                ]
+            )
+        header = ["Old key", "Its default then", "What flask-s3 1.0 does with it"]
+        return [_table(header, rows, ids=["old-config-keys"])]
+
+
+def _table(header: list[str], rows: list[list[list[nodes.Node]]], ids: list[str]) -> nodes.table:
+    table = nodes.table(ids=ids, classes=["flask-s3-table"])
+    group = nodes.tgroup(cols=len(header))
+    table.append(group)
+    group.extend(nodes.colspec(colwidth=1) for _ in header)
+
+    def row_of(cells: list[list[nodes.Node]]) -> nodes.row:
+        row = nodes.row()
+        for cell in cells:
+            row.append(nodes.entry("", _para(*cell)))
+        return row
+
+    group.append(nodes.thead("", row_of([[nodes.Text(h)] for h in header])))
+    body = nodes.tbody()
+    body.extend(row_of(r) for r in rows)
+    group.append(body)
+    return table
+
+
 def _python_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_python_value(v) for v in value) + "]"
@@ -336,4 +385,5 @@ def _python_value(value: Any) -> str:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("flask-s3-schema", SchemaDirective)
     app.add_directive("flask-s3-config-keys", ConfigKeysDirective)
+    app.add_directive("flask-s3-old-config-keys", OldConfigKeysDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
