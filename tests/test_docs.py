@@ -341,7 +341,7 @@ class PageRun:
             block.text, self.namespace, block.where, block.page, block.line
         )
         report = io.StringIO()
-        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         runner.run(test, out=report.write, clear_globs=False)
         if runner.failures:
             raise DocsError(f"{block.where}: doctest failed\n{report.getvalue()}")
