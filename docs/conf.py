@@ -29,6 +29,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build"]
 myst_enable_extensions = ["colon_fence"]
+# Help texts and descriptions write code in single backticks, as Markdown does.
+default_role = "code"
 myst_heading_anchors = 3
 
 # Everything is built from this checkout: no intersphinx inventories, nothing fetched.
