@@ -25,6 +25,7 @@ import yaml
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -240,6 +241,14 @@ class SchemaDirective(SphinxDirective):
             out.append(section)
         return out
 
+    @staticmethod
+    def _config_key_of(field: Field) -> str | None:
+        for key in config_keys():
+            current = getattr(key, "status", "current") == "current"
+            if current and getattr(key, "spec_field", None) == field.dotted:
+                return str(key.name)
+        return None
+
     def _warn_no_description(self, dotted: str) -> None:
         logger.warning(
             "%s: %s has no description", self.arguments[0], dotted, location=self.get_location()
@@ -270,6 +279,13 @@ class SchemaDirective(SphinxDirective):
                     nodes.strong("default: ", "default: "),
                     nodes.literal(shown, shown),
                 ]
+            key = self._config_key_of(field) if prefix == "spec" else None
+            if key is not None:  # link to the Flask config key the field fills
+                ref = addnodes.pending_xref(
+                    "", refdomain="py", reftype="data", reftarget=key, refexplicit=False
+                )
+                ref += nodes.literal(key, key)
+                facts += [nodes.Text("; "), nodes.strong("Flask config: ", "Flask config: "), ref]
             body = nodes.definition("", _para(*facts), _para(*_inline(field.description)))
             if example is not MISSING and not field.schema.get("properties"):
                 value = example_value(field, example)
