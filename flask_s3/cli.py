@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = click.Choice(["text", "markdown", "json"])
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull-request comment, json for tools.",
+)
 
 
 def reports_errors(func: F) -> F:
@@ -76,7 +84,7 @@ def main() -> None:
 @click.argument("spec_path", metavar="SPEC")
 @reports_errors
 def validate(spec_path: str) -> None:
-    """Check a deploy spec; print every problem with its file, line and key path."""
+    """Check the deploy spec SPEC; print every problem with its file, line and key path."""
     from .spec import load_spec
 
     spec = load_spec(spec_path)
@@ -96,13 +104,15 @@ force_option = click.option(
 
 def resolve_app(spec: Spec, app_import: str | None) -> tuple[Flask, str | None]:
     from .deploy import load_app
+    from .extension import loading_for_deploy
 
     target = app_import or spec.app
-    if target is None:
-        info = click.get_current_context().find_object(_script_info_type())
-        if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
-            return info.load_app(), None
-    return load_app(target), target
+    with loading_for_deploy():  # a first deploy writes the fingerprint manifest
+        if target is None:
+            info = click.get_current_context().find_object(_script_info_type())
+            if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
+                return info.load_app(), None
+        return load_app(target), target
 
 
 def _script_info_type() -> type[Any]:
@@ -135,7 +145,7 @@ def take_snapshot(
 @main.command()
 @click.argument("spec_path", metavar="SPEC")
 @app_option
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True),
@@ -156,7 +166,7 @@ def plan(
     detailed_exitcode: bool,
     force_refresh: bool,
 ) -> None:
-    """Compare the app's static files with the bucket and print what would change."""
+    """Compare the app's static files with the bucket of SPEC and print what would change."""
     from .render import render
 
     _spec, snap, _client = take_snapshot(spec_path, app_import, force_refresh)
@@ -174,10 +184,10 @@ def plan(
 
 @main.command()
 @click.argument("plan_path", metavar="PLAN.json")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
-    """Render a saved plan (no network)."""
+    """Render the plan saved in PLAN.json (no network)."""
     from .render import render
 
     data = read_plan_file(plan_path)
@@ -225,7 +235,10 @@ def apply(
     force_refresh: bool,
     wait_cdn: bool,
 ) -> None:
-    """Make the bucket match the app's static files (create, upload, update, prune)."""
+    """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
+
+    With --plan PLAN.json, SPEC may be left out: the saved plan names it.
+    """
     from .apply import apply_plan
     from .deploy import check_not_stale
     from .plan import Plan

@@ -11,7 +11,9 @@ import operator
 import sys
 import types
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -263,6 +265,21 @@ def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:
     return load_spec(path)
 
 
+# True while the flask-s3 CLI imports an app to deploy it: the fingerprint manifest is what
+# that deploy writes, so the app must be able to start before it exists.
+_loading_for_deploy: ContextVar[bool] = ContextVar("flask_s3_loading_for_deploy", default=False)
+
+
+@contextmanager
+def loading_for_deploy() -> Iterator[None]:
+    """Let an app with fingerprinting on start without its manifest (plan/apply write it)."""
+    token = _loading_for_deploy.set(True)
+    try:
+        yield
+    finally:
+        _loading_for_deploy.reset(token)
+
+
 def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
     """The manifest `flask-s3 plan/apply` wrote, when S3_FINGERPRINT is on; read once."""
     if not app.config.get("S3_FINGERPRINT"):
@@ -277,6 +294,8 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
     try:
         return read_manifest_file(path)
     except FileNotFoundError:
+        if _loading_for_deploy.get():
+            return {}
         raise ConfigError(
             f"fingerprinting is on but its manifest {path} is missing",
             "Run `flask-s3 plan` or `flask-s3 apply` first: they write it. Ship it with the app.",

@@ -135,7 +135,7 @@ class Spec:
     digest: str = ""  # "sha256:<hex>" over the resolved values
 
     def flask_config(self) -> dict[str, Any]:
-        """The seed's Flask config keys for this spec (see the README's table)."""
+        """The seed's Flask config keys for this spec (see docs/reference/config.rst)."""
         return {
             "S3_BUCKET_NAME": self.bucket.name,
             "S3_REGION": self.bucket.region,

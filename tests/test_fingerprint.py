@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -199,3 +200,41 @@ def spec_for_local() -> Spec:
         Spec(bucket=BucketSpec(name="bucket")),
         assets=AssetsSpec(fingerprint=FingerprintSpec(enabled=True)),
     )
+
+
+def test_first_deploy_of_an_app_that_sets_up_flask_s3_with_its_spec(
+    site: Path, s3_env: Any, bucket_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI imports the app before the manifest exists; the app must start for it."""
+    from click.testing import CliRunner
+
+    from flask_s3.cli import main
+
+    (site / "fpshop.py").write_text(
+        "from flask import Flask\nfrom flask_s3 import FlaskS3\n\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    FlaskS3(app, spec='deploy.yaml')\n"
+        "    return app\n"
+    )
+    (site / "deploy.yaml").write_text(
+        f"version: 1\napp: 'fpshop:create_app()'\n"
+        f"bucket: {{name: {bucket_name}, endpoint_url: '{s3_env.endpoint_url}'}}\n"
+        "assets: {fingerprint: {enabled: true}}\n"
+    )
+    monkeypatch.chdir(site)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(sys.modules, "fpshop", None)  # restored (removed) at teardown
+    del sys.modules["fpshop"]
+    with pytest.raises(ConfigError, match=r"manifest .* is missing"):
+        import fpshop
+
+        fpshop.create_app()  # outside a deploy, a missing manifest is a start-up error
+    result = CliRunner().invoke(main, ["apply", "deploy.yaml"])
+    assert result.exit_code == 0, result.output
+    names = read_manifest_file(site / "static" / MANIFEST_FILE)
+    assert re.fullmatch(r"static/css/app\.[0-9a-f]{12}\.css", names["static/css/app.css"])
+    with fpshop.create_app().test_request_context():
+        from flask_s3 import url_for
+
+        assert url_for("static", filename="css/app.css").endswith(names["static/css/app.css"])
