@@ -11,6 +11,6 @@ from .errors import SpecError as SpecError
 from .extension import FlaskS3 as FlaskS3
 from .extension import url_for as url_for
 from .plan import Plan as Plan
-from .plan import make_plan as make_plan
+from .planner import make_plan as make_plan
 from .spec import Spec as Spec
 from .spec import load_spec as load_spec

@@ -157,7 +157,7 @@ def apply_plan(
     if plan.of_kind("create-bucket"):
         create_bucket(store, spec)
         report.bucket_created = True
-    needs_manifest = plan.remote.get("manifest") != "ok"
+    needs_manifest = plan.remote.manifest != "ok"
     if plan.has_changes or needs_manifest:
         with apply_lock(store, control_key(spec, LOCK_NAME), headers=spec_headers(spec)):
             invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import S3Error
 from .keys import normalize_prefix
-from .plan import Action
+from .plan import Action, ActionKind, Reason
 from .s3.errors import s3_errors
 from .s3.store import Store
+
+if TYPE_CHECKING:
+    from .remote import RemoteInventory
 from .spec import Spec
 
 POLICY_SID = "FlaskS3PublicRead"
@@ -104,33 +107,49 @@ def _same_statement(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     return bool(norm(a) == norm(b))
 
 
-def plan_bucket_actions(store: Store, spec: Spec, exists: bool) -> list[Action]:
-    """Compare CORS and our policy statement with the bucket; an action only where they differ."""
+def plan_bucket_actions(spec: Spec, remote: RemoteInventory) -> list[Action]:
+    """Compare CORS and our policy statement with the bucket; an action only where they differ.
+
+    Pure: the bucket's settings were read into ``remote`` by ``gather_remote``.
+    """
     actions: list[Action] = []
     want_cors = desired_cors(spec)
-    if want_cors is not None:
-        have_cors = current_cors(store) if exists else None
-        if have_cors != want_cors:
-            actions.append(Action("update-bucket-cors", "cors", before=have_cors, after=want_cors))
-    want = policy_statement(spec, store.region) if spec.bucket.public_read_policy else None
-    try:
-        policy = current_policy(store) if exists else None
-    except S3Error:
-        if want is not None:
-            raise
-        policy = None  # not managing a policy: no need to be allowed to read one
-    have = our_statement(policy)
+    if want_cors is not None and remote.cors != want_cors:
+        actions.append(
+            Action(ActionKind.UPDATE_BUCKET_CORS, Reason.CORS, before=remote.cors, after=want_cors)
+        )
+    want = policy_statement(spec, remote.region) if spec.bucket.public_read_policy else None
+    have = our_statement(remote.policy)
     if not _same_statement(have, want):
-        actions.append(Action("update-bucket-policy", "policy", before=have, after=want))
+        actions.append(
+            Action(ActionKind.UPDATE_BUCKET_POLICY, Reason.POLICY, before=have, after=want)
+        )
     return actions
+
+
+def read_settings(
+    store: Store, spec: Spec
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The bucket's CORS rules (only when the spec manages them) and its policy.
+
+    A policy that may not be read is no obstacle when the spec does not manage one.
+    """
+    cors = current_cors(store) if desired_cors(spec) is not None else None
+    try:
+        policy = current_policy(store)
+    except S3Error:
+        if spec.bucket.public_read_policy:
+            raise
+        policy = None
+    return cors, policy
 
 
 def apply_bucket_actions(store: Store, actions: Sequence[Action]) -> None:
     for action in actions:
-        if action.action == "update-bucket-cors":
+        if action.action is ActionKind.UPDATE_BUCKET_CORS:
             with s3_errors("write-cors", store.bucket):
                 store.put_bucket_cors(action.after or [])
-        elif action.action == "update-bucket-policy":
+        elif action.action is ActionKind.UPDATE_BUCKET_POLICY:
             write_policy(store, action.after)
 
 

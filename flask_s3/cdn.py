@@ -138,7 +138,7 @@ def plan_invalidation(
     ``pending``: an earlier apply changed objects but its invalidation never went through
     (the marker is still in the bucket), so every static root is invalidated.
     """
-    from .plan import Action
+    from .plan import Action, ActionKind, Reason
 
     cloudfront = spec.cdn.cloudfront
     if cloudfront is None or cloudfront.invalidate == "off":
@@ -155,8 +155,8 @@ def plan_invalidation(
     else:
         return None
     return Action(
-        ACTION,
-        reason,
+        ActionKind(ACTION),
+        Reason(reason),
         cdn={
             "provider": "cloudfront",
             "distribution_id": cloudfront.distribution_id,
@@ -189,8 +189,8 @@ def caller_reference(plan: Plan, action: Action) -> str:
     for part in (
         cdn.get("distribution_id", ""),
         plan.spec_digest,
-        str(plan.local.get("fingerprint")),
-        str(plan.remote.get("fingerprint")),
+        plan.local.fingerprint,
+        plan.remote.fingerprint,
         *cdn.get("invalidate", ()),
     ):
         digest.update(str(part).encode() + b"\0")
@@ -202,12 +202,13 @@ def make_client(spec: Spec) -> Any:
     (``AWS_ENDPOINT_URL_CLOUDFRONT`` points it elsewhere); ``profile`` picks another identity."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
     cloudfront = spec.cdn.cloudfront
     profile = (cloudfront.profile if cloudfront else None) or spec.bucket.profile
     try:
         session = boto3.session.Session(profile_name=profile)
-    except Exception as exc:  # ProfileNotFound and friends
+    except BotoCoreError as exc:  # ProfileNotFound and friends
         raise CdnError(
             f"cannot set up AWS credentials for CloudFront: {exc}",
             "Check cdn.cloudfront.profile (or bucket.profile) in the spec.",
@@ -229,6 +230,8 @@ def invalidate(
     wait_limit: float = WAIT_LIMIT,
 ) -> str:
     """Send the invalidation; with ``wait``, poll until CloudFront completes it. Its id."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     cdn = action.cdn or {}
     distribution = str(cdn.get("distribution_id"))
     targets = list(cdn.get("invalidate", ()))
@@ -260,9 +263,7 @@ def invalidate(
         if wait and progress is not None:
             progress(status, time.monotonic() - started)
         return ident
-    except CdnError:
-        raise
-    except Exception as exc:
+    except (BotoCoreError, ClientError) as exc:
         raise describe_cdn_error(exc, distribution) from None
 
 

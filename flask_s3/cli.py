@@ -6,7 +6,7 @@ present (``plan --detailed-exitcode`` only), 130 interrupted.
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import ApplyError, CommentError, FlaskS3Error, PlanError, SpecError
+from .errors import AppImportError, ApplyError, CommentError, FlaskS3Error, SpecError
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from .apply import Report
-    from .deploy import Snapshot
+    from .plan import Plan
+    from .s3.store import Store
+    from .snapshot import Snapshot
     from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,8 +104,33 @@ force_option = click.option(
 )
 
 
+def load_app(import_string: str | None) -> Flask:
+    """Import the Flask app the way ``flask --app`` does (``pkg.mod:create_app()`` too)."""
+    if not import_string:
+        raise AppImportError(
+            "no Flask app to deploy",
+            'Set `app: "package.module:create_app()"` in the spec or pass --app.',
+        )
+    from flask.cli import ScriptInfo
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        app = ScriptInfo(app_import_path=import_string, set_debug_flag=False).load_app()
+    except SystemExit as exc:
+        raise AppImportError(
+            f"importing the app {import_string!r} exited ({exc.code})", ""
+        ) from None
+    except Exception as exc:  # the last resort for the user's own code: name it, no traceback
+        raise AppImportError(
+            f"cannot load the Flask app {import_string!r}: {type(exc).__name__}: {exc}",
+            "Check the `app` import string in the spec (or --app) and that the module imports "
+            "from the current directory.",
+        ) from None
+    return app
+
+
 def resolve_app(spec: Spec, app_import: str | None) -> tuple[Flask, str | None]:
-    from .deploy import load_app
     from .extension import loading_for_deploy
 
     target = app_import or spec.app
@@ -123,9 +150,10 @@ def _script_info_type() -> type[Any]:
 
 def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool
-) -> tuple[Spec, Snapshot, Any]:
-    from .deploy import snapshot
+) -> tuple[Spec, Snapshot, Store]:
+    """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
     from .s3 import open_store
+    from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
     spec = load_spec(spec_path)
@@ -139,6 +167,7 @@ def take_snapshot(
         spec_path=spec_path,
         app_import=target,
     )
+    write_fingerprint_manifest(app, spec, snap.local)
     return spec, snap, store
 
 
@@ -169,10 +198,10 @@ def plan(
     """Compare the app's static files with the bucket of SPEC and print what would change."""
     from .render import render
 
-    _spec, snap, _client = take_snapshot(spec_path, app_import, force_refresh)
+    _spec, snap, _store = take_snapshot(spec_path, app_import, force_refresh)
     data = snap.plan.to_dict()
     if out:
-        Path(out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        snap.plan.write(out)
     click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
     if out:
         click.echo(
@@ -188,26 +217,11 @@ def plan(
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
     """Render the plan saved in PLAN.json (no network)."""
+    from .plan import read_plan_file
     from .render import render
 
     data = read_plan_file(plan_path)
     click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
-
-
-def read_plan_file(path: str) -> dict[str, Any]:
-    from .render import validate_plan_dict
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"cannot read the plan {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise PlanError(
-            f"{path} is not a plan: invalid JSON ({exc})",
-            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
-        ) from None
-    validate_plan_dict(data)
-    return dict(data)
 
 
 @main.command()
@@ -240,25 +254,29 @@ def apply(
     With --plan PLAN.json, SPEC may be left out: the saved plan names it.
     """
     from .apply import apply_plan
-    from .deploy import check_not_stale
-    from .plan import Plan
+    from .plan import Plan, read_plan_file
     from .render import summary_line
+    from .snapshot import check_saved_plan
 
     saved = None
     if plan_path:
         saved = Plan.from_dict(read_plan_file(plan_path))
         spec_path = spec_path or saved.spec_path
         app_import = app_import or saved.app
-        force_refresh = bool(saved.options.get("force_refresh"))
+        force_refresh = saved.options.force_refresh
     if not spec_path:
         raise click.UsageError("give a SPEC, or --plan PLAN.json")
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
+    plan = snap.plan
     if saved is not None:
-        check_not_stale(saved, snap.plan)
-    click.echo(summary_line(snap.plan.to_dict()), err=True)
-    with progress_bar(snap) as progress:
+        # The bucket is gathered again only to check that the reviewed plan still holds;
+        # what runs is the saved plan itself.
+        check_saved_plan(saved, snap.plan)
+        plan = saved
+    click.echo(summary_line(plan.to_dict()), err=True)
+    with progress_bar(plan) as progress:
         report = apply_plan(
-            snap.plan,
+            plan,
             spec,
             snap.local,
             store,
@@ -276,9 +294,9 @@ def echo_cdn_wait(status: str, waited: float) -> None:
 
 
 @contextmanager
-def progress_bar(snap: Snapshot) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
     """Files and bytes on stderr, only when stderr is a terminal."""
-    work = snap.plan.of_kind("upload", "update", "update-headers")
+    work = plan.of_kind("upload", "update", "update-headers")
     if not work or not sys.stderr.isatty():
         yield None
         return
@@ -321,7 +339,6 @@ def echo_report(report: Report) -> None:
 @reports_errors
 def init(app_import: str | None, out: str, force: bool) -> None:
     """Write the deploy spec that reproduces an app's config (Flask-S3 0.3 keys included)."""
-    from .deploy import load_app
     from .scaffold import build, write
 
     info = click.get_current_context().find_object(_script_info_type())
@@ -399,7 +416,7 @@ def comment(body_path: str) -> None:
 @reports_errors
 def local_s3(data_dir: str | None, port: int | None) -> None:
     """Run a local S3 server (SeaweedFS) on loopback for development."""
-    from .locals3 import serve
+    from .seaweedfs import serve
 
     serve(Path(data_dir) if data_dir else None, port)
 

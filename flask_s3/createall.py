@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from .apply import Report, apply_plan
-from .deploy import snapshot
 from .errors import ConfigError, MigrationWarning, S3Error
 from .globs import key_matcher
 from .keys import static_key, static_sources
@@ -20,6 +19,7 @@ from .local import LocalInventory, walk_static
 from .migrate import filepath_headers
 from .s3 import StoreError, StoreUnreachable, open_store
 from .s3.store import Store
+from .snapshot import snapshot, write_fingerprint_manifest
 from .spec import (
     DEFAULT_GZIP_TYPES,
     AssetsSpec,
@@ -261,6 +261,7 @@ def create_all(
     if public != resolved.bucket.public_read_policy:
         resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))
     snap = snapshot(resolved, app, store, force_refresh=force_refresh)
+    write_fingerprint_manifest(app, resolved, snap.local)
     writes_policy = any(a.after for a in snap.plan.of_kind("update-bucket-policy"))
     if writes_policy:  # only then: a no-op deploy asks nothing more of S3
         blocking = blocked_by(store)

@@ -74,12 +74,13 @@ def spec_region(spec: Spec) -> str:
     """The region the spec deploys to: ``bucket.region``, else botocore's configured one."""
     if spec.bucket.region:
         return spec.bucket.region
+    import botocore.exceptions
     import botocore.session
 
     session = botocore.session.Session(profile=spec.bucket.profile)
     try:
         configured = session.get_config_variable("region")
-    except Exception:  # an unknown profile: the deploy itself will say so
+    except botocore.exceptions.BotoCoreError:  # an unknown profile: the deploy will say so
         configured = None
     return str(configured or "us-east-1")
 

@@ -6,7 +6,9 @@ import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from .bucket import read_settings
 from .errors import S3Error
 from .keys import join_key, normalize_prefix
 from .s3.errors import (
@@ -23,8 +25,6 @@ from .spec import Spec
 CONTROL_DIR = ".flask-s3"
 LIST_WORKERS = 8  # sub-folders listed side by side
 
-RemoteObject = ObjectInfo
-
 
 def control_key(spec: Spec, name: str) -> str:
     """Keys we keep for ourselves under the prefix (manifest, lock)."""
@@ -33,11 +33,18 @@ def control_key(spec: Spec, name: str) -> str:
 
 @dataclass
 class RemoteInventory:
-    objects: dict[str, ObjectInfo] = field(default_factory=dict)
+    """Everything the planner needs to know about the bucket, gathered before it decides."""
+
+    exists: bool = True
+    region: str = ""  # the region the store signs for (an ARN's partition follows it)
+    objects: dict[str, ObjectInfo] = field(default_factory=dict)  # under our static roots
+    control: dict[str, ObjectInfo] = field(default_factory=dict)  # under PREFIX/.flask-s3/
     manifest: dict[str, ManifestEntry] | None = None
     manifest_state: str = "missing"  # ok | missing | corrupt
     generations: list[list[str]] = field(default_factory=list)  # fingerprinted deploys
-    control: dict[str, ObjectInfo] = field(default_factory=dict)
+    heads: dict[str, dict[str, str]] = field(default_factory=dict)  # headers the manifest lacks
+    cors: list[dict[str, Any]] | None = None  # read only when the spec manages CORS
+    policy: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -76,22 +83,21 @@ def _error_code_of_list(store: Store) -> str:
         next(iter(store.list_objects("")), None)
     except StoreError as exc:
         return exc.code
-    except Exception:
-        return ""
+    except (StoreUnreachable, StoreCredentialsError):
+        return ""  # only a better code is wanted here; the HEAD's answer stands
     return ""
 
 
-def scan_remote(
-    store: Store, spec: Spec, roots: Sequence[str] | None = None
-) -> RemoteInventory | None:
-    """What the bucket holds under our static roots and control folder; None if it's missing.
+def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) -> RemoteInventory:
+    """What the bucket holds under our static roots and control folder, and its settings.
 
     ``roots`` are the key prefixes the app's static folders map to (``None``: the whole spec
     prefix). Objects elsewhere in the bucket are not ours and are never listed. The manifest
-    is fetched while the listing runs.
+    is fetched while the listing runs. HEADs come later (``gather_heads``), once the local
+    inventory says which keys need them.
     """
     if not bucket_exists(store):
-        return None
+        return RemoteInventory(exists=False, region=store.region)
     prefix = normalize_prefix(spec.urls.prefix)
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
     manifest_key = control_key(spec, MANIFEST_NAME)
@@ -99,12 +105,14 @@ def scan_remote(
         prefixes = [f"{prefix}/" if prefix else ""]
     else:
         prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
-    inventory = RemoteInventory()
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    inventory = RemoteInventory(region=store.region)
+    with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(_try_read_manifest, store, manifest_key)
+        settings = pool.submit(read_settings, store, spec)
         with s3_errors("list", store.bucket):
             listed = list_under(store, prefixes)
         fetched = early.result()
+        inventory.cors, inventory.policy = settings.result()
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj
@@ -117,6 +125,18 @@ def scan_remote(
         inventory.generations = fetched.generations
         inventory.manifest_state = fetched.state
     return inventory
+
+
+def gather_heads(store: Store, spec: Spec, remote: RemoteInventory, keys: Sequence[str]) -> None:
+    """HEAD the objects whose headers the manifest cannot vouch for, into ``remote.heads``."""
+    if not keys:
+        return
+    workers = max(1, min(spec.upload.concurrency, len(keys)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for key, headers in zip(
+            keys, pool.map(lambda k: head_headers(store, k), keys), strict=True
+        ):
+            remote.heads[key] = headers
 
 
 def listing_prefixes(roots: Sequence[str]) -> list[str]:

@@ -8,66 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-from .errors import PlanError
+from .plan import ActionKind
 
-FORMAT_VERSION = 1
 MARKER = "<!-- flask-s3-plan -->"
 GITHUB_LIMIT = 65_000
 
-SYMBOLS = {
-    "create-bucket": "+",
-    "update-bucket-cors": "~",
-    "update-bucket-policy": "~",
-    "upload": "+",
-    "update": "~",
-    "update-headers": "*",
-    "delete": "-",
-    "invalidate-cdn": "!",
-}
+SYMBOLS = {kind.value: kind.symbol for kind in ActionKind}
 COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31", "!": "35"}
 LEGEND = "+ upload/create   ~ update   * update headers only (no re-upload)   - delete"
 CDN_SAMPLE = 10
 CDN_LEGEND = "! invalidate cached copies in the CDN (after every upload and delete)"
-
-
-@lru_cache(maxsize=1)
-def plan_schema() -> dict[str, Any]:
-    """``schemas/plan.schema.json``: from the installed package, else the source checkout."""
-    packaged = resources.files("flask_s3") / "schemas" / "plan.schema.json"
-    if packaged.is_file():
-        data = json.loads(packaged.read_text(encoding="utf-8"))
-    else:
-        repo = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
-        data = json.loads(repo.read_text(encoding="utf-8"))
-    return dict(data)
-
-
-def validate_plan_dict(data: Any) -> None:
-    """Raise PlanError unless ``data`` is a plan this version of flask-s3 can read."""
-    if not isinstance(data, Mapping):
-        raise PlanError("not a plan: expected a JSON object")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PlanError(
-            f"unsupported plan format_version {version!r}",
-            f"This flask-s3 reads format_version {FORMAT_VERSION}; make a new plan with "
-            "`flask-s3 plan SPEC --out PLAN.json`.",
-        )
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(plan_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [
-            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
-            for e in errors[:10]
-        ]
-        raise PlanError("the plan file is damaged or was edited by hand", "\n".join(lines))
 
 
 def human_size(n: int | None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.locals3 import LocalS3
+from flask_s3.seaweedfs import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -258,9 +258,9 @@ def test_integrity_refuses_an_asset_changed_in_the_bucket(
 
     from flask_s3 import FlaskS3
     from flask_s3.apply import apply_plan
-    from flask_s3.deploy import snapshot
     from flask_s3.integrity import sri_value
     from flask_s3.s3 import open_store
+    from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", cors_strict_s3.access_key or "")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", cors_strict_s3.secret_key or "")
@@ -271,7 +271,9 @@ def test_integrity_refuses_an_asset_changed_in_the_bucket(
         (site / "static" / rel).write_text(text)
     spec = sri_spec(cors_strict_s3, bucket_name)
     client = open_store(spec)
-    snap = snapshot(spec, Flask("sri_site", root_path=str(site)), client)
+    deployed = Flask("sri_site", root_path=str(site))
+    snap = snapshot(spec, deployed, client)
+    write_fingerprint_manifest(deployed, spec, snap.local)
     apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
     app = Flask("sri_site", root_path=str(site))

@@ -14,9 +14,9 @@ import pytest
 from flask import Blueprint, Flask
 
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import check_not_stale, snapshot
 from flask_s3.errors import PlanError, S3Error, StalePlanError
 from flask_s3.s3 import open_store
+from flask_s3.snapshot import check_saved_plan, snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, HeaderRule, Spec, UrlSpec
 
 pytestmark = pytest.mark.usefixtures("both_stores")
@@ -212,13 +212,13 @@ def test_header_drift_found_by_head_when_manifest_is_missing(
         ContentType="image/png",
     )
     snap = snapshot(spec, app, client)
-    assert snap.plan.remote["manifest"] == "missing"
+    assert snap.plan.remote.manifest == "missing"
     assert [(a.action, a.key) for a in snap.plan.actions] == [
         ("update-headers", "static/robots.txt")
     ]
     deploy(spec, app, client)
     again = snapshot(spec, app, client)
-    assert again.plan.remote["manifest"] == "ok" and not again.plan.has_changes
+    assert again.plan.remote.manifest == "ok" and not again.plan.has_changes
 
 
 def test_corrupt_manifest_falls_back_to_head(s3_server, s3_env, bucket_name, site, s3_client):
@@ -229,7 +229,7 @@ def test_corrupt_manifest_falls_back_to_head(s3_server, s3_env, bucket_name, sit
     s3_client.put_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz", Body=b"garbage")
     before = s3_server.request_counts()
     snap = snapshot(spec, app, client)
-    assert snap.plan.remote["manifest"] == "corrupt"
+    assert snap.plan.remote.manifest == "corrupt"
     assert not snap.plan.has_changes
     assert counts_delta(s3_server, before).get("GET", 0) >= 7  # one HEAD per object
 
@@ -271,14 +271,49 @@ def test_saved_plan_is_refused_when_bucket_changed(s3_server, s3_env, bucket_nam
     client = open_store(spec)
     deploy(spec, app, client)
     saved = snapshot(spec, app, client).plan
-    check_not_stale(saved, snapshot(spec, app, client).plan)  # nothing changed: fine
+    check_saved_plan(saved, snapshot(spec, app, client).plan)  # nothing changed: fine
     # Objects outside the app's static roots are not ours: they never make a plan stale.
     s3_client.put_object(Bucket=bucket_name, Key="uploads/avatar.png", Body=b"user data")
     s3_client.put_object(Bucket=bucket_name, Key="static-old/app.css", Body=b"other app")
-    check_not_stale(saved, snapshot(spec, app, client).plan)
+    check_saved_plan(saved, snapshot(spec, app, client).plan)
     s3_client.put_object(Bucket=bucket_name, Key="static/css/app.css", Body=b"by hand")
-    with pytest.raises(StalePlanError, match="the bucket changed"):
-        check_not_stale(saved, snapshot(spec, app, client).plan)
+    with pytest.raises(StalePlanError, match="plan is stale") as info:
+        check_saved_plan(saved, snapshot(spec, app, client).plan)
+    assert "needed now, not in the plan: update static/css/app.css" in info.value.detail
+
+
+def test_saved_plan_is_refused_when_header_drift_changed(
+    s3_server, s3_env, bucket_name, site, s3_client
+):
+    """Header drift seen by HEAD (no manifest): the listing is the same, the plan is not."""
+    _, app = site
+    spec = make_spec(s3_server, bucket_name)
+    client = open_store(spec)
+    deploy(spec, app, client)
+    s3_client.delete_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz")
+    key = "static/css/app.css"
+
+    def set_cache_control(value: str) -> None:
+        s3_client.copy_object(
+            Bucket=bucket_name,
+            Key=key,
+            CopySource={"Bucket": bucket_name, "Key": key},
+            MetadataDirective="REPLACE",
+            ContentType="text/css; charset=utf-8",
+            CacheControl=value,
+        )
+
+    set_cache_control("max-age=1")
+    saved = snapshot(spec, app, client).plan
+    assert [(a.action, a.key) for a in saved.actions] == [("update-headers", key)]
+    listing = saved.remote.fingerprint
+    set_cache_control("max-age=2")  # same bytes, same ETag: only a HEAD sees it
+    fresh = snapshot(spec, app, client).plan
+    assert fresh.remote.fingerprint == listing
+    with pytest.raises(StalePlanError) as info:
+        check_saved_plan(saved, fresh)
+    assert "Cache-Control: max-age=1 -> None" in info.value.detail
+    assert "Cache-Control: max-age=2 -> None" in info.value.detail
 
 
 def test_saved_plan_is_refused_when_local_files_changed(s3_server, s3_env, bucket_name, site):
@@ -287,8 +322,9 @@ def test_saved_plan_is_refused_when_local_files_changed(s3_server, s3_env, bucke
     client = open_store(spec)
     saved = snapshot(spec, app, client).plan
     (root / "static/new.txt").write_bytes(b"new")
-    with pytest.raises(StalePlanError, match="local static files changed"):
-        check_not_stale(saved, snapshot(spec, app, client).plan)
+    with pytest.raises(StalePlanError, match="plan is stale") as info:
+        check_saved_plan(saved, snapshot(spec, app, client).plan)
+    assert "the local static files changed" in info.value.detail
 
 
 def test_bucket_created_in_a_region(s3_server, s3_env, bucket_name, site, s3_client):

@@ -14,11 +14,11 @@ from faultproxy import FaultProxy
 from flask import Flask
 
 from flask_s3.apply import Report, apply_plan, copy_headers, put_asset
-from flask_s3.deploy import snapshot
 from flask_s3.local import scan_app
 from flask_s3.remote import control_key
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.manifest import MANIFEST_NAME
+from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, EncryptionSpec, Spec
 
 SSE = "x-amz-server-side-encryption"
@@ -126,7 +126,7 @@ def test_bucket_default_encryption_is_no_change_when_the_spec_leaves_it(
     assert {sse for sse, _ in heads(s3_client, bucket_name, FILES).values()} == {"AES256"}
     s3_client.delete_object(Bucket=bucket_name, Key=control_key(spec, MANIFEST_NAME))
     plan = snapshot(spec, app, client).plan
-    assert plan.remote["manifest"] == "missing"
+    assert plan.remote.manifest == "missing"
     assert plan.of_kind("update-headers") == []
 
 

@@ -20,12 +20,12 @@ from faultproxy import FaultProxy
 from flask import Flask
 
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.errors import ApplyError, S3Error
-from flask_s3.locals3 import LocalS3
 from flask_s3.remote import control_key
 from flask_s3.s3 import open_store
 from flask_s3.s3.lock import LOCK_NAME
+from flask_s3.seaweedfs import LocalS3
+from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UploadSpec
 
 pytestmark = pytest.mark.usefixtures("both_stores")

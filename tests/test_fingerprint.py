@@ -16,7 +16,6 @@ from flask import Flask, render_template_string
 
 from flask_s3 import FlaskS3
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.errors import ConfigError, PlanError
 from flask_s3.fingerprint import (
     IMMUTABLE,
@@ -26,6 +25,7 @@ from flask_s3.fingerprint import (
     write_manifest_file,
 )
 from flask_s3.s3 import open_store
+from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import AssetsSpec, BucketSpec, FingerprintSpec, Spec, UrlSpec
 
 PAGE = """
@@ -68,6 +68,7 @@ def deploy(spec: Spec, root: Path) -> Report:
     app = Flask("fp", root_path=str(root))
     client = open_store(spec)
     snap = snapshot(spec, app, client)
+    write_fingerprint_manifest(app, spec, snap.local)
     return apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
 

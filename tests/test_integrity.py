@@ -20,14 +20,15 @@ from markupsafe import Markup
 
 from flask_s3 import FlaskS3, local
 from flask_s3.apply import apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.errors import ConfigError, SpecError
 from flask_s3.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
 from flask_s3.integrity import sri_value
 from flask_s3.local import scan_app
-from flask_s3.plan import make_plan
+from flask_s3.planner import make_plan
+from flask_s3.remote import RemoteInventory
 from flask_s3.render import render_text
 from flask_s3.s3 import open_store
+from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import (
     AssetsSpec,
     BucketSpec,
@@ -97,6 +98,7 @@ def deploy(spec: Spec, root: Path) -> Any:
     app = Flask("sri", root_path=str(root))
     client = open_store(spec)
     snap = snapshot(spec, app, client)
+    write_fingerprint_manifest(app, spec, snap.local)
     apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
     return snap
 
@@ -232,7 +234,7 @@ def test_plan_warns_when_cors_would_refuse_integrity_checks(site):
             bucket=replace(base.bucket, cors=cors),
             assets=replace(base.assets, integrity=integrity),
         )
-        plan = make_plan(spec, scan_app(app, spec), None)
+        plan = make_plan(spec, scan_app(app, spec), RemoteInventory(exists=False))
         return [w for w in plan.warnings if "integrity" in w]
 
     assert warnings(CorsSpec(allowed_origins=("https://shop.example.com",))) == []
@@ -242,7 +244,9 @@ def test_plan_warns_when_cors_would_refuse_integrity_checks(site):
     assert len(head_only) == 1 and "does not allow GET" in head_only[0]
     assert warnings(None, integrity=False) == []
     spec = replace(base, bucket=replace(base.bucket, cors=None))
-    text = render_text(make_plan(spec, scan_app(app, spec), None).to_dict())
+    text = render_text(
+        make_plan(spec, scan_app(app, spec), RemoteInventory(exists=False)).to_dict()
+    )
     assert "warning: assets.integrity is on but bucket.cors is not set" in text
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from flask_s3.errors import PlanError
-from flask_s3.plan import Plan
+from flask_s3.plan import Plan, validate_plan_dict
 from flask_s3.render import (
     MARKER,
     human_size,
@@ -25,7 +25,6 @@ from flask_s3.render import (
     render_markdown,
     render_text,
     summary_line,
-    validate_plan_dict,
 )
 
 HERE = Path(__file__).parent
@@ -66,7 +65,7 @@ def test_sample_plans_fit_the_schema_and_round_trip(name: str):
             lambda d: d["actions"].append({"action": "explode", "key": "x", "reason": "new"}),
             "damaged",
         ),
-        (lambda d: d.update(format_version=99), "unsupported plan format_version 99"),
+        (lambda d: d.update(format_version=99), "made by a newer flask-s3 \\(plan format 99"),
         (lambda d: d["actions"][3].pop("md5"), "damaged"),
     ],
 )

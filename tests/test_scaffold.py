@@ -95,7 +95,7 @@ def test_init_spec_reproduces_urls_and_a_filled_bucket(
 ):
     monkeypatch.chdir(tmp_path)
     module = write_app(tmp_path, old_config(s3_env, bucket_name))
-    from flask_s3.deploy import load_app
+    from flask_s3.cli import load_app
 
     with pytest.warns(FutureWarning):
         old = load_app(f"{module}:app")

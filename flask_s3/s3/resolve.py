@@ -109,6 +109,7 @@ def boto_client(
 def prepared_request(client: Any, operation: str, **params: Any) -> Any:
     """The request botocore would send for ``operation``, signed, without sending it."""
     from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import BotoCoreError
 
     captured: list[Any] = []
 
@@ -129,7 +130,7 @@ def prepared_request(client: Any, operation: str, **params: Any) -> Any:
         method = getattr(client, _snake(operation))
         try:
             method(**params)
-        except Exception:
+        except BotoCoreError:  # parsing our empty answer may fail; the request was made
             if not captured:
                 raise
     finally:

@@ -159,7 +159,7 @@ class Spec:
 
 def load_spec(path: str | Path) -> Spec:
     """Load, interpolate and validate a deploy spec; raise SpecError listing every problem."""
-    from .specload import parse_file
+    from .yamlfile import parse_file
 
     data, locate = parse_file(Path(path))
     return build_spec(data, locate, source=Path(path))
@@ -167,13 +167,13 @@ def load_spec(path: str | Path) -> Spec:
 
 def spec_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Spec:
     """Validate a plain mapping as a spec (same rules as a file, without line numbers)."""
-    from .specload import Locator
+    from .yamlfile import Locator
 
     return build_spec(dict(data), Locator(source, {}), source=None)
 
 
 def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
-    from .specload import validate
+    from .validate import validate
 
     validate(data, locate)
     check_encryption(data, locate)
@@ -272,7 +272,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
 
 def check_encryption(data: Mapping[str, Any], locate: Any) -> None:
     """A KMS key only means something with type aws:kms; anything else is a mistake."""
-    from .errors import SpecError
+    from ..errors import SpecError
 
     encryption = (data.get("assets") or {}).get("encryption") or {}
     kind = encryption.get("type", "none")
