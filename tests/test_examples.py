@@ -400,9 +400,10 @@ def test_example_page_uses_s3_urls_and_local_ones_when_off():
         assert client.get(url).status_code == 200, url
 
 
-def test_readme_shows_a_five_line_workflow_using_the_action():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### GitHub Actions in five lines") :]
+@pytest.mark.parametrize("page", ["README.md", "docs/ci.md"])
+def test_readme_and_ci_page_show_a_five_line_workflow_using_the_action(page):
+    text = (ROOT / page).read_text()
+    section = text[text.index("GitHub Actions in five lines") :]
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert len(block.splitlines()) == 5
     steps = yaml.safe_load(block)["steps"]
