@@ -120,10 +120,31 @@ def statements(
         out.append(Statement("FlaskS3ReadPolicy", ("s3:GetBucketPolicy",), the_bucket))
     if command == "apply":
         out.extend(_writes(spec, roots, control, partition))
-    # Other services join here, one statement each, when the spec configures them:
-    # a CDN invalidation (cloudfront:CreateInvalidation, cloudfront:GetInvalidation on
-    # arn:PARTITION:cloudfront::ACCOUNT:distribution/ID, apply only) and a KMS key for
-    # encryption (kms:GenerateDataKey for apply, kms:Decrypt for both, on the key's ARN).
+    out.extend(_other_services(spec, command, partition))
+    return out
+
+
+def _other_services(spec: Spec, command: Command, partition: str) -> list[Statement]:
+    """CloudFront invalidations and the KMS key, when the spec configures them."""
+    out: list[Statement] = []
+    cloudfront = spec.cdn.cloudfront
+    if command == "apply" and cloudfront is not None and cloudfront.invalidate != "off":
+        # The account is not in the spec; the distribution id is unique across accounts.
+        distribution = f"arn:{partition}:cloudfront::*:distribution/{cloudfront.distribution_id}"
+        out.append(
+            Statement(
+                "FlaskS3InvalidateCdn",
+                ("cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"),
+                (distribution,),
+            )
+        )
+    encryption = spec.assets.encryption
+    if encryption.type == "aws:kms":
+        key = encryption.kms_key_id
+        resource = key if key and key.startswith("arn:") else "*"
+        # Reads of SSE-KMS objects (manifest, lock, HEAD) need Decrypt; writes GenerateDataKey.
+        actions = ("kms:Decrypt", "kms:GenerateDataKey") if command == "apply" else ("kms:Decrypt",)
+        out.append(Statement("FlaskS3UseKmsKey", actions, (resource,)))
     return out
 
 
@@ -157,6 +178,11 @@ def _writes(spec: Spec, roots: Sequence[str], control: str, partition: str) -> l
         out.append(Statement("FlaskS3WriteCors", ("s3:PutBucketCORS",), the_bucket))
     if spec.bucket.public_read_policy:
         out.append(Statement("FlaskS3WritePolicy", ("s3:PutBucketPolicy",), the_bucket))
+    if spec.bucket.create and spec.assets.encryption.type != "none":
+        # A bucket flask-s3 creates gets the spec's encryption as its default.
+        out.append(
+            Statement("FlaskS3BucketEncryption", ("s3:PutEncryptionConfiguration",), the_bucket)
+        )
     return out
 
 

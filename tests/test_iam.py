@@ -374,3 +374,31 @@ def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
     assert result.exit_code == 1
     assert "AccessDenied" in result.output, result.output
     assert "s3:PutObject" in {c[0] for c in denied}
+
+
+def test_cloudfront_kms_and_bucket_encryption_join_only_when_configured():
+    from flask_s3.iam import policy_document
+    from flask_s3.spec import AssetsSpec, BucketSpec, CdnSpec, CloudFrontSpec, EncryptionSpec, Spec
+
+    plain = Spec(bucket=BucketSpec(name="shop", region="eu-west-1"))
+    actions = {
+        a for s in policy_document(plain, ["static"], "apply")["Statement"] for a in s["Action"]
+    }
+    assert not {a for a in actions if a.startswith(("cloudfront:", "kms:"))}
+    assert "s3:PutEncryptionConfiguration" not in actions
+    key = "arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd"
+    spec = Spec(
+        bucket=BucketSpec(name="shop", region="cn-north-1"),
+        assets=AssetsSpec(encryption=EncryptionSpec(type="aws:kms", kms_key_id=key)),
+        cdn=CdnSpec(cloudfront=CloudFrontSpec(distribution_id="E2QWRUHAPOMQZL")),
+    )
+    applied = {s["Sid"]: s for s in policy_document(spec, ["static"], "apply")["Statement"]}
+    cdn = applied["FlaskS3InvalidateCdn"]
+    assert cdn["Action"] == ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"]
+    assert cdn["Resource"] == ["arn:aws-cn:cloudfront::*:distribution/E2QWRUHAPOMQZL"]
+    assert applied["FlaskS3UseKmsKey"]["Resource"] == [key]
+    assert set(applied["FlaskS3UseKmsKey"]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert applied["FlaskS3BucketEncryption"]["Action"] == ["s3:PutEncryptionConfiguration"]
+    planned = {s["Sid"]: s for s in policy_document(spec, ["static"], "plan")["Statement"]}
+    assert "FlaskS3InvalidateCdn" not in planned and "FlaskS3BucketEncryption" not in planned
+    assert planned["FlaskS3UseKmsKey"]["Action"] == ["kms:Decrypt"]
