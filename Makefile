@@ -1,22 +1,22 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   - deploy the example app to an embedded local S3 (SeaweedFS) and fetch every asset
-#   make test   - ruff, mypy --strict and the whole pytest suite against a real local S3
+#   make test   - ruff, mypy --strict, the docs build and the whole pytest suite against a real local S3
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck docs pytest demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,typing,local]'
+	$(BIN)/python -m pip install --quiet -e '.[test,typing,local,docs]'
 	touch $(STAMP)
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck docs pytest
 
-LINTED := flask_s3 tests $(wildcard bench examples)
+LINTED := flask_s3 tests docs $(wildcard bench examples)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	scripts/ensure-chromium
 	$(BIN)/pytest
+
+# HTML with warnings as errors, into the git-ignored build/ folder; nothing is fetched.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html -d build/docs/doctrees docs build/docs/html
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo

@@ -21,24 +21,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask_s3.locals3 import LocalS3
+from flask_s3.seaweedfs import LocalS3
 
 from . import trees
 from .proxy import DelayProxy
 from .run import fresh_target, run_tool
 from .tools import WORK, command
 
+# (file, function, label): main-thread cumulative time of each stage of `flask-s3 apply`
 STAGES = [
-    ("deploy.py", "load_app", "import and create the Flask app"),
-    ("deploy.py", "snapshot", "snapshot: local scan || remote scan, then plan"),
-    ("remote.py", "scan_remote", "  remote scan (main thread waits here)"),
-    ("remote.py", "bucket_exists", "    HEAD bucket"),
+    ("snapshot.py", "snapshot", "snapshot: local scan || remote gather, then plan"),
+    ("remote.py", "gather_remote", "  gather_remote (main thread waits here)"),
+    ("remote.py", "bucket_exists", "    bucket exists?"),
     ("remote.py", "list_under", "    listing"),
-    ("bucket.py", "plan_bucket_actions", "  bucket settings (policy / CORS GETs)"),
+    ("bucket.py", "read_settings", "    bucket settings (policy / CORS GETs)"),
     ("concurrent/futures/_base.py", "result", "  waiting on other threads (scan, manifest)"),
-    ("plan.py", "make_plan", "  make_plan"),
-    ("lock.py", "apply_lock", "lock (acquire + release)"),
+    ("remote.py", "gather_heads", "  HEADs of keys the manifest does not vouch for"),
+    ("planner.py", "make_plan", "  make_plan"),
     ("apply.py", "apply_plan", "apply_plan (lock, uploads, manifest)"),
+    ("lock.py", "_acquire", "  lock acquire"),
     ("apply.py", "run_concurrently", "  uploads"),
     ("apply.py", "write_manifest", "  manifest write"),
 ]

@@ -7,29 +7,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import headers as hdr
+from . import cdn
 from .bucket import apply_bucket_actions
-from .errors import ApplyError, S3Error
+from .encryption import set_bucket_default, spec_headers
+from .errors import ApplyError, CdnError, S3Error
 from .local import LocalAsset, LocalInventory
-from .lock import apply_lock
 from .plan import Action, Plan
-from .remote import (
-    MANIFEST_NAME,
-    ManifestEntry,
-    RemoteInventory,
-    client_region,
-    control_key,
-    describe_error,
-    encode_manifest,
-    s3_errors,
-)
+from .remote import RemoteInventory, control_key
+from .s3.errors import StoreError, StoreUnreachable, describe_error, s3_errors
+from .s3.lock import LOCK_NAME, apply_lock
+from .s3.manifest import MANIFEST_NAME, ManifestEntry, encode_manifest
+from .s3.store import Store, put_bytes
 from .spec import Spec
-from .wire import wire_for
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000
 Progress = Callable[[int, int], None]  # (files done, bytes done)
@@ -51,7 +42,7 @@ class Report:
     not_attempted: int = 0
     deletes_skipped: int = 0
     interrupted: bool = False
-    manifest_written: bool = False
+    invalidation: str | None = None  # the CloudFront invalidation id, when one was sent
 
     @property
     def ok(self) -> bool:
@@ -80,6 +71,8 @@ class Report:
             text += f"; {self.not_attempted} not attempted"
         if self.deletes_skipped:
             text += f"; {self.deletes_skipped} deletes skipped"
+        if self.invalidation:
+            text += f"; CloudFront invalidation {self.invalidation} sent"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +90,7 @@ class Report:
             "not_attempted": self.not_attempted,
             "deletes_skipped": self.deletes_skipped,
             "interrupted": self.interrupted,
+            "invalidation": self.invalidation,
         }
 
 
@@ -104,91 +98,76 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
-def acl_params(spec: Spec) -> dict[str, Any]:
-    return {} if spec.bucket.acl == "none" else {"ACL": spec.bucket.acl}
+def acl_of(spec: Spec) -> str | None:
+    return None if spec.bucket.acl == "none" else spec.bucket.acl
 
 
-def create_bucket(client: S3Client, spec: Spec) -> None:
-    """Create the bucket; LocationConstraint everywhere but us-east-1; ours already = success."""
-    from botocore.exceptions import ClientError
-
-    region = spec.bucket.region or client_region(client)
-    params: dict[str, Any] = {"Bucket": spec.bucket.name, **acl_params(spec)}
-    if region != "us-east-1":
-        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+def create_bucket(store: Store, spec: Spec) -> None:
+    """Create the bucket in the spec's region (else the store's); ours already = success."""
+    region = spec.bucket.region or store.region
     try:
-        client.create_bucket(**params)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "BucketAlreadyOwnedByYou":
+        store.create_bucket(region, acl_of(spec))
+    except StoreError as exc:
+        if exc.code == "BucketAlreadyOwnedByYou":
             return
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
-    except Exception as exc:
+    except StoreUnreachable as exc:
         raise describe_error(exc, "create-bucket", spec.bucket.name) from None
+    set_bucket_default(store, spec)
 
 
-def put_asset(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
+def put_asset(store: Store, spec: Spec, asset: LocalAsset) -> None:
     """One PutObject per file (so the ETag stays the MD5), body streamed from disk."""
-    md5_b64 = base64.b64encode(bytes.fromhex(asset.md5)).decode()
-    wire = wire_for(client, spec.bucket.name)
-    if wire is not None and asset.headers_are_ascii:
-        acl = None if spec.bucket.acl == "none" else spec.bucket.acl
-        wire.put_object(
-            spec.bucket.name,
-            asset.key,
-            asset.open_body,
-            size=asset.size,
-            md5_b64=md5_b64,
-            headers=asset.headers,
-            acl=acl,
-        )
-        return
-    with asset.open_body() as body:
-        client.put_object(
-            Bucket=spec.bucket.name,
-            Key=asset.key,
-            Body=body,
-            ContentLength=asset.size,
-            ContentMD5=md5_b64,
-            **hdr.to_put_params(asset.headers),
-            **acl_params(spec),
-        )
-
-
-def copy_headers(client: S3Client, spec: Spec, asset: LocalAsset) -> None:
-    """New headers on unchanged bytes: copy the object onto itself, no re-upload."""
-    client.copy_object(
-        Bucket=spec.bucket.name,
-        Key=asset.key,
-        CopySource={"Bucket": spec.bucket.name, "Key": asset.key},
-        MetadataDirective="REPLACE",
-        **hdr.to_put_params(asset.headers),
-        **acl_params(spec),
+    store.put_object(
+        asset.key,
+        asset.open_body,
+        size=asset.size,
+        md5_b64=base64.b64encode(bytes.fromhex(asset.md5)).decode(),
+        headers=asset.headers,
+        acl=acl_of(spec),
     )
+
+
+def copy_headers(store: Store, spec: Spec, asset: LocalAsset) -> None:
+    """New headers on unchanged bytes: copy the object onto itself, no re-upload."""
+    store.copy_in_place(asset.key, asset.headers, acl=acl_of(spec))
 
 
 def apply_plan(
     plan: Plan,
     spec: Spec,
     local: LocalInventory,
-    client: S3Client,
+    store: Store,
     *,
     remote: RemoteInventory | None = None,
     progress: Progress | None = None,
+    cdn_client: Any = None,
+    wait_cdn: bool = False,
+    wait_progress: cdn.WaitProgress | None = None,
 ) -> Report:
     """Carry ``plan`` out: bucket, then uploads, then header updates, then deletes.
 
     Deletes run only if every upload succeeded. Raises ApplyError (with ``report``) when
     anything failed or the user interrupted; the manifest still records what was done.
+    A CDN invalidation in the plan goes last, once all of that succeeded; ``wait_cdn`` (or the
+    spec's ``wait``) polls until the CDN completes it. ``cdn_client``: made when needed.
     """
     started = time.monotonic()
     report = Report(unchanged=plan.unchanged)
     if plan.of_kind("create-bucket"):
-        create_bucket(client, spec)
+        create_bucket(store, spec)
         report.bucket_created = True
-    needs_manifest = plan.remote.get("manifest") != "ok"
+    needs_manifest = plan.remote.manifest != "ok"
     if plan.has_changes or needs_manifest:
-        with apply_lock(client, spec):
-            carry_out(plan, spec, local, client, report, remote, progress)
+        with apply_lock(store, control_key(spec, LOCK_NAME), headers=spec_headers(spec)):
+            invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)
+            if invalidation is not None:
+                cdn.mark_pending(store, spec)
+            carry_out(plan, spec, local, store, report, remote, progress)
+            if invalidation is not None and report.ok:
+                send_invalidation(
+                    plan, spec, store, invalidation, report, cdn_client, wait_cdn, wait_progress
+                )
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)
@@ -199,32 +178,62 @@ def apply_plan(
     return report
 
 
+def send_invalidation(
+    plan: Plan,
+    spec: Spec,
+    store: Store,
+    action: Action,
+    report: Report,
+    cdn_client: Any,
+    wait_cdn: bool,
+    wait_progress: cdn.WaitProgress | None,
+) -> None:
+    """Issue 14: the CDN invalidation, after every write succeeded and was recorded."""
+    try:
+        cdn_client = cdn_client if cdn_client is not None else cdn.make_client(spec)
+        report.invalidation = cdn.invalidate(
+            cdn_client,
+            plan,
+            action,
+            wait=wait_cdn or bool((action.cdn or {}).get("wait")),
+            progress=wait_progress,
+        )
+    except CdnError as exc:
+        raise ApplyError(
+            exc.summary,
+            f"{exc.detail}\nThe {report.changed} object changes are done and recorded; the "
+            "next plan invalidates the static roots again: run apply once this is fixed.",
+            report,
+        ) from None
+    cdn.clear_pending(store, spec)
+
+
 def carry_out(
     plan: Plan,
     spec: Spec,
     local: LocalInventory,
-    client: S3Client,
+    store: Store,
     report: Report,
     remote: RemoteInventory | None,
     progress: Progress | None,
 ) -> None:
     """The writes of an apply, under the lock: settings, uploads, header copies, deletes."""
-    apply_bucket_actions(client, spec, plan.of_kind("update-bucket-cors", "update-bucket-policy"))
+    apply_bucket_actions(store, plan.of_kind("update-bucket-cors", "update-bucket-policy"))
     done: set[str] = set()
     puts = plan.of_kind("upload", "update")
     copies = plan.of_kind("update-headers")
     try:
-        run_concurrently(client, spec, local, puts, put_asset, report, done, progress)
-        run_concurrently(client, spec, local, copies, copy_headers, report, done, progress)
+        run_concurrently(store, spec, local, puts, put_asset, report, done, progress)
+        run_concurrently(store, spec, local, copies, copy_headers, report, done, progress)
     except KeyboardInterrupt:
         report.interrupted = True
     deletes = plan.of_kind("delete")
     if report.ok:
-        delete_keys(client, spec, [a.key for a in deletes if a.key], report)
+        delete_keys(store, [a.key for a in deletes if a.key], report)
     else:
         report.deletes_skipped = len(deletes)
     unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
-    write_manifest(client, spec, plan, local, remote, report, unsettled)
+    write_manifest(store, spec, local, remote, report, unsettled)
 
 
 def _unfinished(report: Report) -> str:
@@ -240,11 +249,11 @@ def _unfinished(report: Report) -> str:
 
 
 def run_concurrently(
-    client: S3Client,
+    store: Store,
     spec: Spec,
     local: LocalInventory,
     actions: list[Action],
-    work: Callable[[S3Client, Spec, LocalAsset], None],
+    work: Callable[[Store, Spec, LocalAsset], None],
     report: Report,
     done: set[str],
     progress: Progress | None,
@@ -266,7 +275,7 @@ def run_concurrently(
             if action is None:
                 return
             asset = local.assets[action.key or ""]
-            pending[pool.submit(work, client, spec, asset)] = action
+            pending[pool.submit(work, store, spec, asset)] = action
 
     try:
         refill()
@@ -305,15 +314,13 @@ def record(future: Future[None], action: Action, report: Report, done: set[str])
         return False
     exc = future.exception()
     if exc is not None:
-        from botocore.exceptions import ConnectionError as BotoConnectionError
-
         doing = "copy" if action.action == "update-headers" else "upload"
-        try:
+        if isinstance(exc, (StoreError, StoreUnreachable)):
             err = describe_error(exc, doing, "")
             report.failed[key] = err.summary.replace(" on bucket ''", "")
-        except Exception as other:  # not a botocore error: an unreadable file, say
-            report.failed[key] = f"{type(other).__name__}: {other}"
-        return isinstance(exc, BotoConnectionError)
+        else:  # not an S3 answer: an unreadable file, say
+            report.failed[key] = f"{type(exc).__name__}: {exc}"
+        return isinstance(exc, StoreUnreachable)
     done.add(key)
     if action.action == "upload":
         report.uploaded += 1
@@ -326,24 +333,19 @@ def record(future: Future[None], action: Action, report: Report, done: set[str])
     return False
 
 
-def delete_keys(client: S3Client, spec: Spec, keys: list[str], report: Report) -> None:
+def delete_keys(store: Store, keys: list[str], report: Report) -> None:
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
-        with s3_errors("delete", spec.bucket.name):
-            response = client.delete_objects(
-                Bucket=spec.bucket.name,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-        errors = response.get("Errors", [])
-        for error in errors:
-            report.failed[error.get("Key", "?")] = f"delete: {error.get('Code')}"
+        with s3_errors("delete", store.bucket):
+            errors = store.delete_objects(batch)
+        for key, code in errors.items():
+            report.failed[key] = f"delete: {code}"
         report.deleted += len(batch) - len(errors)
 
 
 def write_manifest(
-    client: S3Client,
+    store: Store,
     spec: Spec,
-    plan: Plan,
     local: LocalInventory,
     remote: RemoteInventory | None,
     report: Report,
@@ -378,25 +380,9 @@ def write_manifest(
         return
     try:
         body = encode_manifest(entries, generations)
-        key = control_key(spec, MANIFEST_NAME)
-        with s3_errors("upload", spec.bucket.name):
-            wire = wire_for(client, spec.bucket.name)
-            if wire is not None:
-                wire.put_bytes(
-                    spec.bucket.name,
-                    key,
-                    body,
-                    **{"Content-Type": "application/gzip", "Cache-Control": "no-store"},
-                )
-            else:
-                client.put_object(
-                    Bucket=spec.bucket.name,
-                    Key=key,
-                    Body=body,
-                    ContentType="application/gzip",
-                    CacheControl="no-store",
-                )
-        report.manifest_written = True
+        headers = {"Content-Type": "application/gzip", "Cache-Control": "no-store"}
+        with s3_errors("upload", store.bucket):
+            put_bytes(store, control_key(spec, MANIFEST_NAME), body, headers | spec_headers(spec))
     except S3Error as exc:
         # Not fatal: the next plan falls back to HEAD requests.
         report.failed.setdefault("(manifest)", exc.summary)

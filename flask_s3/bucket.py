@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import S3Error
 from .keys import normalize_prefix
-from .plan import Action
-from .remote import describe_error, s3_errors
-from .spec import Spec
+from .plan import Action, ActionKind, Reason
+from .s3.errors import s3_errors
+from .s3.store import Store
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from .remote import RemoteInventory
+from .spec import Spec
 
 POLICY_SID = "FlaskS3PublicRead"
 
@@ -46,29 +47,13 @@ def normalize_cors(rules: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def parse_cors_xml(data: bytes) -> list[dict[str, Any]]:
-    """GetBucketCors's XML as boto3 would give it (namespace or not)."""
-    import xml.etree.ElementTree as ET
+def policy_statement(spec: Spec, region: str = "") -> dict[str, Any]:
+    """Our public-read statement; ``region`` (else the spec's) picks the ARN's partition."""
+    from .iam import objects_arn, partition_for
 
-    rules: list[dict[str, Any]] = []
-    for rule in ET.fromstring(data).iter():
-        if rule.tag.rsplit("}", 1)[-1] != "CORSRule":
-            continue
-        out: dict[str, Any] = {}
-        for child in rule:
-            name = child.tag.rsplit("}", 1)[-1]
-            text = (child.text or "").strip()
-            if name == "MaxAgeSeconds":
-                out[name] = int(text or 0)
-            elif name in ("AllowedOrigin", "AllowedMethod", "AllowedHeader", "ExposeHeader"):
-                out.setdefault(name + "s", []).append(text)
-        rules.append(out)
-    return rules
-
-
-def policy_statement(spec: Spec) -> dict[str, Any]:
     prefix = normalize_prefix(spec.urls.prefix)
-    resource = f"arn:aws:s3:::{spec.bucket.name}/{prefix + '/' if prefix else ''}*"
+    partition = partition_for(spec.bucket.region or region)
+    resource = objects_arn(partition, spec.bucket.name, prefix)
     return {
         "Sid": POLICY_SID,
         "Effect": "Allow",
@@ -78,45 +63,22 @@ def policy_statement(spec: Spec) -> dict[str, Any]:
     }
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+def current_cors(store: Store) -> list[dict[str, Any]] | None:
+    with s3_errors("read-cors", store.bucket):
+        rules = store.get_bucket_cors()
+    return normalize_cors(rules or []) or None
 
 
-def current_cors(client: S3Client, bucket: str) -> list[dict[str, Any]] | None:
-    from .wire import wire_for
-
-    wire = wire_for(client, bucket)
-    try:
-        if wire is not None:
-            rules = parse_cors_xml(wire.get(bucket, "", "cors=", "GetBucketCors"))
-        else:
-            rules = [dict(r) for r in client.get_bucket_cors(Bucket=bucket).get("CORSRules", [])]
-    except Exception as exc:
-        if _error_code(exc) in ("NoSuchCORSConfiguration", "NoSuchCors"):
-            return None
-        raise describe_error(exc, "read-cors", bucket) from None
-    return normalize_cors(rules) or None
-
-
-def current_policy(client: S3Client, bucket: str) -> dict[str, Any] | None:
-    from .wire import wire_for
-
-    wire = wire_for(client, bucket)
-    try:
-        if wire is not None:
-            text = wire.get(bucket, "", "policy=", "GetBucketPolicy").decode("utf-8")
-        else:
-            text = client.get_bucket_policy(Bucket=bucket)["Policy"]
-    except Exception as exc:
-        if _error_code(exc) in ("NoSuchBucketPolicy", "NoSuchPolicy"):
-            return None
-        raise describe_error(exc, "read-policy", bucket) from None
+def current_policy(store: Store) -> dict[str, Any] | None:
+    with s3_errors("read-policy", store.bucket):
+        text = store.get_bucket_policy()
+    if text is None:
+        return None
     try:
         policy = json.loads(text)
     except ValueError:
         raise S3Error(
-            f"the policy of bucket {bucket!r} is not valid JSON",
+            f"the policy of bucket {store.bucket!r} is not valid JSON",
             "Fix or remove it by hand, then plan again.",
         ) from None
     return policy if isinstance(policy, dict) else None
@@ -145,44 +107,56 @@ def _same_statement(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     return bool(norm(a) == norm(b))
 
 
-def plan_bucket_actions(client: S3Client, spec: Spec, exists: bool) -> list[Action]:
-    """Compare CORS and our policy statement with the bucket; an action only where they differ."""
+def plan_bucket_actions(spec: Spec, remote: RemoteInventory) -> list[Action]:
+    """Compare CORS and our policy statement with the bucket; an action only where they differ.
+
+    Pure: the bucket's settings were read into ``remote`` by ``gather_remote``.
+    """
     actions: list[Action] = []
-    bucket = spec.bucket.name
     want_cors = desired_cors(spec)
-    if want_cors is not None:
-        have_cors = current_cors(client, bucket) if exists else None
-        if have_cors != want_cors:
-            actions.append(Action("update-bucket-cors", "cors", before=have_cors, after=want_cors))
-    want = policy_statement(spec) if spec.bucket.public_read_policy else None
-    try:
-        policy = current_policy(client, bucket) if exists else None
-    except S3Error:
-        if want is not None:
-            raise
-        policy = None  # not managing a policy: no need to be allowed to read one
-    have = our_statement(policy)
+    if want_cors is not None and remote.cors != want_cors:
+        actions.append(
+            Action(ActionKind.UPDATE_BUCKET_CORS, Reason.CORS, before=remote.cors, after=want_cors)
+        )
+    want = policy_statement(spec, remote.region) if spec.bucket.public_read_policy else None
+    have = our_statement(remote.policy)
     if not _same_statement(have, want):
-        actions.append(Action("update-bucket-policy", "policy", before=have, after=want))
+        actions.append(
+            Action(ActionKind.UPDATE_BUCKET_POLICY, Reason.POLICY, before=have, after=want)
+        )
     return actions
 
 
-def apply_bucket_actions(client: S3Client, spec: Spec, actions: Sequence[Action]) -> None:
-    bucket = spec.bucket.name
+def read_settings(
+    store: Store, spec: Spec
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The bucket's CORS rules (only when the spec manages them) and its policy.
+
+    A policy that may not be read is no obstacle when the spec does not manage one.
+    """
+    cors = current_cors(store) if desired_cors(spec) is not None else None
+    try:
+        policy = current_policy(store)
+    except S3Error:
+        if spec.bucket.public_read_policy:
+            raise
+        policy = None
+    return cors, policy
+
+
+def apply_bucket_actions(store: Store, actions: Sequence[Action]) -> None:
     for action in actions:
-        if action.action == "update-bucket-cors":
-            with s3_errors("write-cors", bucket):
-                client.put_bucket_cors(
-                    Bucket=bucket, CORSConfiguration={"CORSRules": action.after or []}
-                )
-        elif action.action == "update-bucket-policy":
-            write_policy(client, spec, action.after)
+        if action.action is ActionKind.UPDATE_BUCKET_CORS:
+            with s3_errors("write-cors", store.bucket):
+                store.put_bucket_cors(action.after or [])
+        elif action.action is ActionKind.UPDATE_BUCKET_POLICY:
+            write_policy(store, action.after)
 
 
-def write_policy(client: S3Client, spec: Spec, statement: dict[str, Any] | None) -> None:
+def write_policy(store: Store, statement: dict[str, Any] | None) -> None:
     """Put our statement in (or take it out), leaving every other statement intact."""
-    bucket = spec.bucket.name
-    policy = current_policy(client, bucket) or {"Version": "2012-10-17", "Statement": []}
+    bucket = store.bucket
+    policy = current_policy(store) or {"Version": "2012-10-17", "Statement": []}
     others = [
         s
         for s in policy.get("Statement", []) or []
@@ -192,6 +166,6 @@ def write_policy(client: S3Client, spec: Spec, statement: dict[str, Any] | None)
     with s3_errors("write-policy", bucket):
         if statements:
             policy["Statement"] = statements
-            client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+            store.put_bucket_policy(json.dumps(policy))
         else:
-            client.delete_bucket_policy(Bucket=bucket)
+            store.delete_bucket_policy()

@@ -6,7 +6,7 @@ present (``plan --detailed-exitcode`` only), 130 interrupted.
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,17 +16,27 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import ApplyError, FlaskS3Error, PlanError, SpecError
+from .errors import AppImportError, ApplyError, CommentError, FlaskS3Error, SpecError
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from .apply import Report
-    from .deploy import Snapshot
+    from .plan import Plan
+    from .s3.store import Store
+    from .snapshot import Snapshot
     from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = click.Choice(["text", "markdown", "json"])
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull-request comment, json for tools.",
+)
 
 
 def reports_errors(func: F) -> F:
@@ -68,6 +78,7 @@ def main() -> None:
     flask-s3 validate deploy.yaml      check the spec
     flask-s3 plan deploy.yaml          show what would change
     flask-s3 apply deploy.yaml         make the bucket match
+    flask-s3 iam-policy deploy.yaml --for plan    the IAM policy a plan needs
     """
 
 
@@ -75,7 +86,7 @@ def main() -> None:
 @click.argument("spec_path", metavar="SPEC")
 @reports_errors
 def validate(spec_path: str) -> None:
-    """Check a deploy spec; print every problem with its file, line and key path."""
+    """Check the deploy spec SPEC; print every problem with its file, line and key path."""
     from .spec import load_spec
 
     spec = load_spec(spec_path)
@@ -93,15 +104,42 @@ force_option = click.option(
 )
 
 
+def load_app(import_string: str | None) -> Flask:
+    """Import the Flask app the way ``flask --app`` does (``pkg.mod:create_app()`` too)."""
+    if not import_string:
+        raise AppImportError(
+            "no Flask app to deploy",
+            'Set `app: "package.module:create_app()"` in the spec or pass --app.',
+        )
+    from flask.cli import ScriptInfo
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        app = ScriptInfo(app_import_path=import_string, set_debug_flag=False).load_app()
+    except SystemExit as exc:
+        raise AppImportError(
+            f"importing the app {import_string!r} exited ({exc.code})", ""
+        ) from None
+    except Exception as exc:  # the last resort for the user's own code: name it, no traceback
+        raise AppImportError(
+            f"cannot load the Flask app {import_string!r}: {type(exc).__name__}: {exc}",
+            "Check the `app` import string in the spec (or --app) and that the module imports "
+            "from the current directory.",
+        ) from None
+    return app
+
+
 def resolve_app(spec: Spec, app_import: str | None) -> tuple[Flask, str | None]:
-    from .deploy import load_app
+    from .extension import loading_for_deploy
 
     target = app_import or spec.app
-    if target is None:
-        info = click.get_current_context().find_object(_script_info_type())
-        if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
-            return info.load_app(), None
-    return load_app(target), target
+    with loading_for_deploy():  # a first deploy writes the fingerprint manifest
+        if target is None:
+            info = click.get_current_context().find_object(_script_info_type())
+            if info is not None:  # running as `flask s3 ...`: use the Flask CLI's app
+                return info.load_app(), None
+        return load_app(target), target
 
 
 def _script_info_type() -> type[Any]:
@@ -112,29 +150,31 @@ def _script_info_type() -> type[Any]:
 
 def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool
-) -> tuple[Spec, Snapshot, Any]:
-    from .deploy import snapshot
-    from .remote import make_client
+) -> tuple[Spec, Snapshot, Store]:
+    """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
+    from .s3 import open_store
+    from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
     spec = load_spec(spec_path)
     app, target = resolve_app(spec, app_import)
-    client = make_client(spec)
+    store = open_store(spec)
     snap = snapshot(
         spec,
         app,
-        client,
+        store,
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=target,
     )
-    return spec, snap, client
+    write_fingerprint_manifest(app, spec, snap.local)
+    return spec, snap, store
 
 
 @main.command()
 @click.argument("spec_path", metavar="SPEC")
 @app_option
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True),
@@ -155,13 +195,13 @@ def plan(
     detailed_exitcode: bool,
     force_refresh: bool,
 ) -> None:
-    """Compare the app's static files with the bucket and print what would change."""
+    """Compare the app's static files with the bucket of SPEC and print what would change."""
     from .render import render
 
-    _spec, snap, _client = take_snapshot(spec_path, app_import, force_refresh)
+    _spec, snap, _store = take_snapshot(spec_path, app_import, force_refresh)
     data = snap.plan.to_dict()
     if out:
-        Path(out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        snap.plan.write(out)
     click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
     if out:
         click.echo(
@@ -173,30 +213,15 @@ def plan(
 
 @main.command()
 @click.argument("plan_path", metavar="PLAN.json")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
-    """Render a saved plan (no network)."""
+    """Render the plan saved in PLAN.json (no network)."""
+    from .plan import read_plan_file
     from .render import render
 
     data = read_plan_file(plan_path)
     click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
-
-
-def read_plan_file(path: str) -> dict[str, Any]:
-    from .render import validate_plan_dict
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"cannot read the plan {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise PlanError(
-            f"{path} is not a plan: invalid JSON ({exc})",
-            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
-        ) from None
-    validate_plan_dict(data)
-    return dict(data)
 
 
 @main.command()
@@ -210,39 +235,68 @@ def read_plan_file(path: str) -> dict[str, Any]:
     help="Apply a saved plan; refused if the bucket, files or spec changed since.",
 )
 @force_option
+@click.option(
+    "--wait",
+    "wait_cdn",
+    is_flag=True,
+    help="Wait until the CDN invalidation completes (cdn.cloudfront.wait in the spec).",
+)
 @reports_errors
 def apply(
-    spec_path: str | None, app_import: str | None, plan_path: str | None, force_refresh: bool
+    spec_path: str | None,
+    app_import: str | None,
+    plan_path: str | None,
+    force_refresh: bool,
+    wait_cdn: bool,
 ) -> None:
-    """Make the bucket match the app's static files (create, upload, update, prune)."""
+    """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
+
+    With --plan PLAN.json, SPEC may be left out: the saved plan names it.
+    """
     from .apply import apply_plan
-    from .deploy import check_not_stale
-    from .plan import Plan
+    from .plan import Plan, read_plan_file
     from .render import summary_line
+    from .snapshot import check_saved_plan
 
     saved = None
     if plan_path:
         saved = Plan.from_dict(read_plan_file(plan_path))
         spec_path = spec_path or saved.spec_path
         app_import = app_import or saved.app
-        force_refresh = bool(saved.options.get("force_refresh"))
+        force_refresh = saved.options.force_refresh
     if not spec_path:
         raise click.UsageError("give a SPEC, or --plan PLAN.json")
-    spec, snap, client = take_snapshot(spec_path, app_import, force_refresh)
+    spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
+    plan = snap.plan
     if saved is not None:
-        check_not_stale(saved, snap.plan)
-    click.echo(summary_line(snap.plan.to_dict()), err=True)
-    with progress_bar(snap) as progress:
+        # The bucket is gathered again only to check that the reviewed plan still holds;
+        # what runs is the saved plan itself.
+        check_saved_plan(saved, snap.plan)
+        plan = saved
+    click.echo(summary_line(plan.to_dict()), err=True)
+    with progress_bar(plan) as progress:
         report = apply_plan(
-            snap.plan, spec, snap.local, client, remote=snap.remote, progress=progress
+            plan,
+            spec,
+            snap.local,
+            store,
+            remote=snap.remote,
+            progress=progress,
+            wait_cdn=wait_cdn,
+            wait_progress=echo_cdn_wait,
         )
     echo_report(report)
 
 
+def echo_cdn_wait(status: str, waited: float) -> None:
+    """One line per poll on stderr while apply waits for the CDN invalidation."""
+    click.echo(f"CloudFront invalidation: {status} ({waited:.0f} s)", err=True)
+
+
 @contextmanager
-def progress_bar(snap: Snapshot) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
     """Files and bytes on stderr, only when stderr is a terminal."""
-    work = snap.plan.of_kind("upload", "update", "update-headers")
+    work = plan.of_kind("upload", "update", "update-headers")
     if not work or not sys.stderr.isatty():
         yield None
         return
@@ -272,6 +326,85 @@ def echo_report(report: Report) -> None:
     click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
 
 
+@main.command()
+@app_option
+@click.option(
+    "--out",
+    default="deploy.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the spec.",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@reports_errors
+def init(app_import: str | None, out: str, force: bool) -> None:
+    """Write the deploy spec that reproduces an app's config (Flask-S3 0.3 keys included)."""
+    from .scaffold import build, write
+
+    info = click.get_current_context().find_object(_script_info_type())
+    if app_import is None and info is not None:  # `flask s3 init`: the Flask CLI's app
+        app = info.load_app()
+    else:
+        app = load_app(app_import)
+    scaffold = build(app, app_import)
+    spec = write(scaffold, Path(out), force)
+    click.echo(f"Wrote {out}: valid (bucket {spec.bucket.name}).")
+    for line in scaffold.advice(out):
+        click.echo(line)
+
+
+@main.command("iam-policy")
+@click.argument("spec_path", metavar="SPEC")
+@click.option(
+    "--for",
+    "command",
+    type=click.Choice(["plan", "apply"]),
+    required=True,
+    help="plan: the read-only role (pull requests); apply: the deploy role.",
+)
+@app_option
+@click.option("--region", help="Region whose partition the ARNs use (default: the spec's).")
+@reports_errors
+def iam_policy(spec_path: str, command: str, app_import: str | None, region: str | None) -> None:
+    """Print the least-privilege IAM policy (JSON) that `plan` or `apply` needs for SPEC.
+
+    Only the bucket, the app's static folders and the `.flask-s3/` folder under the prefix;
+    CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
+    static folders: print the policy again after adding a blueprint with its own.
+    """
+    from .iam import policy_document, render_policy
+    from .local import static_roots
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    app, _target = resolve_app(spec, app_import)
+    roots = static_roots(app, spec)
+    document = policy_document(spec, roots, "apply" if command == "apply" else "plan", region)
+    click.echo(render_policy(document), nl=False)
+
+
+@main.command()
+@click.argument("body_path", metavar="PLAN.md", type=click.Path(dir_okay=False))
+@reports_errors
+def comment(body_path: str) -> None:
+    """Post PLAN.md as the plan comment of this CI job's pull or merge request, or update it.
+
+    \b
+    GitHub Actions: needs GITHUB_TOKEN and `pull-requests: write`.
+    GitLab CI: needs a project access token (`api` scope) in FLASK_S3_GITLAB_TOKEN.
+    Make PLAN.md with `flask-s3 plan SPEC --format markdown`.
+    """
+    from .comment import detect_target, post_or_update
+
+    try:
+        body = Path(body_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommentError(f"cannot read {body_path}: {exc.strerror}") from None
+    posted = post_or_update(detect_target(), body)
+    where = f": {posted.url}" if posted.url else f" (id {posted.comment_id})"
+    click.echo(f"{posted.action.capitalize()} the plan comment{where}")
+
+
 @main.command("local-s3")
 @click.option(
     "--dir",
@@ -283,7 +416,7 @@ def echo_report(report: Report) -> None:
 @reports_errors
 def local_s3(data_dir: str | None, port: int | None) -> None:
     """Run a local S3 server (SeaweedFS) on loopback for development."""
-    from .locals3 import serve
+    from .seaweedfs import serve
 
     serve(Path(data_dir) if data_dir else None, port)
 

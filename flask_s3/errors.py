@@ -33,7 +33,7 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class SpecError(FlaskS3Error):
+class SpecError(FlaskS3Error, ValueError):
     """The deploy spec cannot be used. ``problems`` lists every problem found at once."""
 
     def __init__(self, problems: Sequence[Problem], summary: str | None = None) -> None:
@@ -43,8 +43,18 @@ class SpecError(FlaskS3Error):
         super().__init__(head, "\n".join(str(p) for p in self.problems))
 
 
-class ConfigError(FlaskS3Error):
-    """The Flask app is not configured well enough (e.g. no bucket name, no init_app)."""
+class ConfigError(FlaskS3Error, ValueError):
+    """The Flask app is not configured well enough (e.g. no bucket name, no init_app).
+
+    A ``ValueError``, as Flask-S3 0.3's configuration errors were: apps catch that.
+    """
+
+
+class MigrationWarning(FutureWarning):
+    """A Flask-S3 0.3 or deprecated setting: what 1.0 does with it and what to write instead.
+
+    A ``FutureWarning`` so that it is shown by default: nothing about an upgrade is silent.
+    """
 
 
 class AppImportError(FlaskS3Error):
@@ -53,6 +63,10 @@ class AppImportError(FlaskS3Error):
 
 class S3Error(FlaskS3Error):
     """Talking to S3 failed: credentials, permissions, endpoint, bucket ownership."""
+
+
+class CdnError(FlaskS3Error):
+    """Talking to the CDN (CloudFront) failed: distribution, permissions, credentials."""
 
 
 class PlanError(FlaskS3Error):
@@ -69,3 +83,7 @@ class ApplyError(FlaskS3Error):
     def __init__(self, summary: str, detail: str = "", report: object | None = None) -> None:
         super().__init__(summary, detail)
         self.report = report
+
+
+class CommentError(FlaskS3Error):
+    """The plan comment could not be posted to the pull or merge request."""

@@ -11,18 +11,20 @@ import operator
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import iter_multi_items
 
-from .contenttypes import content_type, media_type
-from .errors import ConfigError
+from .config import defaults
+from .errors import ConfigError, MigrationWarning
 from .keys import (
     bucket_base_url,
     is_static_endpoint,
@@ -31,24 +33,12 @@ from .keys import (
     static_key,
     static_sources,
 )
-from .spec import DEFAULT_GZIP_TYPES, Spec, load_spec
+from .migrate import MISSING, migrate, uses_flasks3
+from .spec import Spec, load_spec
 
-# Flask-S3 0.3 name -> seed name it fills when the seed name is absent.
-ALIASES = {
-    "FLASKS3_BUCKET_NAME": "S3_BUCKET_NAME",
-    "FLASKS3_CDN_DOMAIN": "S3_CDN_DOMAIN",
-    "FLASKS3_BUCKET_DOMAIN": "S3_BUCKET_DOMAIN",
-    "FLASKS3_URL_STYLE": "S3_URL_STYLE",
-    "FLASKS3_USE_HTTPS": "S3_URL_SCHEME",
-    "FLASKS3_ACTIVE": "USE_S3",
-    "FLASKS3_DEBUG": "USE_S3_DEBUG",
-    "FLASKS3_HEADERS": "S3_HEADERS",
-    "FLASKS3_GZIP": "USE_GZIP",
-    "FLASKS3_GZIP_ONLY_EXTS": "S3_GZIP_CONTENT_TYPES",
-    "FLASKS3_PREFIX": "S3_PREFIX",
-    "FLASKS3_REGION": "S3_REGION",
-    "FLASKS3_ENDPOINT_URL": "S3_ENDPOINT_URL",
-}
+if TYPE_CHECKING:
+    from .integrity import IntegrityTable
+
 # The keys a URL base depends on: a change to any of them after init_app drops the cache.
 URL_KEYS = (
     "S3_BUCKET_NAME",
@@ -64,30 +54,6 @@ QUERY_SAFE = "!$'()*,/:;?@"
 ANCHOR_SAFE = "%!#$&'()*+,/:;=?@"
 
 
-def defaults() -> dict[str, Any]:
-    """The seed's defaults, made fresh for each call (no mutable value is shared between apps)."""
-    return {
-        "S3_BUCKET_NAME": None,
-        "S3_BUCKET_DOMAIN": "s3.amazonaws.com",
-        "S3_CDN_DOMAIN": "",
-        "S3_URL_SCHEME": None,
-        "S3_URL_STYLE": "host",
-        "S3_PREFIX": "",
-        "S3_REGION": None,
-        "S3_ENDPOINT_URL": None,
-        "USE_S3": True,
-        "USE_S3_DEBUG": False,
-        "USE_GZIP": False,
-        "S3_GZIP_CONTENT_TYPES": list(DEFAULT_GZIP_TYPES),
-        "S3_HEADERS": {},
-        "S3_OVERRIDE_FLASK_URL_FOR": False,
-        "AWS_ACCESS_KEY_ID": None,
-        "AWS_SECRET_ACCESS_KEY": None,
-        "S3_FINGERPRINT": False,
-        "S3_FINGERPRINT_MANIFEST": None,
-    }
-
-
 def _warn(message: str) -> None:
     # Point the warning at the user's line (FlaskS3(app) or init_app), however deep we are.
     frame = sys._getframe(1)
@@ -95,58 +61,7 @@ def _warn(message: str) -> None:
     while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("flask_s3"):
         frame = frame.f_back
         level += 1
-    warnings.warn(message, DeprecationWarning, stacklevel=level)
-
-
-def _with_cache_control(config: MutableMapping[str, Any], value: object) -> None:
-    headers = dict(config.get("S3_HEADERS") or {})
-    if not any(str(name).lower() == "cache-control" for name in headers):
-        headers["Cache-Control"] = str(value)
-        config["S3_HEADERS"] = headers
-
-
-def _gzip_types(extensions: str | Iterable[object]) -> list[str]:
-    exts = [extensions] if isinstance(extensions, str) else list(extensions)
-    types_ = (media_type(content_type("x." + str(ext).lstrip("."))) for ext in exts)
-    return list(dict.fromkeys(types_))
-
-
-def migrate_config(config: MutableMapping[str, Any]) -> None:
-    """Map deprecated seed keys and Flask-S3 0.3's ``FLASKS3_*`` keys onto the seed's names.
-
-    A key set under its current name always wins; each old key read warns with its replacement.
-    """
-    if "S3_USE_HTTPS" in config:
-        if "S3_URL_SCHEME" in config:
-            _warn("S3_USE_HTTPS is deprecated and ignored because S3_URL_SCHEME is set")
-        else:
-            _warn("S3_USE_HTTPS is deprecated; set S3_URL_SCHEME = 'https' (or 'http')")
-            config["S3_URL_SCHEME"] = "https" if config["S3_USE_HTTPS"] else "http"
-    if "S3_CACHE_CONTROL" in config or "S3_USE_CACHE_CONTROL" in config:
-        _warn(
-            "S3_CACHE_CONTROL and S3_USE_CACHE_CONTROL are deprecated; "
-            "set S3_HEADERS = {'Cache-Control': ...}"
-        )
-        if config.get("S3_USE_CACHE_CONTROL") and config.get("S3_CACHE_CONTROL"):
-            _with_cache_control(config, config["S3_CACHE_CONTROL"])
-    for old, new in ALIASES.items():
-        if old not in config:
-            continue
-        if new in config or (old == "FLASKS3_USE_HTTPS" and "S3_USE_HTTPS" in config):
-            _warn(f"{old} is a Flask-S3 0.3 setting, ignored because {new} is set; remove it")
-            continue
-        _warn(f"{old} is a Flask-S3 0.3 setting; rename it to {new}")
-        value = config[old]
-        if old == "FLASKS3_USE_HTTPS":
-            value = "https" if value else "http"
-        elif old == "FLASKS3_GZIP_ONLY_EXTS":
-            if not value:  # 0.3 read an empty list as "gzip every type": keep our default
-                continue
-            value = _gzip_types(value)
-        config[new] = value
-    if "FLASKS3_CACHE_CONTROL" in config:
-        _warn("FLASKS3_CACHE_CONTROL is a Flask-S3 0.3 setting; use S3_HEADERS['Cache-Control']")
-        _with_cache_control(config, config["FLASKS3_CACHE_CONTROL"])
+    warnings.warn(message, MigrationWarning, stacklevel=level)
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -174,9 +89,8 @@ def resolved_config(app: Flask) -> Mapping[str, Any]:
     if "s3" in app.extensions:
         return app.config
     config: dict[str, Any] = dict(app.config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        migrate_config(config)
+    for key, value in migrate(config).values.items():
+        config.setdefault(key, value)
     for key, value in defaults().items():
         config.setdefault(key, value)
     return config
@@ -192,6 +106,12 @@ class S3State:
     config_seen: tuple[Any, ...] = ()
     names: dict[str, str] | None = None  # fingerprinting: logical key -> stored key
     hashed: dict[tuple[str, str], str] = field(default_factory=dict)  # quoted URL tails
+    # Config values init_app wrote (key -> (value written, value before or MISSING)), so a
+    # second init_app can take them back and read the user's config afresh.
+    written: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    warned: set[str] = field(default_factory=set)  # keys already warned about on this app
+    local_when_testing: bool = False  # S3_OVERRIDE_TESTING off: local URLs under TESTING
+    integrity: IntegrityTable | None = None  # Subresource Integrity values, set by init_app
 
     def hashed_tail(self, endpoint: str, filename: str) -> str:
         """The quoted file part of a fingerprinted URL (the plain one for unknown names)."""
@@ -262,27 +182,76 @@ class FlaskS3:
         ``spec`` is a ``Spec`` or a path to a deploy spec; a relative path is looked up in the
         working directory, then in ``app.root_path``.
         """
-        if "s3" in app.extensions:
-            raise ConfigError(
-                "FlaskS3 is already registered on this app",
-                "Call FlaskS3(app) or init_app(app) once per app.",
-            )
+        previous: S3State | None = app.extensions.get("s3")
+        if previous is not None:  # as in Flask-S3 0.3: registering again re-reads the config
+            _take_back(app, previous)
         loaded = _load(app, spec)
-        migrate_config(app.config)
-        if loaded is not None:
-            for key, value in loaded.flask_config().items():
-                app.config.setdefault(key, value)
-        for key, value in defaults().items():
-            app.config.setdefault(key, value)
-        check_config(app.config)
-        if app.debug and not app.config["USE_S3_DEBUG"]:
-            app.config["USE_S3"] = False
-        app.extensions["s3"] = S3State(spec=loaded, names=_fingerprint_names(app, loaded))
+        config = app.config
+        written: dict[str, tuple[Any, Any]] = {}
+
+        def fill(key: str, value: Any) -> None:
+            if key not in config:
+                config[key] = value
+                written[key] = (value, MISSING)
+
+        def overwrite(key: str, value: Any) -> None:
+            if config.get(key, MISSING) is not value:
+                written[key] = (value, config.get(key, MISSING))
+                config[key] = value
+
+        migration = migrate(config)
+        warned = previous.warned if previous is not None else set()
+        for key, message in migration.notes.items():
+            if key not in warned:  # once per key and app, however often init_app runs
+                warned.add(key)
+                _warn(message)
+        try:
+            for key, value in migration.values.items():
+                overwrite(key, value)  # only merges (Cache-Control) touch a key already set
+            if loaded is not None:
+                for key, value in loaded.flask_config().items():
+                    fill(key, value)
+            for key, value in defaults().items():
+                fill(key, value)
+            check_config(config)
+            names = _fingerprint_names(app, loaded)
+        except ConfigError:
+            _take_back(app, S3State(written=written))
+            if previous is not None:
+                del app.extensions["s3"]
+            raise
+        if app.debug and not config["USE_S3_DEBUG"]:
+            overwrite("USE_S3", False)
+        if uses_flasks3(config):  # 0.3's docs: FLASKS3_ACTIVE is "the definitive check"
+            if config.get("FLASKS3_ACTIVE", MISSING) is not config["USE_S3"]:
+                overwrite("FLASKS3_ACTIVE", config["USE_S3"])
+        app.extensions["s3"] = S3State(
+            spec=loaded,
+            names=names,
+            written=written,
+            warned=warned,
+            local_when_testing=not config.get("S3_OVERRIDE_TESTING", True),
+        )
+        _install_integrity(app, loaded)
         app.jinja_env.globals["url_for"] = url_for
-        if app.config["S3_OVERRIDE_FLASK_URL_FOR"]:
+        if config["S3_OVERRIDE_FLASK_URL_FOR"]:
             # flask.url_for calls current_app.url_for: an instance attribute reroutes this
             # app only, leaving other apps and the Flask class alone.
             app.url_for = types.MethodType(_app_url_for, app)  # type: ignore[method-assign]
+
+
+def _take_back(app: Flask, state: S3State) -> None:
+    """Undo what an earlier init_app wrote, where the user has not changed it since."""
+    config = app.config
+    for key, (value, before) in state.written.items():
+        if key in config and config[key] is value:
+            if before is MISSING:
+                del config[key]
+            else:
+                config[key] = before
+    installed = app.__dict__.get("url_for")
+    if getattr(installed, "__func__", None) is _app_url_for:  # our S3_OVERRIDE_FLASK_URL_FOR
+        del app.__dict__["url_for"]
 
 
 def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:
@@ -294,6 +263,21 @@ def _load(app: Flask, spec: Spec | str | Path | None) -> Spec | None:
         if beside_app.exists():
             path = beside_app
     return load_spec(path)
+
+
+# True while the flask-s3 CLI imports an app to deploy it: the fingerprint manifest is what
+# that deploy writes, so the app must be able to start before it exists.
+_loading_for_deploy: ContextVar[bool] = ContextVar("flask_s3_loading_for_deploy", default=False)
+
+
+@contextmanager
+def loading_for_deploy() -> Iterator[None]:
+    """Let an app with fingerprinting on start without its manifest (plan/apply write it)."""
+    token = _loading_for_deploy.set(True)
+    try:
+        yield
+    finally:
+        _loading_for_deploy.reset(token)
 
 
 def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
@@ -310,6 +294,8 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
     try:
         return read_manifest_file(path)
     except FileNotFoundError:
+        if _loading_for_deploy.get():
+            return {}
         raise ConfigError(
             f"fingerprinting is on but its manifest {path} is missing",
             "Run `flask-s3 plan` or `flask-s3 apply` first: they write it. Ship it with the app.",
@@ -319,6 +305,13 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
             f"the fingerprint manifest {path} cannot be read ({exc})",
             "Run `flask-s3 plan` again to rewrite it.",
         ) from None
+
+
+def _install_integrity(app: Flask, spec: Spec | None) -> None:
+    """Subresource Integrity: ``sri``, ``s3_script`` and ``s3_stylesheet`` in templates."""
+    from .integrity import install
+
+    install(app, spec)
 
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:
@@ -360,6 +353,8 @@ def _build(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
         blueprint = request.blueprint if has_request_context() else None
         target = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
     if not (app.config["USE_S3"] and "filename" in values and is_static_endpoint(target)):
+        return local_url(app, endpoint, values)
+    if state.local_when_testing and app.config.get("TESTING"):
         return local_url(app, endpoint, values)
     app.inject_url_defaults(target, values)
     base = state.base(app, target, values.get("_scheme"))

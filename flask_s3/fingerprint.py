@@ -14,18 +14,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
+from .css import ReferenceCache, find_references, rewrite
 from .errors import PlanError
-from .keys import glob_match
+from .globs import key_matcher
 from .spec import FingerprintSpec
 
 MANIFEST_FILE = ".flask-s3-manifest.json"
 IMMUTABLE = "public, max-age=31536000, immutable"
-CSS_REF = re.compile(
-    r"""(?P<lead>url\(\s*)(?P<q>['"]?)(?P<ref>[^'")\s]+)(?P=q)(?P<tail>\s*\))"""
-    r"""|(?P<ilead>@import\s+)(?P<iq>['"])(?P<iref>[^'"]+)(?P=iq)""",
-    re.IGNORECASE,
-)
 EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//|#)", re.IGNORECASE)
 
 
@@ -41,8 +38,7 @@ def hashed_name(logical: str, data: bytes, length: int) -> str:
     """``static/css/app.css`` -> ``static/css/app.<hash>.css`` (hash of the content)."""
     digest = hashlib.sha256(data).hexdigest()[:length]
     folder, name = posixpath.split(logical)
-    stem, dot, ext = name.rpartition(".")
-    hashed = f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
+    hashed = _with_digest(name, digest)
     return posixpath.join(folder, hashed) if folder else hashed
 
 
@@ -50,11 +46,13 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
     """Hash every logical key in ``files`` (logical key -> path on disk)."""
     result = Fingerprinted({}, {})
     visiting: set[str] = set()
+    excluded = key_matcher(spec.exclude)
+    references = ReferenceCache()
 
     def resolve(logical: str) -> str:
         if logical in result.names:
             return result.names[logical]
-        if any(glob_match(p, logical) for p in spec.exclude):
+        if excluded(logical):
             result.names[logical] = logical
             return logical
         with open(files[logical], "rb") as fh:
@@ -63,7 +61,7 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
             if logical in visiting:
                 raise PlanError(f"{logical}: CSS files @import each other in a loop")
             visiting.add(logical)
-            data = rewrite_css(logical, data, files, resolve)
+            data = rewrite_css(logical, data, files, resolve, references)
             visiting.discard(logical)
             result.content[logical] = data
         result.names[logical] = hashed_name(logical, data, spec.length)
@@ -71,40 +69,71 @@ def fingerprint(files: Mapping[str, str], spec: FingerprintSpec) -> Fingerprinte
 
     for logical in sorted(files):
         resolve(logical)
+    references.save()
     return result
 
 
 def rewrite_css(
-    logical: str, data: bytes, files: Mapping[str, str], resolve: Callable[[str], str]
+    logical: str,
+    data: bytes,
+    files: Mapping[str, str],
+    resolve: Callable[[str], str],
+    cache: ReferenceCache | None = None,
 ) -> bytes:
-    """Point local references in a stylesheet at their hashed names."""
+    """Point local references in a stylesheet at their hashed names.
+
+    References are found by a CSS tokenizer (see ``css.py``): text in comments and ordinary
+    strings is left alone. ``data:``, absolute and fragment-only URLs are not files.
+    """
     text = data.decode("utf-8", errors="surrogateescape")
+    references = cache.references(text) if cache is not None else find_references(text)
+    if not references:
+        return data
     folder = posixpath.dirname(logical)
 
-    def replace(match: re.Match[str]) -> str:
-        ref = match.group("ref") or match.group("iref")
-        if EXTERNAL.match(ref) or ref.startswith("data:"):
-            return match.group(0)
+    def new_value(ref: str) -> str:
+        if not ref or EXTERNAL.match(ref):
+            return ref
         path, sep, suffix = _split_suffix(ref)
-        target = posixpath.normpath(
-            path.lstrip("/") if path.startswith("/") else posixpath.join(folder, path)
-        )
+        target = _target(folder, path)
+        if target not in files and "%" in path:
+            target = _target(folder, unquote(path))  # url(a%20b.png) is the file "a b.png"
         if target not in files:
             raise PlanError(
                 f"{logical}: references {ref!r}, which is not a static file (looked for {target})",
                 "Fix the reference, add the file, or exclude the stylesheet from "
                 "assets.fingerprint with fingerprint.exclude.",
             )
-        hashed = resolve(target)
-        new_path = path[: len(path) - len(posixpath.basename(path))] + posixpath.basename(hashed)
-        new_ref = new_path + sep + suffix
-        if match.group("ref"):
-            quote = match.group("q")
-            return f"{match.group('lead')}{quote}{new_ref}{quote}{match.group('tail')}"
-        quote = match.group("iq")
-        return f"{match.group('ilead')}{quote}{new_ref}{quote}"
+        digest = _digest_part(target, resolve(target))
+        name = posixpath.basename(path)
+        return path[: len(path) - len(name)] + _with_digest(name, digest) + sep + suffix
 
-    return CSS_REF.sub(replace, text).encode("utf-8", errors="surrogateescape")
+    return rewrite(text, references, new_value).encode("utf-8", errors="surrogateescape")
+
+
+def _target(folder: str, path: str) -> str:
+    return posixpath.normpath(
+        path.lstrip("/") if path.startswith("/") else posixpath.join(folder, path)
+    )
+
+
+def _digest_part(logical: str, hashed: str) -> str:
+    """``static/a.css``, ``static/a.0123.css`` -> ``0123`` (empty when kept unhashed)."""
+    name, new = posixpath.basename(logical), posixpath.basename(hashed)
+    if name == new:
+        return ""
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem:
+        return new[len(stem) + 1 : -(len(ext) + 1)]
+    return new[len(name) + 1 :]
+
+
+def _with_digest(name: str, digest: str) -> str:
+    """Put ``digest`` into ``name`` the way ``hashed_name`` does."""
+    if not digest:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
 
 
 def _split_suffix(ref: str) -> tuple[str, str, str]:
@@ -125,9 +154,27 @@ def manifest_path(spec_manifest: str | None, spec_source: Path | None, static: P
     return path
 
 
-def write_manifest_file(path: Path, names: Mapping[str, str]) -> None:
-    """Write the map only when it changed, atomically, so a running app never reads half."""
-    blob = json.dumps({"format": 1, "files": dict(sorted(names.items()))}, indent=1) + "\n"
+@dataclass
+class Manifest:
+    """The manifest FlaskS3 reads: logical -> stored names, and integrity values if recorded."""
+
+    names: dict[str, str]
+    integrity: dict[str, str] | None = None  # logical key -> "sha384-..."
+
+
+def write_manifest_file(
+    path: Path, names: Mapping[str, str], integrity: Mapping[str, str] | None = None
+) -> None:
+    """Write the map only when it changed, atomically, so a running app never reads half.
+
+    Format 1 holds the names only; format 2 adds ``integrity`` (written when
+    ``assets.integrity`` is on, whether or not names are fingerprinted).
+    """
+    data: dict[str, object] = {"format": 1, "files": dict(sorted(names.items()))}
+    if integrity is not None:
+        data["format"] = 2
+        data["integrity"] = dict(sorted(integrity.items()))
+    blob = json.dumps(data, indent=1) + "\n"
     if path.exists() and path.read_text(encoding="utf-8") == blob:
         return
     tmp = path.with_name(path.name + ".tmp")
@@ -135,8 +182,16 @@ def write_manifest_file(path: Path, names: Mapping[str, str]) -> None:
     tmp.replace(path)
 
 
-def read_manifest_file(path: Path) -> dict[str, str]:
+def read_manifest(path: Path) -> Manifest:
+    """Read format 1 (names) or format 2 (names and integrity values)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("format") != 1:
+    if not isinstance(data, dict) or data.get("format") not in (1, 2):
         raise ValueError("not a flask-s3 fingerprint manifest")
-    return {str(k): str(v) for k, v in data["files"].items()}
+    names = {str(k): str(v) for k, v in data["files"].items()}
+    if data["format"] == 1:
+        return Manifest(names)
+    return Manifest(names, {str(k): str(v) for k, v in data["integrity"].items()})
+
+
+def read_manifest_file(path: Path) -> dict[str, str]:
+    return read_manifest(path).names

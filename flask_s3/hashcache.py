@@ -1,5 +1,8 @@
 """A local cache of file MD5s keyed by (size, mtime, inode), so an unchanged tree isn't re-read.
 
+With ``assets.integrity`` on, an entry also keeps the SHA-384 (SRI) value of the original bytes,
+taken in the same read as the MD5.
+
 Like git's index: an entry is trusted only when the file's size, mtime and inode are as
 recorded and the file was last modified well before the cache was written (a file changed
 in the same instant as the write could otherwise hide a change). A fresh CI checkout has new
@@ -62,8 +65,23 @@ class HashCache:
             return None
         return int(entry[4]), str(entry[5])  # type: ignore[call-overload]
 
-    def put(self, key: str, stat: os.stat_result, mode: str, size: int, md5: str) -> None:
-        self.entries[key] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, mode, size, md5]
+    def get_sri(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str, str] | None:
+        """Like ``get``, with the integrity value; None when the entry was stored without one."""
+        known = self.get(key, stat, mode)
+        if known is None:
+            return None
+        entry = self.entries[key]
+        if len(entry) < 7 or not isinstance(entry[6], str):
+            return None
+        return known[0], known[1], entry[6]
+
+    def put(
+        self, key: str, stat: os.stat_result, mode: str, size: int, md5: str, sri: str | None = None
+    ) -> None:
+        entry: list[object] = [stat.st_size, stat.st_mtime_ns, stat.st_ino, mode, size, md5]
+        if sri is not None:
+            entry.append(sri)
+        self.entries[key] = entry
         self.dirty = True
 
     def save(self, keep: set[str]) -> None:

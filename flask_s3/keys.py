@@ -6,10 +6,8 @@ these functions, so a key and its URL cannot drift apart.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -127,36 +125,3 @@ def bucket_base_url(
         host = f"{bucket}.{bucket_domain.strip('/')}"
     lead = f"{scheme}://" if scheme and scheme != "relative" else "//"
     return lead + host
-
-
-@lru_cache(maxsize=256)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """A glob on keys: ``*`` within one path segment, ``**`` across segments, ``?`` one char.
-
-    ``static/fonts/**`` matches everything below ``static/fonts``; ``**/*.map`` matches a
-    ``.map`` file at any depth, the top level included.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def glob_match(pattern: str, key: str) -> bool:
-    return compile_glob(pattern).match(key) is not None

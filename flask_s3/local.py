@@ -14,11 +14,12 @@ from typing import BinaryIO
 from flask import Flask
 
 from . import headers as hdr
-from .contenttypes import content_type, media_type
+from .contenttypes import content_type, type_matches
+from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
+from .integrity import cors_warning, sri_of_digest, sri_value
 from .keys import (
     StaticSource,
-    glob_match,
     join_key,
     normalize_prefix,
     static_key,
@@ -41,6 +42,7 @@ class LocalAsset:
     gzip: bool = False
     logical: str | None = None  # the name before fingerprinting, when it differs
     content: bytes | None = None  # rewritten bytes (fingerprinted CSS) instead of the file
+    sri: str | None = None  # with assets.integrity: SHA-384 of the bytes before gzip
 
     @property
     def headers_are_ascii(self) -> bool:
@@ -66,6 +68,7 @@ class LocalInventory:
     warnings: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # key prefixes the static folders map to
     names: dict[str, str] = field(default_factory=dict)  # fingerprinting: logical -> stored
+    integrity: dict[str, str] | None = None  # assets.integrity: logical -> sha384-...
 
     @property
     def total_bytes(self) -> int:
@@ -93,8 +96,9 @@ def roots_of(sources: list[StaticSource], spec: Spec) -> list[str]:
 
 
 def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
-    """Where the fingerprint manifest for ``app`` lives (None when fingerprinting is off)."""
-    if not spec.assets.fingerprint.enabled:
+    """Where the manifest FlaskS3 reads lives (None when neither fingerprinting nor
+    integrity is on)."""
+    if not (spec.assets.fingerprint.enabled or spec.assets.integrity):
         return None
     from .fingerprint import manifest_path
 
@@ -112,6 +116,10 @@ def scan_sources(
     caches: list[tuple[HashCache, set[str]]] = []
     cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
     inventory.roots = roots_of(sources, spec)
+    if spec.assets.encryption.type == "aws:kms":
+        inventory.warnings.append(KMS_ETAG_WARNING)
+    excluded = key_matcher(spec.assets.exclude)
+    inventory.warnings += outside_roots(spec_globs(spec.assets), [s.url_path for s in sources])
     for source in sources:
         if not source.folder.is_dir():
             continue
@@ -123,7 +131,7 @@ def scan_sources(
             if relpath in never:
                 continue
             logical = static_key("", source.url_path, relpath)
-            if any(glob_match(p, logical) for p in spec.assets.exclude):
+            if excluded(logical):
                 continue
             if logical in files:
                 inventory.warnings.append(
@@ -142,10 +150,15 @@ def scan_sources(
         inventory.names, content = hashed.names, hashed.content
     meta_warned: set[str] = set()
     memo: HeaderMemo = {}
+    if spec.assets.integrity:
+        inventory.integrity = {}
+        problem = cors_warning(spec)
+        if problem is not None:
+            inventory.warnings.append(problem)
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
         key = join_key(prefix, stored)
-        inventory.assets[key] = build_asset(
+        asset = inventory.assets[key] = build_asset(
             key,
             logical,
             path,
@@ -157,6 +170,8 @@ def scan_sources(
             cached.get(logical),
             memo,
         )
+        if inventory.integrity is not None and asset.sri is not None:
+            inventory.integrity[logical] = asset.sri
     for cache, seen in caches:
         cache.save(seen)
     return inventory
@@ -176,6 +191,10 @@ def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
     return never
 
 
+KMS_ETAG_WARNING = (
+    "assets.encryption aws:kms: on AWS, SSE-KMS objects get ETags that are not the MD5 of "
+    "their bytes, so every such object looks changed and is uploaded again on each apply"
+)
 HeaderMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
 
 
@@ -189,7 +208,7 @@ def asset_headers(
     a deploy has only a handful of distinct (type, rules) combinations.
     """
     ctype = content_type(logical)
-    matching = tuple(i for i, r in enumerate(spec.assets.rules) if glob_match(r.match, logical))
+    matching = rule_matcher(spec.assets.rules)(logical)
     found = memo.get((ctype, matching, immutable)) if memo is not None else None
     if found is None:
         headers = {"Content-Type": ctype}
@@ -200,6 +219,8 @@ def asset_headers(
             headers["Cache-Control"] = IMMUTABLE
         for i in matching:
             became_meta += hdr.merge(headers, spec.assets.rules[i].headers)
+        encryption = spec.assets.encryption
+        headers.update(hdr.encryption_headers(encryption.type, encryption.kms_key_id))
         found = (headers, became_meta)
         if memo is not None:
             memo[(ctype, matching, immutable)] = found
@@ -228,10 +249,14 @@ def build_asset(
                 f"header {name!r} is not an HTTP header S3 can set; it is stored as "
                 f"{hdr.canonical_name(name)} metadata"
             )
-    gzipped = spec.assets.gzip.enabled and media_type(headers["Content-Type"]) in {
-        media_type(t) for t in spec.assets.gzip.content_types
-    }
+    gzipped = spec.assets.gzip.enabled and type_matches(
+        headers["Content-Type"], spec.assets.gzip.content_types
+    )
     renamed = logical if stored not in (None, logical) else None
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    if spec.assets.integrity:
+        return build_asset_sri(key, path, headers, gzipped, renamed, content, cache)
     if cache is not None and content is None:
         hashes, relpath = cache
         stat = os.stat(path)
@@ -240,8 +265,6 @@ def build_asset(
         if known is None:
             known = hash_stored(path, gzipped)
             hashes.put(relpath, stat, mode, *known)
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
         return LocalAsset(key, path, known[0], known[1], headers, gzipped, renamed)
     if gzipped or content is not None:
         if content is None:
@@ -249,13 +272,58 @@ def build_asset(
                 content_now = fh.read()
         else:
             content_now = content
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
         body = gzip_bytes(content_now) if gzipped else content_now
         digest = hashlib.md5(body).hexdigest()
         return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
     size, md5 = hash_file(path)
     return LocalAsset(key, path, size, md5, headers, logical=renamed)
+
+
+def build_asset_sri(
+    key: str,
+    path: str,
+    headers: dict[str, str],
+    gzipped: bool,
+    renamed: str | None,
+    content: bytes | None,
+    cache: tuple[HashCache, str] | None,
+) -> LocalAsset:
+    """``build_asset`` with assets.integrity on: the SHA-384 is taken in the MD5's read."""
+    if content is not None:
+        body = gzip_bytes(content) if gzipped else content
+        md5 = hashlib.md5(body).hexdigest()
+        return LocalAsset(
+            key, path, len(body), md5, headers, gzipped, renamed, content, sri_value(content)
+        )
+    if cache is None:
+        size, md5, sri = hash_stored_sri(path, gzipped)
+    else:
+        hashes, relpath = cache
+        stat = os.stat(path)
+        mode = "gzip" if gzipped else "raw"
+        known = hashes.get_sri(relpath, stat, mode)
+        if known is None:
+            known = hash_stored_sri(path, gzipped)
+            hashes.put(relpath, stat, mode, *known)
+        size, md5, sri = known
+    return LocalAsset(key, path, size, md5, headers, gzipped, renamed, sri=sri)
+
+
+def hash_stored_sri(path: str, gzipped: bool) -> tuple[int, str, str]:
+    """Size and MD5 of the bytes stored for ``path``, and the SRI value of the original bytes."""
+    if gzipped:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        body = gzip_bytes(data)
+        return len(body), hashlib.md5(body).hexdigest(), sri_value(data)
+    md5, sha = hashlib.md5(), hashlib.sha384()
+    size = 0
+    with open(path, "rb", buffering=0) as fh:
+        while chunk := fh.read(CHUNK):
+            size += len(chunk)
+            md5.update(chunk)
+            sha.update(chunk)
+    return size, md5.hexdigest(), sri_of_digest(sha.digest())
 
 
 def hash_stored(path: str, gzipped: bool) -> tuple[int, str]:

@@ -1,34 +1,95 @@
-"""The plan: a pure value saying what an apply would change, with a versioned dict form."""
+"""The plan: a typed value saying what an apply would do, and its versioned JSON form.
+
+Everything about a plan file lives here: the action kinds and reasons, the parts of a plan,
+``FORMAT_VERSION``, writing, reading and validating (``schemas/plan.schema.json``). The
+renderers (``render.py``) only render the JSON form; the planner (``planner.py``) makes plans.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .errors import PlanError
-from .local import LocalInventory
-from .remote import RemoteInventory, head_headers, listing_prefixes
-from .spec import Spec
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 FORMAT_VERSION = 1
-BUCKET_ACTIONS = ("create-bucket", "update-bucket-cors", "update-bucket-policy")
-OBJECT_ACTIONS = ("upload", "update", "update-headers", "delete")
+
+
+class ActionKind(str, Enum):
+    """What an action does; its ``symbol`` is what the renderers print before it."""
+
+    CREATE_BUCKET = "create-bucket"
+    UPDATE_BUCKET_CORS = "update-bucket-cors"
+    UPDATE_BUCKET_POLICY = "update-bucket-policy"
+    UPLOAD = "upload"
+    UPDATE = "update"
+    UPDATE_HEADERS = "update-headers"
+    DELETE = "delete"
+    INVALIDATE_CDN = "invalidate-cdn"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_SYMBOLS = {
+    ActionKind.CREATE_BUCKET: "+",
+    ActionKind.UPDATE_BUCKET_CORS: "~",
+    ActionKind.UPDATE_BUCKET_POLICY: "~",
+    ActionKind.UPLOAD: "+",
+    ActionKind.UPDATE: "~",
+    ActionKind.UPDATE_HEADERS: "*",
+    ActionKind.DELETE: "-",
+    ActionKind.INVALIDATE_CDN: "!",
+}
+BUCKET_ACTIONS = (
+    ActionKind.CREATE_BUCKET,
+    ActionKind.UPDATE_BUCKET_CORS,
+    ActionKind.UPDATE_BUCKET_POLICY,
+)
+OBJECT_ACTIONS = (
+    ActionKind.UPLOAD,
+    ActionKind.UPDATE,
+    ActionKind.UPDATE_HEADERS,
+    ActionKind.DELETE,
+)
+
+
+class Reason(str, Enum):
+    """Why an action is planned."""
+
+    MISSING = "missing"  # create-bucket: the bucket is not there
+    CORS = "cors"
+    POLICY = "policy"
+    NEW = "new"  # upload: no object under this key
+    SIZE = "size"  # update: the stored size differs
+    ETAG = "etag"  # update: the stored MD5 differs
+    FORCE = "force"  # update: --force-refresh
+    HEADERS = "headers"  # update-headers: same bytes, other headers
+    PRUNED = "pruned"  # delete: no local file any more
+    CHANGED = "changed"  # invalidate-cdn: paths of changed objects
+    ALL = "all"  # invalidate-cdn: invalidate: all
+    PENDING = "pending"  # invalidate-cdn: an earlier apply's invalidation never went through
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class Action:
-    """One change: ``action`` with a named ``reason`` (new, etag, size, force, headers, ...)."""
+    """One change: its kind, a named reason, and what the apply needs to carry it out."""
 
-    action: str
-    reason: str
+    action: ActionKind
+    reason: Reason
     key: str | None = None
     size: int | None = None
     md5: str | None = None
@@ -37,10 +98,19 @@ class Action:
     changed: Mapping[str, tuple[str | None, str | None]] | None = None
     before: Any = None
     after: Any = None
+    cdn: Mapping[str, Any] | None = None  # invalidate-cdn: distribution, paths, wildcards
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", ActionKind(self.action))
+        object.__setattr__(self, "reason", Reason(self.reason))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.action, "key": self.key, "reason": self.reason}
-        if self.action in BUCKET_ACTIONS[1:]:
+        out: dict[str, Any] = {
+            "action": self.action.value,
+            "key": self.key,
+            "reason": self.reason.value,
+        }
+        if self.action in (ActionKind.UPDATE_BUCKET_CORS, ActionKind.UPDATE_BUCKET_POLICY):
             out["before"], out["after"] = self.before, self.after
         if self.size is not None:
             out["size"] = self.size
@@ -52,14 +122,16 @@ class Action:
             out["changed"] = {k: list(v) for k, v in self.changed.items()}
         if self.logical is not None:
             out["logical"] = self.logical
+        if self.cdn is not None:
+            out["cdn"] = dict(self.cdn)
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
         changed = data.get("changed")
         return cls(
-            action=data["action"],
-            reason=data["reason"],
+            action=ActionKind(data["action"]),
+            reason=Reason(data["reason"]),
             key=data.get("key"),
             size=data.get("size"),
             md5=data.get("md5"),
@@ -68,7 +140,51 @@ class Action:
             before=data.get("before"),
             after=data.get("after"),
             logical=data.get("logical"),
+            cdn=data.get("cdn"),
         )
+
+    def describe(self) -> str:
+        """One line for messages: ``update-headers static/app.css (Cache-Control: a -> b)``."""
+        text = f"{self.action.value} {self.key or ''}".rstrip()
+        if self.changed:
+            text += " (" + ", ".join(f"{n}: {a} -> {b}" for n, (a, b) in self.changed.items()) + ")"
+        return text
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    region: str | None
+    endpoint_url: str | None
+    prefix: str
+    exists: bool
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """What the plan saw of the bucket."""
+
+    fingerprint: str  # keys, ETags and sizes under our roots ("missing": no bucket)
+    objects: int
+    manifest: str  # ok | missing | corrupt | none (no bucket)
+
+
+@dataclass(frozen=True)
+class LocalInfo:
+    fingerprint: str  # keys, MD5s and header sets of the files to store
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool
+    force_refresh: bool
+    max_delete: int
+
+
+def _from(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -78,29 +194,28 @@ class Plan:
     spec_path: str
     spec_digest: str
     app: str | None
-    bucket: Mapping[str, Any]
-    remote: Mapping[str, Any]
-    local: Mapping[str, Any]
-    options: Mapping[str, Any]
+    bucket: BucketInfo
+    remote: RemoteInfo
+    local: LocalInfo
+    options: PlanOptions
     actions: tuple[Action, ...]
     unchanged: int
+    created_at: str
     warnings: tuple[str, ...] = ()
-    created_at: str = field(
-        default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
 
     @property
     def counts(self) -> dict[str, int]:
-        tally = {a: 0 for a in (*BUCKET_ACTIONS, *OBJECT_ACTIONS)}
+        tally = {kind: 0 for kind in ActionKind}
         for action in self.actions:
             tally[action.action] += 1
         return {
-            "create_bucket": tally["create-bucket"],
-            "update_bucket": tally["update-bucket-cors"] + tally["update-bucket-policy"],
-            "upload": tally["upload"],
-            "update": tally["update"],
-            "update_headers": tally["update-headers"],
-            "delete": tally["delete"],
+            "create_bucket": tally[ActionKind.CREATE_BUCKET],
+            "update_bucket": tally[ActionKind.UPDATE_BUCKET_CORS]
+            + tally[ActionKind.UPDATE_BUCKET_POLICY],
+            "upload": tally[ActionKind.UPLOAD],
+            "update": tally[ActionKind.UPDATE],
+            "update_headers": tally[ActionKind.UPDATE_HEADERS],
+            "delete": tally[ActionKind.DELETE],
             "unchanged": self.unchanged,
         }
 
@@ -108,8 +223,9 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.actions)
 
-    def of_kind(self, *kinds: str) -> list[Action]:
-        return [a for a in self.actions if a.action in kinds]
+    def of_kind(self, *kinds: ActionKind | str) -> list[Action]:
+        wanted = {ActionKind(k) for k in kinds}
+        return [a for a in self.actions if a.action in wanted]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,10 +234,10 @@ class Plan:
             "created_at": self.created_at,
             "spec": {"path": self.spec_path, "digest": self.spec_digest},
             "app": self.app,
-            "bucket": dict(self.bucket),
-            "remote": dict(self.remote),
-            "local": dict(self.local),
-            "options": dict(self.options),
+            "bucket": vars(self.bucket).copy(),
+            "remote": vars(self.remote).copy(),
+            "local": vars(self.local).copy(),
+            "options": vars(self.options).copy(),
             "actions": [a.to_dict() for a in self.actions],
             "counts": self.counts,
             "has_changes": self.has_changes,
@@ -130,184 +246,75 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        """Read a saved plan (checked against ``schemas/plan.schema.json`` first)."""
-        from .render import validate_plan_dict
-
+        """A plan from its JSON form, checked against ``schemas/plan.schema.json`` first."""
         validate_plan_dict(data)
         return cls(
             spec_path=data["spec"]["path"],
             spec_digest=data["spec"]["digest"],
             app=data.get("app"),
-            bucket=data["bucket"],
-            remote=data["remote"],
-            local=data["local"],
-            options=data["options"],
+            bucket=_from(BucketInfo, data["bucket"]),
+            remote=_from(RemoteInfo, data["remote"]),
+            local=_from(LocalInfo, data["local"]),
+            options=_from(PlanOptions, data["options"]),
             actions=tuple(Action.from_dict(a) for a in data["actions"]),
             unchanged=int(data["counts"]["unchanged"]),
-            warnings=tuple(data.get("warnings", ())),
             created_at=data["created_at"],
+            warnings=tuple(data.get("warnings", ())),
         )
 
-
-def local_fingerprint(local: LocalInventory) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(local.assets):
-        asset = local.assets[key]
-        digest.update(f"{key}\0{asset.md5}\0{asset.headers_digest}\n".encode())
-    return "sha256:" + digest.hexdigest()
+    def write(self, path: str | Path) -> None:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        Path(path).write_text(text, encoding="utf-8")
 
 
-def header_changes(
-    old: Mapping[str, str], new: Mapping[str, str]
-) -> dict[str, tuple[str | None, str | None]]:
-    names = sorted(set(old) | set(new))
-    return {n: (old.get(n), new.get(n)) for n in names if old.get(n) != new.get(n)}
-
-
-def make_plan(
-    spec: Spec,
-    local: LocalInventory,
-    remote: RemoteInventory | None,
-    *,
-    client: S3Client | None = None,
-    force_refresh: bool = False,
-    spec_path: str = "",
-    app_import: str | None = None,
-    bucket_actions: Sequence[Action] = (),
-) -> Plan:
-    """Compare local files with the bucket; HEAD only objects the manifest can't vouch for."""
-    actions: list[Action] = []
-    if remote is None and not spec.bucket.create:
+def read_plan_file(path: str | Path) -> dict[str, Any]:
+    """A saved plan's JSON form, validated; PlanError saying what is wrong otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan {path}: {exc.strerror}") from None
+    except ValueError as exc:
         raise PlanError(
-            f"bucket {spec.bucket.name!r} does not exist",
-            "Create it, or set bucket.create: true in the spec to let apply create it.",
-        )
-    if remote is None:
-        actions.append(Action("create-bucket", "missing"))
-    actions.extend(bucket_actions)
-    remote_objects = remote.objects if remote is not None else {}
-    manifest = remote.manifest if remote is not None and remote.manifest is not None else {}
-    unchanged = 0
-    to_head: list[str] = []
-    for key in sorted(local.assets):
-        asset = local.assets[key]
-        obj = remote_objects.get(key)
-        if obj is None:
-            actions.append(object_action("upload", "new", asset))
-        elif force_refresh:
-            actions.append(object_action("update", "force", asset))
-        elif obj.size != asset.size:
-            actions.append(object_action("update", "size", asset))
-        elif obj.etag != asset.md5:
-            actions.append(object_action("update", "etag", asset))
-        else:
-            entry = manifest.get(key)
-            if entry is None or entry.md5 != obj.etag:
-                to_head.append(key)
-            elif entry.headers != asset.headers:
-                actions.append(headers_action(asset, entry.headers))
-            else:
-                unchanged += 1
-    if to_head:
-        assert client is not None, "a client is needed to check headers the manifest lacks"
-        found = head_many(client, spec, to_head)
-        for key in to_head:
-            asset = local.assets[key]
-            if found[key] == asset.headers:
-                unchanged += 1
-            else:
-                actions.append(headers_action(asset, found[key]))
-    kept = remote.generations if remote is not None else []
-    deletes = plan_deletes(spec, local, remote_objects, kept) if spec.assets.prune else []
-    if len(deletes) > spec.assets.max_delete:
+            f"{path} is not a plan: invalid JSON ({exc})",
+            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
+        ) from None
+    validate_plan_dict(data)
+    return dict(data)
+
+
+@lru_cache(maxsize=1)
+def plan_schema() -> dict[str, Any]:
+    from .spec.validate import schema_bytes
+
+    loaded: dict[str, Any] = json.loads(schema_bytes("plan.schema.json"))
+    return loaded
+
+
+def validate_plan_dict(data: Any) -> None:
+    """Raise PlanError unless ``data`` is a plan this version of flask-s3 can read."""
+    if not isinstance(data, Mapping):
+        raise PlanError("not a plan: expected a JSON object")
+    version = data.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise PlanError(
-            f"prune would delete {len(deletes)} objects, more than assets.max_delete "
-            f"({spec.assets.max_delete})",
-            f"If that is intended, set assets.max_delete: {len(deletes)} (or more) in the spec; "
-            "otherwise check urls.prefix and the static folders.",
+            f"the plan was made by a newer flask-s3 (plan format {version}; this version "
+            f"reads format {FORMAT_VERSION})",
+            "Upgrade flask-s3 to the version that made the plan (see its `tool` field), or "
+            "make a new plan with this one: `flask-s3 plan SPEC --out PLAN.json`.",
         )
-    objects = sorted(
-        actions[len(bucket_actions) + (remote is None) :] + deletes, key=lambda a: a.key or ""
-    )
-    actions = actions[: len(bucket_actions) + (remote is None)] + objects
-    return Plan(
-        spec_path=spec_path,
-        spec_digest=spec.digest,
-        app=app_import,
-        bucket={
-            "name": spec.bucket.name,
-            "region": spec.bucket.region,
-            "endpoint_url": spec.bucket.endpoint_url,
-            "prefix": spec.urls.prefix,
-            "exists": remote is not None,
-        },
-        remote={
-            "fingerprint": remote.fingerprint() if remote is not None else "missing",
-            "objects": len(remote_objects),
-            "manifest": remote.manifest_state if remote is not None else "none",
-        },
-        local={
-            "fingerprint": local_fingerprint(local),
-            "files": len(local.assets),
-            "bytes": local.total_bytes,
-        },
-        options={
-            "prune": spec.assets.prune,
-            "force_refresh": force_refresh,
-            "max_delete": spec.assets.max_delete,
-        },
-        actions=tuple(actions),
-        unchanged=unchanged,
-        warnings=tuple(local.warnings),
-    )
+    if version != FORMAT_VERSION:
+        raise PlanError(
+            f"unsupported plan format_version {version!r}",
+            f"This flask-s3 reads format_version {FORMAT_VERSION}; make a new plan with "
+            "`flask-s3 plan SPEC --out PLAN.json`.",
+        )
+    from jsonschema import Draft202012Validator
 
-
-def object_action(kind: str, reason: str, asset: Any) -> Action:
-    return Action(
-        kind, reason, asset.key, asset.size, asset.md5, dict(asset.headers), logical=asset.logical
-    )
-
-
-def headers_action(asset: Any, old: Mapping[str, str]) -> Action:
-    return Action(
-        "update-headers",
-        "headers",
-        asset.key,
-        asset.size,
-        asset.md5,
-        dict(asset.headers),
-        changed=header_changes(old, asset.headers),
-        logical=asset.logical,
-    )
-
-
-def head_many(client: S3Client, spec: Spec, keys: list[str]) -> dict[str, dict[str, str]]:
-    workers = max(1, min(spec.upload.concurrency, len(keys)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda k: head_headers(client, spec.bucket.name, k), keys)
-        return dict(zip(keys, results, strict=True))
-
-
-def plan_deletes(
-    spec: Spec,
-    local: LocalInventory,
-    remote_objects: Mapping[str, Any],
-    generations: Sequence[Sequence[str]] = (),
-) -> list[Action]:
-    """Keys under a static root of ours that no longer exist locally; nothing else is touched.
-
-    With fingerprinting, the objects of the last ``keep`` deploys (this one included) stay,
-    so pages cached by browsers and CDNs keep loading their assets.
-    """
-    roots = listing_prefixes(local.roots)
-    keep: set[str] = set()
-    if spec.assets.fingerprint.enabled and spec.assets.fingerprint.keep > 1:
-        for generation in generations[-(spec.assets.fingerprint.keep - 1) :]:
-            keep.update(generation)
-    deletes: list[Action] = []
-    for key in sorted(remote_objects):
-        if key in local.assets or key in keep:
-            continue
-        if any(key.startswith(root) for root in roots):
-            deletes.append(Action("delete", "pruned", key, remote_objects[key].size))
-    return deletes
+    validator = Draft202012Validator(plan_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+            for e in errors[:10]
+        ]
+        raise PlanError("the plan file is damaged or was edited by hand", "\n".join(lines))

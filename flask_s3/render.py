@@ -8,63 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-from .errors import PlanError
+from .plan import ActionKind
 
-FORMAT_VERSION = 1
 MARKER = "<!-- flask-s3-plan -->"
 GITHUB_LIMIT = 65_000
 
-SYMBOLS = {
-    "create-bucket": "+",
-    "update-bucket-cors": "~",
-    "update-bucket-policy": "~",
-    "upload": "+",
-    "update": "~",
-    "update-headers": "*",
-    "delete": "-",
-}
-COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31"}
+SYMBOLS = {kind.value: kind.symbol for kind in ActionKind}
+COLOURS = {"+": "32", "~": "33", "*": "36", "-": "31", "!": "35"}
 LEGEND = "+ upload/create   ~ update   * update headers only (no re-upload)   - delete"
-
-
-@lru_cache(maxsize=1)
-def plan_schema() -> dict[str, Any]:
-    """``schemas/plan.schema.json``: from the installed package, else the source checkout."""
-    packaged = resources.files("flask_s3") / "schemas" / "plan.schema.json"
-    if packaged.is_file():
-        data = json.loads(packaged.read_text(encoding="utf-8"))
-    else:
-        repo = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
-        data = json.loads(repo.read_text(encoding="utf-8"))
-    return dict(data)
-
-
-def validate_plan_dict(data: Any) -> None:
-    """Raise PlanError unless ``data`` is a plan this version of flask-s3 can read."""
-    if not isinstance(data, Mapping):
-        raise PlanError("not a plan: expected a JSON object")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PlanError(
-            f"unsupported plan format_version {version!r}",
-            f"This flask-s3 reads format_version {FORMAT_VERSION}; make a new plan with "
-            "`flask-s3 plan SPEC --out PLAN.json`.",
-        )
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(plan_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [
-            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
-            for e in errors[:10]
-        ]
-        raise PlanError("the plan file is damaged or was edited by hand", "\n".join(lines))
+CDN_SAMPLE = 10
+CDN_LEGEND = "! invalidate cached copies in the CDN (after every upload and delete)"
 
 
 def human_size(n: int | None) -> str:
@@ -96,7 +51,47 @@ def summary_line(plan: Mapping[str, Any]) -> str:
         f"{counts['delete']} to delete",
         f"{counts['unchanged']} unchanged",
     ]
-    return "Plan: " + ", ".join(parts) + "."
+    return "Plan: " + ", ".join(parts) + "." + _cdn_summary(plan)
+
+
+# -- issue 14: the invalidate-cdn action ----------------------------------------------------
+
+
+def _cdn_action(plan: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return next((a for a in plan["actions"] if a["action"] == "invalidate-cdn"), None)
+
+
+def _cdn_summary(plan: Mapping[str, Any]) -> str:
+    action = _cdn_action(plan)
+    if action is None:
+        return ""
+    sent = len(action["cdn"]["invalidate"])
+    why = " (an earlier apply's invalidation never went through)"
+    return (
+        f" CloudFront: invalidate {sent} path{'s' if sent != 1 else ''}"
+        f"{why if action['reason'] == 'pending' else ''}."
+    )
+
+
+def _cdn_head(action: Mapping[str, Any]) -> str:
+    cdn = action["cdn"]
+    paths, sent = cdn["paths"], cdn["invalidate"]
+    head = f"CloudFront {cdn['distribution_id']}: {len(paths)} changed path"
+    head += "" if len(paths) == 1 else "s"
+    if sent != paths:
+        head += f", sent as {len(sent)}"
+    return head + (", wait" if cdn.get("wait") else "")
+
+
+def _cdn_lines(action: Mapping[str, Any]) -> list[str]:
+    cdn = action["cdn"]
+    lines = [f"    invalidate: {p}" for p in cdn["invalidate"]]
+    if cdn["invalidate"] != cdn["paths"]:
+        # Each path is an action's key above too: a sample is enough here; JSON has them all.
+        lines += [f"    changed: {p}" for p in cdn["paths"][:CDN_SAMPLE]]
+        if len(cdn["paths"]) > CDN_SAMPLE:
+            lines.append(f"    ... and {len(cdn['paths']) - CDN_SAMPLE} more changed paths")
+    return lines
 
 
 def _where(plan: Mapping[str, Any]) -> str:
@@ -126,10 +121,14 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     lines = [f"flask-s3 plan for {_where(plan)}"]
     actions = plan["actions"]
     if actions:
-        lines += [LEGEND, ""]
+        lines += [LEGEND, *([CDN_LEGEND] if _cdn_action(plan) else []), ""]
     for action in actions:
         symbol = SYMBOLS[action["action"]]
         kind = action["action"]
+        if kind == "invalidate-cdn":
+            head = f"{symbol} {kind}  [{action['reason']}]  {_cdn_head(action)}"
+            lines += [paint(symbol, head), *_cdn_lines(action)]
+            continue
         if action["key"] is None:
             lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
             if kind != "create-bucket":
@@ -189,6 +188,9 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
     for index, action in enumerate(actions):
         key = action["key"]
         label = _md_cell(key) if key is not None else "(bucket)"
+        if action["action"] == "invalidate-cdn":
+            sent = ", ".join(f"`{_md_cell(p)}`" for p in action["cdn"]["invalidate"])
+            label = f"{_md_cell(_cdn_head(action))}: {sent}"
         if action.get("logical"):
             label += f" ({_md_cell(action['logical'])})"
         row = (

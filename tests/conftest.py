@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.locals3 import LocalS3
+from flask_s3.seaweedfs import LocalS3
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +70,10 @@ def s3_client(s3_server: LocalS3) -> Any:
 def bucket_name(request: pytest.FixtureRequest) -> str:
     """A fresh, valid bucket name per test (not created)."""
     return f"t-{secrets.token_hex(8)}"
+
+
+@pytest.fixture(params=["fast", "boto3"])
+def both_stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once on each Store implementation (FLASK_S3_STORE), which must agree."""
+    monkeypatch.setenv("FLASK_S3_STORE", request.param)
+    return str(request.param)

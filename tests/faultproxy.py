@@ -37,10 +37,20 @@ BODY_EXPIRED = (
     b"<?xml version='1.0'?><Error><Code>ExpiredToken</Code>"
     b"<Message>The provided token has expired.</Message></Error>"
 )
+PUBLIC_ACCESS_BLOCKED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+BODY_BLOCKED = (  # GetPublicAccessBlock as AWS answers it for a bucket with every setting on
+    b'<?xml version="1.0"?><PublicAccessBlockConfiguration '
+    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><BlockPublicAcls>true</BlockPublicAcls>'
+    b"<IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>"
+    b"<RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>"
+)
 BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
 
 # policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "expired" | "reset"
-# | "slow"
+# | "slow" | "public-access-blocked"
 # ("slow" forwards after half a second, to keep requests in flight)
 Policy = Callable[[str, str, int], str]
 
@@ -51,6 +61,9 @@ class FaultProxy:
     policy: Policy = lambda method, path, n: "pass"
     port: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
+    judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, as seen
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -86,12 +99,19 @@ class FaultProxy:
                 return
             if not head:
                 return
+            if self.on_request is not None:
+                self.on_request(head, body)
             method, path = head.split(b" ", 2)[:2]
             with self._lock:
                 self._count += 1
                 n = self._count
-            verdict = self.policy(method.decode(), path.decode(), n)
-            self.seen.append((method.decode(), path.decode(), verdict))
+            if self.judge is not None:
+                verdict = self.judge(head, body)
+            else:
+                verdict = self.policy(method.decode(), path.decode(), n)
+            with self._lock:
+                self.seen.append((method.decode(), path.decode(), verdict))
+                self.headers.append(header_dict(head))
             if verdict == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
@@ -108,6 +128,9 @@ class FaultProxy:
             if verdict == "expired":  # a session token past its expiry, as AWS answers it
                 body400 = b"" if method == b"HEAD" else BODY_EXPIRED
                 conn.sendall(BAD_REQUEST % (len(body400), body400))
+                return
+            if verdict == "public-access-blocked":
+                conn.sendall(PUBLIC_ACCESS_BLOCKED % (len(BODY_BLOCKED), BODY_BLOCKED))
                 return
             if verdict == "slow":
                 time.sleep(0.5)
@@ -127,6 +150,15 @@ class FaultProxy:
                     conn.sendall(chunk)
         except OSError:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def header_dict(head: bytes) -> dict[str, str]:
+    """The request's headers, names lower-cased."""
+    out: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        out[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return out
 
 
 def read_request(conn: socket.socket) -> tuple[bytes, bytes]:

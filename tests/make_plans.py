@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask_s3.plan import Action, Plan
+from flask_s3.plan import Action, BucketInfo, LocalInfo, Plan, PlanOptions, RemoteInfo
 
 HERE = Path(__file__).parent / "plans"
 CSS = {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=86400"}
@@ -17,16 +17,10 @@ def base(actions: tuple[Action, ...], unchanged: int, exists: bool = True) -> Pl
         spec_path="deploy.yaml",
         spec_digest="sha256:" + "ab" * 32,
         app="shop:create_app()",
-        bucket={
-            "name": "shop-assets",
-            "region": "eu-west-1",
-            "endpoint_url": None,
-            "prefix": "v2",
-            "exists": exists,
-        },
-        remote={"fingerprint": "sha256:" + "cd" * 32, "objects": unchanged, "manifest": "ok"},
-        local={"fingerprint": "sha256:" + "ef" * 32, "files": 418, "bytes": 12_345_678},
-        options={"prune": True, "force_refresh": False, "max_delete": 256},
+        bucket=BucketInfo("shop-assets", "eu-west-1", None, "v2", exists),
+        remote=RemoteInfo("sha256:" + "cd" * 32, unchanged, "ok"),
+        local=LocalInfo("sha256:" + "ef" * 32, 418, 12_345_678),
+        options=PlanOptions(prune=True, force_refresh=False, max_delete=256),
         actions=actions,
         unchanged=unchanged,
         warnings=(),
@@ -90,7 +84,29 @@ def main() -> None:
         ),
         0,
     )
-    for name, plan in (("nochange", nochange), ("mixed", mixed), ("large", large)):
+    changed_css = [f"v2/static/css/page{i:02d}.css" for i in range(18)]
+    cdn = base(
+        (
+            *(Action("update", "etag", key, 2048, MD5, CSS) for key in changed_css),
+            Action("upload", "new", "v2/static/img/new.png", 512, MD5, CSS),
+            Action("delete", "pruned", "v2/static/js/old app.js", 120),
+            Action(
+                "invalidate-cdn",
+                "changed",
+                cdn={
+                    "provider": "cloudfront",
+                    "distribution_id": "E2QWRUHAPOMQZL",
+                    "paths": sorted(
+                        [*(f"/{k}" for k in changed_css), "/v2/static/js/old%20app.js"]
+                    ),
+                    "invalidate": ["/v2/static/css/*", "/v2/static/js/old%20app.js"],
+                    "wait": True,
+                },
+            ),
+        ),
+        400,
+    )
+    for name, plan in (("nochange", nochange), ("mixed", mixed), ("large", large), ("cdn", cdn)):
         path = HERE / f"{name}.json"
         indent = None if name == "large" else 2
         path.write_text(json.dumps(plan.to_dict(), indent=indent, sort_keys=True) + "\n")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.locals3 import LocalS3
+from flask_s3.seaweedfs import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -158,3 +158,190 @@ def test_page_served_locally_when_s3_is_off(tmp_path):
     assert seen["font"] is True
     assert seen["status"] == "Ready"
     assert seen["console"] == []
+
+
+# Subresource Integrity: the page refuses an asset changed in the bucket behind our back.
+
+SRI_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Integrity</title>
+  <link rel="icon" href="data:,">
+  {{ s3_stylesheet('static', filename='css/app.css') }}
+</head>
+<body>
+  <p id="status">Loading...</p>
+  <p id="gz">not run</p>
+  {{ s3_script('static', filename='js/gz-part.js') }}
+  {{ s3_script('static', filename='js/app.js') }}
+</body>
+</html>
+"""
+SRI_FILES = {
+    "css/app.css": "body { background: rgb(250, 240, 230); }\n",  # stored gzip
+    "js/gz-part.js": "document.getElementById('gz').textContent = 'gz ran';\n",  # stored gzip
+    "js/app.js": (  # stored plain
+        "document.body.dataset.ready = 'yes';\n"
+        "document.getElementById('status').textContent = 'Ready';\n"
+    ),
+}
+TAMPERED_JS = b"document.getElementById('status').textContent = 'Tampered';\n"
+TAMPERED_CSS = b"body { background: rgb(255, 0, 0); }\n"
+
+
+def sri_spec(server: LocalS3, bucket: str) -> Any:
+    from flask_s3.spec import (
+        AssetsSpec,
+        BucketSpec,
+        CorsSpec,
+        GzipSpec,
+        HeaderRule,
+        Spec,
+        UrlSpec,
+    )
+
+    return Spec(
+        bucket=BucketSpec(
+            name=bucket,
+            endpoint_url=server.endpoint_url,
+            public_read_policy=True,
+            cors=CorsSpec(allowed_origins=("*",)),
+        ),
+        urls=UrlSpec(scheme="http", style="path", bucket_domain=server.host),
+        assets=AssetsSpec(
+            integrity=True,
+            # text/javascript is gzip-stored, application/javascript (app.js) is not.
+            gzip=GzipSpec(enabled=True, content_types=("text/css", "text/javascript")),
+            rules=(HeaderRule("static/js/gz-*", {"Content-Type": "text/javascript"}),),
+        ),
+        digest="sri-browser",
+    )
+
+
+def sri_visit(url: str, screenshot: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    seen: dict[str, Any] = {"responses": [], "console": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_context().new_page()
+            page.on("response", lambda r: seen["responses"].append((r.url, r.status)))
+            page.on(
+                "console",
+                lambda m: seen["console"].append(m.text) if m.type == "error" else None,
+            )
+            page.goto(url, wait_until="load")
+            seen["status"] = page.inner_text("#status")
+            seen["gz"] = page.inner_text("#gz")
+            seen["ready"] = page.evaluate("document.body.dataset.ready || null")
+            seen["background"] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            seen["integrity"] = page.evaluate(
+                "[...document.querySelectorAll('script[src], link[rel=stylesheet]')]"
+                ".map(e => [e.src || e.href, e.integrity, e.crossOrigin])"
+            )
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+def test_integrity_refuses_an_asset_changed_in_the_bucket(
+    cors_strict_s3, monkeypatch, tmp_path, bucket_name
+):
+    import gzip
+
+    import boto3
+    from botocore.config import Config
+    from flask import Flask, render_template_string
+
+    from flask_s3 import FlaskS3
+    from flask_s3.apply import apply_plan
+    from flask_s3.integrity import sri_value
+    from flask_s3.s3 import open_store
+    from flask_s3.snapshot import snapshot, write_fingerprint_manifest
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", cors_strict_s3.access_key or "")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", cors_strict_s3.secret_key or "")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    site = tmp_path / "site"
+    for rel, text in SRI_FILES.items():
+        (site / "static" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / "static" / rel).write_text(text)
+    spec = sri_spec(cors_strict_s3, bucket_name)
+    client = open_store(spec)
+    deployed = Flask("sri_site", root_path=str(site))
+    snap = snapshot(spec, deployed, client)
+    write_fingerprint_manifest(deployed, spec, snap.local)
+    apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
+
+    app = Flask("sri_site", root_path=str(site))
+    app.add_url_rule("/", "index", lambda: render_template_string(SRI_PAGE))
+    FlaskS3(app, spec)
+    base, server = serve(app)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=cors_strict_s3.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=cors_strict_s3.access_key,
+        aws_secret_access_key=cors_strict_s3.secret_key,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    encodings = {
+        rel: s3.head_object(Bucket=bucket_name, Key=f"static/{rel}").get("ContentEncoding")
+        for rel in SRI_FILES
+    }
+    assert encodings == {"css/app.css": "gzip", "js/gz-part.js": "gzip", "js/app.js": None}
+    try:
+        before = sri_visit(base + "/", tmp_path / "sri-intact.png")
+        # Behind the deployer's back: same keys, different bytes (the CSS gzip-encoded again).
+        s3.put_object(
+            Bucket=bucket_name,
+            Key="static/js/app.js",
+            Body=TAMPERED_JS,
+            ContentType="application/javascript",
+        )
+        s3.put_object(
+            Bucket=bucket_name,
+            Key="static/css/app.css",
+            Body=gzip.compress(TAMPERED_CSS, mtime=0),
+            ContentType="text/css; charset=utf-8",
+            ContentEncoding="gzip",
+        )
+        after = sri_visit(base + "/", tmp_path / "sri-tampered.png")
+        # Without CORS rules even the untouched assets fail: crossorigin makes it a CORS fetch.
+        s3.delete_bucket_cors(Bucket=bucket_name)
+        no_cors = sri_visit(base + "/", tmp_path / "sri-no-cors.png")
+    finally:
+        server.shutdown()
+    (tmp_path / "sri-tampered-console.txt").write_text("\n".join(after["console"]) + "\n")
+
+    prefix = f"{cors_strict_s3.endpoint_url}/{bucket_name}/static/"
+    expected = {prefix + rel: sri_value((site / "static" / rel).read_bytes()) for rel in SRI_FILES}
+    assert {u: (i, c) for u, i, c in before["integrity"]} == {
+        u: (v, "anonymous") for u, v in expected.items()
+    }
+    assets = [(u, s) for u, s in before["responses"] if u.startswith(prefix)]
+    assert sorted(u for u, _ in assets) == sorted(expected)
+    assert all(status == 200 for _, status in assets), assets
+    assert before["console"] == []
+    assert before["status"] == "Ready" and before["ready"] == "yes"
+    assert before["gz"] == "gz ran"  # a gzip-stored script passes its integrity check
+    assert before["background"] == "rgb(250, 240, 230)"  # and a gzip-stored stylesheet
+
+    assert after["status"] == "Loading..." and after["ready"] is None  # the script did not run
+    assert after["background"] == "rgba(0, 0, 0, 0)"  # neither the old nor the tampered CSS
+    assert after["gz"] == "gz ran"  # untouched assets still load
+    refused = [m for m in after["console"] if "integrity" in m]
+    assert len(refused) == 2, after["console"]
+    js_msg = next(m for m in refused if "app.js" in m)
+    css_msg = next(m for m in refused if "app.css" in m)
+    # Chromium names the hash it computed: over the decoded body, also for the gzip object.
+    computed = "computed SHA-384 integrity '{}'"
+    assert computed.format(sri_value(TAMPERED_JS)[7:]) in js_msg and "blocked" in js_msg
+    assert computed.format(sri_value(TAMPERED_CSS)[7:]) in css_msg
+    assert (tmp_path / "sri-tampered.png").stat().st_size > 1000
+
+    assert no_cors["gz"] == "not run", no_cors["console"]
+    assert any("CORS policy" in m and "gz-part.js" in m for m in no_cors["console"])

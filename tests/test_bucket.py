@@ -15,11 +15,13 @@ from flask import Flask
 
 from flask_s3.apply import apply_plan
 from flask_s3.bucket import POLICY_SID
-from flask_s3.deploy import snapshot
 from flask_s3.errors import S3Error
-from flask_s3.remote import make_client
 from flask_s3.render import render_markdown, render_text
+from flask_s3.s3 import open_store
+from flask_s3.snapshot import snapshot
 from flask_s3.spec import BucketSpec, CorsSpec, Spec
+
+pytestmark = pytest.mark.usefixtures("both_stores")
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def spec_for(endpoint: str, bucket: str, **settings: Any) -> Spec:
 
 
 def deploy(spec: Spec, app: Flask) -> Any:
-    client = make_client(spec)
+    client = open_store(spec)
     snap = snapshot(spec, app, client)
     apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
     return snap.plan
@@ -64,7 +66,7 @@ def test_cors_and_policy_are_planned_applied_and_converge(
     assert rules[0]["AllowedOrigins"] == ["https://shop.example.com"]
     assert sorted(rules[0]["AllowedMethods"]) == ["GET", "HEAD"]
     assert anonymous_status(url) == 200
-    again = snapshot(spec, app, make_client(spec)).plan
+    again = snapshot(spec, app, open_store(spec)).plan
     assert not again.has_changes
 
     wider = replace(
@@ -73,7 +75,7 @@ def test_cors_and_policy_are_planned_applied_and_converge(
             spec.bucket, cors=CorsSpec(allowed_origins=("https://a.example", "https://b.example"))
         ),
     )
-    plan = snapshot(wider, app, make_client(wider)).plan
+    plan = snapshot(wider, app, open_store(wider)).plan
     [change] = plan.actions
     assert change.action == "update-bucket-cors"
     assert change.before[0]["AllowedOrigins"] == ["https://shop.example.com"]
@@ -104,13 +106,13 @@ def test_policy_statement_leaves_other_statements_alone(
     assert {s.get("Sid") for s in statements} == {"TeamReads", POLICY_SID}
 
     off = replace(spec, bucket=replace(spec.bucket, public_read_policy=False))
-    plan = snapshot(off, app, make_client(off)).plan
+    plan = snapshot(off, app, open_store(off)).plan
     assert [(a.action, a.after) for a in plan.actions] == [("update-bucket-policy", None)]
     deploy(off, app)
     statements = json.loads(s3_client.get_bucket_policy(Bucket=bucket_name)["Policy"])["Statement"]
     assert [s.get("Sid") for s in statements] == ["TeamReads"]
     assert anonymous_status(f"{s3_server.endpoint_url}/{bucket_name}/static/app.css") == 403
-    assert not snapshot(off, app, make_client(off)).plan.has_changes
+    assert not snapshot(off, app, open_store(off)).plan.has_changes
 
 
 def test_denied_cors_read_names_the_permission(s3_server, s3_env, bucket_name, app, s3_client):
@@ -122,7 +124,7 @@ def test_denied_cors_read_names_the_permission(s3_server, s3_env, bucket_name, a
             proxy.endpoint_url, bucket_name, cors=CorsSpec(allowed_origins=("https://x.example",))
         )
         with pytest.raises(S3Error) as info:
-            snapshot(spec, app, make_client(spec))
+            snapshot(spec, app, open_store(spec))
     finally:
         proxy.close()
     assert "s3:GetBucketCORS" in info.value.detail

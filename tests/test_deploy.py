@@ -14,10 +14,12 @@ import pytest
 from flask import Blueprint, Flask
 
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import check_not_stale, snapshot
 from flask_s3.errors import PlanError, S3Error, StalePlanError
-from flask_s3.remote import make_client
+from flask_s3.s3 import open_store
+from flask_s3.snapshot import check_saved_plan, snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, HeaderRule, Spec, UrlSpec
+
+pytestmark = pytest.mark.usefixtures("both_stores")
 
 FILES = {
     "static/css/app.css": b"body { color: red; }\n" * 20,
@@ -91,7 +93,7 @@ def writes(delta: dict[str, int]) -> int:
 
 
 def test_first_apply_uploads_everything_with_bytes_and_headers(
-    s3_server, s3_env, bucket_name, site
+    s3_server, s3_env, bucket_name, site, s3_client
 ):
     _, app = site
     spec = make_spec(
@@ -101,7 +103,7 @@ def test_first_apply_uploads_everything_with_bytes_and_headers(
         rules=(HeaderRule("static/fonts/**", {"Cache-Control": "max-age=31536000, immutable"}),),
         gzip=GzipSpec(enabled=True),
     )
-    client = make_client(spec)
+    client = open_store(spec)
     report = deploy(spec, app, client)
     assert report.bucket_created
     assert report.uploaded == 7  # hidden files skipped
@@ -121,7 +123,7 @@ def test_first_apply_uploads_everything_with_bytes_and_headers(
     assert (status, body[:2]) == (200, b"\x1f\x8b")
     assert fetch(f"{base}/static/.env")[0] == 404
     assert fetch(f"{base}/static/.hidden/secret.txt")[0] == 404
-    listed = client.list_objects_v2(Bucket=bucket_name)["Contents"]
+    listed = s3_client.list_objects_v2(Bucket=bucket_name)["Contents"]
     for obj in listed:
         if obj["Key"].startswith("static/img/"):
             data = FILES[obj["Key"]]
@@ -131,7 +133,7 @@ def test_first_apply_uploads_everything_with_bytes_and_headers(
 def test_second_apply_sends_no_writes(s3_server, s3_env, bucket_name, site):
     _, app = site
     spec = make_spec(s3_server, bucket_name, prune=True)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     before = s3_server.request_counts()
     snap = snapshot(spec, app, client)
@@ -148,7 +150,7 @@ def test_second_apply_sends_no_writes(s3_server, s3_env, bucket_name, site):
 def test_one_changed_file_gives_exactly_one_update(s3_server, s3_env, bucket_name, site):
     root, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     (root / "static/js/app.js").write_bytes(b"console.log('changed');\n")
     snap = snapshot(spec, app, client)
@@ -164,7 +166,7 @@ def test_one_changed_file_gives_exactly_one_update(s3_server, s3_env, bucket_nam
 def test_header_rule_change_updates_headers_without_reupload(s3_server, s3_env, bucket_name, site):
     _, app = site
     spec = make_spec(s3_server, bucket_name, headers={"Cache-Control": "max-age=60"})
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     changed = replace(
         spec,
@@ -199,7 +201,7 @@ def test_header_drift_found_by_head_when_manifest_is_missing(
 ):
     _, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     s3_client.delete_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz")
     s3_client.copy_object(
@@ -210,24 +212,24 @@ def test_header_drift_found_by_head_when_manifest_is_missing(
         ContentType="image/png",
     )
     snap = snapshot(spec, app, client)
-    assert snap.plan.remote["manifest"] == "missing"
+    assert snap.plan.remote.manifest == "missing"
     assert [(a.action, a.key) for a in snap.plan.actions] == [
         ("update-headers", "static/robots.txt")
     ]
     deploy(spec, app, client)
     again = snapshot(spec, app, client)
-    assert again.plan.remote["manifest"] == "ok" and not again.plan.has_changes
+    assert again.plan.remote.manifest == "ok" and not again.plan.has_changes
 
 
 def test_corrupt_manifest_falls_back_to_head(s3_server, s3_env, bucket_name, site, s3_client):
     _, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     s3_client.put_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz", Body=b"garbage")
     before = s3_server.request_counts()
     snap = snapshot(spec, app, client)
-    assert snap.plan.remote["manifest"] == "corrupt"
+    assert snap.plan.remote.manifest == "corrupt"
     assert not snap.plan.has_changes
     assert counts_delta(s3_server, before).get("GET", 0) >= 7  # one HEAD per object
 
@@ -238,7 +240,7 @@ def test_prune_deletes_only_our_keys_and_respects_max_delete(
     root, app = site
     spec = make_spec(s3_server, bucket_name, prune=True, max_delete=1)
     spec = replace(spec, urls=replace(spec.urls, prefix="v1"))
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     foreign = ["v2/static/css/app.css", "uploads/user.png", "v1/other/file.txt", "v1.txt"]
     for key in foreign:
@@ -266,34 +268,70 @@ def test_prune_deletes_only_our_keys_and_respects_max_delete(
 def test_saved_plan_is_refused_when_bucket_changed(s3_server, s3_env, bucket_name, site, s3_client):
     _, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     saved = snapshot(spec, app, client).plan
-    check_not_stale(saved, snapshot(spec, app, client).plan)  # nothing changed: fine
+    check_saved_plan(saved, snapshot(spec, app, client).plan)  # nothing changed: fine
     # Objects outside the app's static roots are not ours: they never make a plan stale.
     s3_client.put_object(Bucket=bucket_name, Key="uploads/avatar.png", Body=b"user data")
     s3_client.put_object(Bucket=bucket_name, Key="static-old/app.css", Body=b"other app")
-    check_not_stale(saved, snapshot(spec, app, client).plan)
+    check_saved_plan(saved, snapshot(spec, app, client).plan)
     s3_client.put_object(Bucket=bucket_name, Key="static/css/app.css", Body=b"by hand")
-    with pytest.raises(StalePlanError, match="the bucket changed"):
-        check_not_stale(saved, snapshot(spec, app, client).plan)
+    with pytest.raises(StalePlanError, match="plan is stale") as info:
+        check_saved_plan(saved, snapshot(spec, app, client).plan)
+    assert "needed now, not in the plan: update static/css/app.css" in info.value.detail
+
+
+def test_saved_plan_is_refused_when_header_drift_changed(
+    s3_server, s3_env, bucket_name, site, s3_client
+):
+    """Header drift seen by HEAD (no manifest): the listing is the same, the plan is not."""
+    _, app = site
+    spec = make_spec(s3_server, bucket_name)
+    client = open_store(spec)
+    deploy(spec, app, client)
+    s3_client.delete_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz")
+    key = "static/css/app.css"
+
+    def set_cache_control(value: str) -> None:
+        s3_client.copy_object(
+            Bucket=bucket_name,
+            Key=key,
+            CopySource={"Bucket": bucket_name, "Key": key},
+            MetadataDirective="REPLACE",
+            ContentType="text/css; charset=utf-8",
+            CacheControl=value,
+        )
+
+    set_cache_control("max-age=1")
+    saved = snapshot(spec, app, client).plan
+    assert [(a.action, a.key) for a in saved.actions] == [("update-headers", key)]
+    listing = saved.remote.fingerprint
+    set_cache_control("max-age=2")  # same bytes, same ETag: only a HEAD sees it
+    fresh = snapshot(spec, app, client).plan
+    assert fresh.remote.fingerprint == listing
+    with pytest.raises(StalePlanError) as info:
+        check_saved_plan(saved, fresh)
+    assert "Cache-Control: max-age=1 -> None" in info.value.detail
+    assert "Cache-Control: max-age=2 -> None" in info.value.detail
 
 
 def test_saved_plan_is_refused_when_local_files_changed(s3_server, s3_env, bucket_name, site):
     root, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     saved = snapshot(spec, app, client).plan
     (root / "static/new.txt").write_bytes(b"new")
-    with pytest.raises(StalePlanError, match="local static files changed"):
-        check_not_stale(saved, snapshot(spec, app, client).plan)
+    with pytest.raises(StalePlanError, match="plan is stale") as info:
+        check_saved_plan(saved, snapshot(spec, app, client).plan)
+    assert "the local static files changed" in info.value.detail
 
 
 def test_bucket_created_in_a_region(s3_server, s3_env, bucket_name, site, s3_client):
     _, app = site
     spec = make_spec(s3_server, bucket_name)
     spec = replace(spec, bucket=replace(spec.bucket, region="eu-west-1"))
-    client = make_client(spec)
+    client = open_store(spec)
     snap = snapshot(spec, app, client)
     assert snap.plan.actions[0].action == "create-bucket"
     report = deploy(spec, app, client)
@@ -309,7 +347,7 @@ def test_wrong_credentials_give_a_clear_error(s3_server, bucket_name, site, monk
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
     spec = make_spec(s3_server, bucket_name)
     with pytest.raises(S3Error) as info:
-        snapshot(spec, app, make_client(spec))
+        snapshot(spec, app, open_store(spec))
     text = str(info.value)
     assert "SignatureDoesNotMatch" in text or "AccessDenied" in text or "credentials" in text
     assert "wrong-secret-value" not in text
@@ -318,7 +356,7 @@ def test_wrong_credentials_give_a_clear_error(s3_server, bucket_name, site, monk
 def test_force_refresh_reuploads_everything(s3_server, s3_env, bucket_name, site):
     _, app = site
     spec = make_spec(s3_server, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     report = deploy(spec, app, client, force_refresh=True)
     assert report.updated == 7
@@ -329,7 +367,7 @@ def test_plan_dict_round_trips(s3_server, s3_env, bucket_name, site):
 
     _, app = site
     spec = make_spec(s3_server, bucket_name, prune=True)
-    client = make_client(spec)
+    client = open_store(spec)
     plan = snapshot(spec, app, client).plan
     again = Plan.from_dict(plan.to_dict())
     assert again.to_dict() == plan.to_dict()
@@ -349,14 +387,14 @@ def test_missing_bucket_with_create_off_is_refused(s3_server, s3_env, bucket_nam
     spec = make_spec(s3_server, bucket_name)
     spec = replace(spec, bucket=replace(spec.bucket, create=False))
     with pytest.raises(PlanError, match="does not exist") as info:
-        snapshot(spec, app, make_client(spec))
+        snapshot(spec, app, open_store(spec))
     assert "bucket.create: true" in info.value.detail
 
 
 def test_manifest_round_trips_and_shares_header_sets():
     import json
 
-    from flask_s3.remote import ManifestEntry, _manifest_entries, encode_manifest
+    from flask_s3.s3.manifest import ManifestEntry, decode_manifest, encode_manifest
 
     css = {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=60"}
     entries = {
@@ -367,11 +405,13 @@ def test_manifest_round_trips_and_shares_header_sets():
     blob = encode_manifest(entries, [["static/0.css"]])
     data = json.loads(gzip.decompress(blob))
     assert len(data["headers"]) == 2  # each distinct header set stored once
-    assert _manifest_entries(data) == entries
+    decoded = decode_manifest(blob)
+    assert (decoded.state, decoded.entries, decoded.generations) == (
+        "ok",
+        entries,
+        [["static/0.css"]],
+    )
     assert encode_manifest(entries, [["static/0.css"]]) == blob  # deterministic
-    old_format = {
-        "format": 1,
-        "objects": {k: {"md5": e.md5, "headers": e.headers} for k, e in entries.items()},
-    }
-    assert _manifest_entries(old_format) == entries
-    assert _manifest_entries({"format": 99, "objects": {}}) is None
+    other = gzip.compress(json.dumps({"format": 99, "objects": {}}).encode())
+    assert decode_manifest(other).state == "corrupt"
+    assert decode_manifest(b"not gzip").state == "corrupt"

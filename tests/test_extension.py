@@ -11,7 +11,7 @@ from flask import Flask, render_template_string
 
 import flask_s3
 from flask_s3 import FlaskS3
-from flask_s3.errors import ConfigError, SpecError
+from flask_s3.errors import ConfigError, MigrationWarning, SpecError
 from flask_s3.extension import S3State, resolved_config
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, RuntimeSpec, Spec, UrlSpec
 
@@ -35,12 +35,53 @@ def test_state_and_jinja_global(tmp_path: Path) -> None:
     assert static_url(app) == "//bk.s3.amazonaws.com/static/a.css"
 
 
-def test_second_registration_is_refused(tmp_path: Path) -> None:
-    app = new_app(tmp_path)
+def test_second_registration_rereads_the_config(tmp_path: Path) -> None:
+    # Flask-S3 0.3 allowed it (app factories and tests do it): it re-reads, never stacks.
+    app = new_app(tmp_path, S3_BUCKET_NAME="one")
     ext = FlaskS3(app)
-    with pytest.raises(ConfigError, match="already registered"):
-        ext.init_app(app)
-    with pytest.raises(ConfigError, match="already registered"):
+    assert static_url(app) == "//one.s3.amazonaws.com/static/a.css"
+    app.config["S3_BUCKET_NAME"] = "two"
+    app.config["S3_URL_SCHEME"] = "https"
+    ext.init_app(app)
+    assert static_url(app) == "https://two.s3.amazonaws.com/static/a.css"
+    FlaskS3(app)
+    assert static_url(app) == "https://two.s3.amazonaws.com/static/a.css"
+
+
+def test_second_registration_rereads_old_keys_and_defaults(tmp_path: Path) -> None:
+    app = new_app(tmp_path, FLASKS3_BUCKET_NAME="one", DEBUG=False)
+    with pytest.warns(MigrationWarning):
+        FlaskS3(app)
+    app.config["FLASKS3_BUCKET_NAME"] = "two"  # the filled S3_BUCKET_NAME must not stick
+    app.config["FLASKS3_USE_HTTPS"] = False
+    app.debug = True
+    with pytest.warns(MigrationWarning, match="FLASKS3_USE_HTTPS"):
+        FlaskS3(app)
+    assert app.config["S3_BUCKET_NAME"] == "two"
+    assert app.config["USE_S3"] is False and app.config["FLASKS3_ACTIVE"] is False
+    app.debug = False
+    FlaskS3(app)  # debug off again: the USE_S3 init_app wrote is taken back
+    assert app.config["USE_S3"] is True and app.config["FLASKS3_ACTIVE"] is True
+    assert static_url(app) == "http://two.s3.amazonaws.com/static/a.css"
+
+
+def test_second_registration_can_turn_the_flask_url_for_override_off(tmp_path: Path) -> None:
+    app = new_app(tmp_path, S3_BUCKET_NAME="bk", S3_OVERRIDE_FLASK_URL_FOR=True)
+    FlaskS3(app)
+    with app.test_request_context("/"):
+        assert app.url_for("static", filename="a.css").startswith("//bk.")
+    app.config["S3_OVERRIDE_FLASK_URL_FOR"] = False
+    FlaskS3(app)
+    with app.test_request_context("/"):
+        assert app.url_for("static", filename="a.css") == "/static/a.css"
+
+
+def test_second_registration_warns_once(tmp_path: Path) -> None:
+    app = new_app(tmp_path, FLASKS3_BUCKET_NAME="one")
+    with pytest.warns(MigrationWarning):
+        FlaskS3(app)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         FlaskS3(app)
 
 
@@ -107,10 +148,11 @@ ALIASES: list[tuple[str, Any, str, Any]] = [
         "S3_GZIP_CONTENT_TYPES",
         ["text/css", "application/javascript"],
     ),
+    ("FLASKS3_GZIP_ONLY_EXTS", [], "S3_GZIP_CONTENT_TYPES", ["*/*"]),
     ("FLASKS3_PREFIX", "v2", "S3_PREFIX", "v2"),
     ("FLASKS3_REGION", "eu-west-1", "S3_REGION", "eu-west-1"),
     ("FLASKS3_ENDPOINT_URL", "http://127.0.0.1:9000", "S3_ENDPOINT_URL", "http://127.0.0.1:9000"),
-    ("FLASKS3_CACHE_CONTROL", "max-age=9", "S3_HEADERS", {"Cache-Control": "max-age=9"}),
+    ("FLASKS3_OVERRIDE_TESTING", False, "S3_OVERRIDE_TESTING", False),
 ]
 
 
@@ -119,7 +161,7 @@ def test_flasks3_alias_fills_absent_seed_key(
     tmp_path: Path, old: str, value: Any, new: str, expected: Any
 ) -> None:
     app = new_app(tmp_path, **{old: value})
-    with pytest.warns(DeprecationWarning, match=new) as caught:
+    with pytest.warns(MigrationWarning, match=new) as caught:
         FlaskS3(app)
     assert app.config[new] == expected
     assert all(w.filename == __file__ for w in caught)  # points at the user's line
@@ -139,49 +181,65 @@ CURRENT: dict[str, Any] = {
     "S3_PREFIX": "current",
     "S3_REGION": "us-east-2",
     "S3_ENDPOINT_URL": "http://current.example",
+    "S3_OVERRIDE_TESTING": True,
 }
 
 
-@pytest.mark.parametrize(("old", "value", "new", "expected"), ALIASES[:-1])
+@pytest.mark.parametrize(("old", "value", "new", "expected"), ALIASES)
 def test_seed_key_wins_over_its_alias(
     tmp_path: Path, old: str, value: Any, new: str, expected: Any
 ) -> None:
     app = new_app(tmp_path, **{old: value, new: CURRENT[new]})
-    with pytest.warns(DeprecationWarning, match=f"{old}.*ignored because {new} is set"):
+    with pytest.warns(MigrationWarning, match=f"{old}.*ignored because {new} is set"):
         FlaskS3(app)
     assert app.config[new] == CURRENT[new] != expected
 
 
-def test_flasks3_cache_control_joins_flasks3_headers(tmp_path: Path) -> None:
+def test_flasks3_cache_control_needs_use_cache_control(tmp_path: Path) -> None:
+    # 0.3 applied FLASKS3_CACHE_CONTROL only with FLASKS3_USE_CACHE_CONTROL on.
     app = new_app(tmp_path, FLASKS3_HEADERS={"Expires": "x"}, FLASKS3_CACHE_CONTROL="max-age=9")
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(MigrationWarning, match="no effect because FLASKS3_USE_CACHE_CONTROL"):
+        FlaskS3(app)
+    assert app.config["S3_HEADERS"] == {"Expires": "x"}
+
+
+def test_flasks3_cache_control_wins_over_flasks3_headers(tmp_path: Path) -> None:
+    app = new_app(
+        tmp_path,
+        FLASKS3_HEADERS={"Expires": "x", "cache-control": "no-cache"},
+        FLASKS3_CACHE_CONTROL="max-age=9",
+        FLASKS3_USE_CACHE_CONTROL=True,
+    )
+    with pytest.warns(MigrationWarning, match=r"write S3_HEADERS = \{'Expires'"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == {"Expires": "x", "Cache-Control": "max-age=9"}
+    assert app.config["FLASKS3_HEADERS"]["cache-control"] == "no-cache"  # not changed in place
 
 
 def test_flasks3_cache_control_does_not_replace_an_explicit_one(tmp_path: Path) -> None:
     headers = {"cache-control": "no-store"}
-    app = new_app(tmp_path, S3_HEADERS=headers, FLASKS3_CACHE_CONTROL="max-age=9")
-    with pytest.warns(DeprecationWarning, match="S3_HEADERS"):
+    app = new_app(
+        tmp_path,
+        S3_HEADERS=headers,
+        FLASKS3_CACHE_CONTROL="max-age=9",
+        FLASKS3_USE_CACHE_CONTROL=True,
+    )
+    with pytest.warns(MigrationWarning, match="ignored because S3_HEADERS"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == {"cache-control": "no-store"}
 
 
-def test_empty_gzip_only_exts_keeps_default_types(tmp_path: Path) -> None:
-    app = new_app(tmp_path, FLASKS3_GZIP_ONLY_EXTS=[])
-    with pytest.warns(DeprecationWarning):
+def test_empty_gzip_only_exts_gzips_every_type(tmp_path: Path) -> None:
+    app = new_app(tmp_path, FLASKS3_GZIP=True)
+    with pytest.warns(MigrationWarning, match="every file is gzipped"):
         FlaskS3(app)
-    assert app.config["S3_GZIP_CONTENT_TYPES"] == [
-        "text/css",
-        "application/javascript",
-        "application/x-javascript",
-    ]
+    assert app.config["S3_GZIP_CONTENT_TYPES"] == ["*/*"]
 
 
 @pytest.mark.parametrize(("value", "scheme"), [(True, "https"), (False, "http")])
 def test_s3_use_https(tmp_path: Path, value: bool, scheme: str) -> None:
     app = new_app(tmp_path, S3_BUCKET_NAME="bk", S3_USE_HTTPS=value)
-    with pytest.warns(DeprecationWarning, match="S3_URL_SCHEME") as caught:
+    with pytest.warns(MigrationWarning, match="S3_URL_SCHEME") as caught:
         FlaskS3(app)
     assert app.config["S3_URL_SCHEME"] == scheme
     assert static_url(app) == f"{scheme}://bk.s3.amazonaws.com/static/a.css"
@@ -190,14 +248,14 @@ def test_s3_use_https(tmp_path: Path, value: bool, scheme: str) -> None:
 
 def test_s3_use_https_ignored_when_scheme_set(tmp_path: Path) -> None:
     app = new_app(tmp_path, S3_USE_HTTPS=True, S3_URL_SCHEME="http")
-    with pytest.warns(DeprecationWarning, match="ignored because S3_URL_SCHEME"):
+    with pytest.warns(MigrationWarning, match="ignored because S3_URL_SCHEME"):
         FlaskS3(app)
     assert app.config["S3_URL_SCHEME"] == "http"
 
 
 def test_s3_use_https_wins_over_flasks3_use_https(tmp_path: Path) -> None:
     app = new_app(tmp_path, S3_USE_HTTPS=False, FLASKS3_USE_HTTPS=True)
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(MigrationWarning):
         FlaskS3(app)
     assert app.config["S3_URL_SCHEME"] == "http"
 
@@ -231,7 +289,7 @@ def test_s3_use_https_wins_over_flasks3_use_https(tmp_path: Path) -> None:
 def test_s3_cache_control(tmp_path: Path, config: dict[str, Any], headers: dict[str, str]) -> None:
     given = dict(config.get("S3_HEADERS", {}))
     app = new_app(tmp_path, **config)
-    with pytest.warns(DeprecationWarning, match=r"S3_HEADERS\ = \{'Cache-Control'"):
+    with pytest.warns(MigrationWarning, match=r"S3_HEADERS\ = \{'Cache-Control'"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == headers
     assert config.get("S3_HEADERS", {}) == given  # the user's dict is not changed in place
@@ -292,7 +350,7 @@ def test_explicit_config_wins_over_spec(tmp_path: Path) -> None:
 
 def test_flasks3_alias_wins_over_spec(tmp_path: Path) -> None:
     app = new_app(tmp_path, FLASKS3_BUCKET_NAME="old")
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(MigrationWarning):
         FlaskS3(app, spec=SPEC)
     assert app.config["S3_BUCKET_NAME"] == "old"
 

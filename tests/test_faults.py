@@ -20,12 +20,15 @@ from faultproxy import FaultProxy
 from flask import Flask
 
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.errors import ApplyError, S3Error
-from flask_s3.locals3 import LocalS3
-from flask_s3.lock import LOCK_NAME
-from flask_s3.remote import control_key, make_client
+from flask_s3.remote import control_key
+from flask_s3.s3 import open_store
+from flask_s3.s3.lock import LOCK_NAME
+from flask_s3.seaweedfs import LocalS3
+from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UploadSpec
+
+pytestmark = pytest.mark.usefixtures("both_stores")
 
 N_FILES = 40
 
@@ -76,7 +79,7 @@ def test_bursts_of_503_500_and_resets_are_retried(proxy, s3_env, bucket_name, ap
 
     proxy.policy = flaky
     spec = spec_for(proxy.endpoint_url, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     report = deploy(spec, app, client)
     assert report.uploaded == N_FILES and report.ok
     assert {v for _, _, v in proxy.seen} >= {"503", "500", "reset"}
@@ -88,7 +91,7 @@ def test_exhausted_retries_give_an_exact_report_and_reapply_converges(
     proxy, s3_env, bucket_name, app, s3_client
 ):
     spec = spec_for(proxy.endpoint_url, bucket_name, prune=True)
-    client = make_client(spec)
+    client = open_store(spec)
     deploy(spec, app, client)
     static = Path(app.static_folder or "")
     (static / "f00.txt").unlink()  # a planned delete, which must not be sent
@@ -117,7 +120,7 @@ def test_exhausted_retries_give_an_exact_report_and_reapply_converges(
 
 def test_server_gone_mid_apply_reports_counts_and_recovers(proxy, s3_env, bucket_name, app):
     spec = spec_for(proxy.endpoint_url, bucket_name, prune=True)
-    client = make_client(spec)
+    client = open_store(spec)
     puts = {"n": 0}
     lock = threading.Lock()
 
@@ -129,7 +132,7 @@ def test_server_gone_mid_apply_reports_counts_and_recovers(proxy, s3_env, bucket
                     return "reset"
         return "pass"
 
-    client.create_bucket(Bucket=bucket_name)
+    client.create_bucket("us-east-1", None)
     proxy.policy = dies_after_ten
     with pytest.raises((ApplyError, S3Error)) as info:
         deploy(spec, app, client)
@@ -153,7 +156,7 @@ def test_server_gone_mid_apply_reports_counts_and_recovers(proxy, s3_env, bucket
 
 def test_access_denied_on_one_key_names_it(proxy, s3_env, bucket_name, app):
     spec = spec_for(proxy.endpoint_url, bucket_name)
-    client = make_client(spec)
+    client = open_store(spec)
     proxy.policy = lambda m, p, n: "403" if m == "PUT" and p.endswith("/f05.txt") else "pass"
     with pytest.raises(ApplyError) as info:
         deploy(spec, app, client)
@@ -165,7 +168,7 @@ def test_bucket_of_someone_else_is_a_clear_error(proxy, s3_env, bucket_name, app
     spec = spec_for(proxy.endpoint_url, bucket_name)
     proxy.policy = lambda m, p, n: "403"  # AccessDenied to everything, as for a foreign bucket
     with pytest.raises(S3Error, match="exists but these credentials may not use it"):
-        snapshot(spec, app, make_client(spec))
+        snapshot(spec, app, open_store(spec))
 
 
 def test_expired_session_token_says_to_refresh_it(
@@ -175,7 +178,7 @@ def test_expired_session_token_says_to_refresh_it(
     spec = spec_for(proxy.endpoint_url, bucket_name)
     proxy.policy = lambda m, p, n: "expired"
     with pytest.raises(S3Error) as info:
-        snapshot(spec, app, make_client(spec))
+        snapshot(spec, app, open_store(spec))
     assert "ExpiredToken" in info.value.summary
     assert "Refresh your credentials" in info.value.detail
     assert "token-value-that-must-not-leak" not in str(info.value)
@@ -184,18 +187,18 @@ def test_expired_session_token_says_to_refresh_it(
 def test_unresolvable_endpoint(s3_env, bucket_name, app):
     spec = spec_for("http://no-such-host.invalid:9000", bucket_name)
     with pytest.raises(S3Error, match="cannot reach the S3 endpoint"):
-        snapshot(spec, app, make_client(spec))
+        snapshot(spec, app, open_store(spec))
 
 
-def test_two_applies_at_once_end_like_one(s3_server, s3_env, bucket_name, app):
+def test_two_applies_at_once_end_like_one(s3_server, s3_env, bucket_name, app, s3_client):
     spec = spec_for(s3_server.endpoint_url, bucket_name)
-    client = make_client(spec)
-    client.create_bucket(Bucket=bucket_name)
+    client = open_store(spec)
+    client.create_bucket("us-east-1", None)
     outcomes: list[str] = []
 
     def run() -> None:
         try:
-            deploy(spec, app, make_client(spec))
+            deploy(spec, app, open_store(spec))
             outcomes.append("ok")
         except ApplyError as exc:
             outcomes.append(exc.summary)
@@ -208,21 +211,23 @@ def test_two_applies_at_once_end_like_one(s3_server, s3_env, bucket_name, app):
     assert "ok" in outcomes
     assert set(outcomes) <= {"ok", "another apply is running on this bucket and prefix"}
     assert not snapshot(spec, app, client).plan.has_changes
-    listed = client.list_objects_v2(Bucket=bucket_name)["Contents"]
+    listed = s3_client.list_objects_v2(Bucket=bucket_name)["Contents"]
     assert control_key(spec, LOCK_NAME) not in {o["Key"] for o in listed}
 
 
-def test_a_held_lock_refuses_and_a_stale_one_is_broken(s3_server, s3_env, bucket_name, app):
+def test_a_held_lock_refuses_and_a_stale_one_is_broken(
+    s3_server, s3_env, bucket_name, app, s3_client
+):
     spec = spec_for(s3_server.endpoint_url, bucket_name)
-    client = make_client(spec)
-    client.create_bucket(Bucket=bucket_name)
+    client = open_store(spec)
+    s3_client.create_bucket(Bucket=bucket_name)
     key = control_key(spec, LOCK_NAME)
     fresh = f'{{"host": "ci-7", "since": "now", "epoch": {time.time()}}}'
-    client.put_object(Bucket=bucket_name, Key=key, Body=fresh.encode())
+    s3_client.put_object(Bucket=bucket_name, Key=key, Body=fresh.encode())
     with pytest.raises(ApplyError, match="another apply is running") as info:
         deploy(spec, app, client)
     assert "ci-7" in info.value.detail
-    client.put_object(Bucket=bucket_name, Key=key, Body=b'{"host": "old", "epoch": 1000}')
+    s3_client.put_object(Bucket=bucket_name, Key=key, Body=b'{"host": "old", "epoch": 1000}')
     report = deploy(spec, app, client)
     assert report.uploaded == N_FILES
 
@@ -292,8 +297,8 @@ def test_real_server_killed_mid_apply_then_restarted(s3_env, bucket_name, app, t
     proxy = FaultProxy(server.port or 0)
     try:
         spec = spec_for(proxy.endpoint_url, bucket_name, prune=True)
-        client = make_client(spec)
-        client.create_bucket(Bucket=bucket_name)
+        client = open_store(spec)
+        client.create_bucket("us-east-1", None)
         puts = {"n": 0}
         lock = threading.Lock()
 

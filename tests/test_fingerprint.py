@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -15,7 +16,6 @@ from flask import Flask, render_template_string
 
 from flask_s3 import FlaskS3
 from flask_s3.apply import Report, apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.errors import ConfigError, PlanError
 from flask_s3.fingerprint import (
     IMMUTABLE,
@@ -24,7 +24,8 @@ from flask_s3.fingerprint import (
     read_manifest_file,
     write_manifest_file,
 )
-from flask_s3.remote import make_client
+from flask_s3.s3 import open_store
+from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import AssetsSpec, BucketSpec, FingerprintSpec, Spec, UrlSpec
 
 PAGE = """
@@ -65,8 +66,9 @@ def spec_for(server: Any, bucket: str, keep: int = 3) -> Spec:
 
 def deploy(spec: Spec, root: Path) -> Report:
     app = Flask("fp", root_path=str(root))
-    client = make_client(spec)
+    client = open_store(spec)
     snap = snapshot(spec, app, client)
+    write_fingerprint_manifest(app, spec, snap.local)
     return apply_plan(snap.plan, spec, snap.local, client, remote=snap.remote)
 
 
@@ -117,14 +119,14 @@ def test_a_deploy_with_nothing_changed_is_a_noop(s3_server, s3_env, bucket_name,
     spec = spec_for(s3_server, bucket_name)
     deploy(spec, site)
     app = Flask("fp", root_path=str(site))
-    plan = snapshot(spec, app, make_client(spec)).plan
+    plan = snapshot(spec, app, open_store(spec)).plan
     assert not plan.has_changes
 
 
 def test_plan_shows_logical_and_hashed_names(s3_server, s3_env, bucket_name, site):
     spec = spec_for(s3_server, bucket_name)
     app = Flask("fp", root_path=str(site))
-    plan = snapshot(spec, app, make_client(spec)).plan
+    plan = snapshot(spec, app, open_store(spec)).plan
     uploads = {a.logical: a.key for a in plan.of_kind("upload")}
     assert re.fullmatch(r"static/img/logo\.[0-9a-f]{12}\.svg", uploads["static/img/logo.svg"])
     assert None in uploads  # robots.txt: not renamed, no logical name
@@ -199,3 +201,41 @@ def spec_for_local() -> Spec:
         Spec(bucket=BucketSpec(name="bucket")),
         assets=AssetsSpec(fingerprint=FingerprintSpec(enabled=True)),
     )
+
+
+def test_first_deploy_of_an_app_that_sets_up_flask_s3_with_its_spec(
+    site: Path, s3_env: Any, bucket_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI imports the app before the manifest exists; the app must start for it."""
+    from click.testing import CliRunner
+
+    from flask_s3.cli import main
+
+    (site / "fpshop.py").write_text(
+        "from flask import Flask\nfrom flask_s3 import FlaskS3\n\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    FlaskS3(app, spec='deploy.yaml')\n"
+        "    return app\n"
+    )
+    (site / "deploy.yaml").write_text(
+        f"version: 1\napp: 'fpshop:create_app()'\n"
+        f"bucket: {{name: {bucket_name}, endpoint_url: '{s3_env.endpoint_url}'}}\n"
+        "assets: {fingerprint: {enabled: true}}\n"
+    )
+    monkeypatch.chdir(site)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(sys.modules, "fpshop", None)  # restored (removed) at teardown
+    del sys.modules["fpshop"]
+    with pytest.raises(ConfigError, match=r"manifest .* is missing"):
+        import fpshop
+
+        fpshop.create_app()  # outside a deploy, a missing manifest is a start-up error
+    result = CliRunner().invoke(main, ["apply", "deploy.yaml"])
+    assert result.exit_code == 0, result.output
+    names = read_manifest_file(site / "static" / MANIFEST_FILE)
+    assert re.fullmatch(r"static/css/app\.[0-9a-f]{12}\.css", names["static/css/app.css"])
+    with fpshop.create_app().test_request_context():
+        from flask_s3 import url_for
+
+        assert url_for("static", filename="css/app.css").endswith(names["static/css/app.css"])

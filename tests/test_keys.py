@@ -9,7 +9,6 @@ from flask import Blueprint, Flask
 
 from flask_s3.keys import (
     bucket_base_url,
-    glob_match,
     join_key,
     key_filename,
     normalize_prefix,
@@ -18,31 +17,6 @@ from flask_s3.keys import (
     static_sources,
     static_url_path,
 )
-
-
-@pytest.mark.parametrize(
-    ("pattern", "key", "matches"),
-    [
-        ("static/*.css", "static/app.css", True),
-        ("static/*.css", "static/css/app.css", False),
-        ("static/**", "static/css/app.css", True),
-        ("static/fonts/**", "static/fonts/a/b.woff2", True),
-        ("static/fonts/**", "static/fontsx/b.woff2", False),
-        ("**/*.map", "app.js.map", True),
-        ("**/*.map", "static/js/app.js.map", True),
-        ("**/*.map", "static/js/app.js", False),
-        ("static/?.js", "static/a.js", True),
-        ("static/?.js", "static/ab.js", False),
-        ("static/?.js", "static//.js", False),
-        ("static/a+b.css", "static/a+b.css", True),
-        ("static/a+b.css", "static/aab.css", False),
-        ("static/(x).css", "static/(x).css", True),
-        ("*.css", "x.css\n", False),
-        ("static/*", "static/line\nbreak", True),
-    ],
-)
-def test_glob(pattern: str, key: str, matches: bool) -> None:
-    assert glob_match(pattern, key) is matches
 
 
 @pytest.mark.parametrize(

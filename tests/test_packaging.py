@@ -17,8 +17,8 @@ CHECK = """
 import json, sys
 from importlib import resources
 import flask_s3
-from flask_s3.specload import load_schema
-from flask_s3.render import plan_schema
+from flask_s3.spec.validate import load_schema
+from flask_s3.plan import plan_schema
 from flask_s3.spec import load_spec
 packaged = resources.files("flask_s3") / "schemas" / "deploy.schema.json"
 assert packaged.is_file(), packaged

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from flask_s3.errors import PlanError
-from flask_s3.plan import Plan
+from flask_s3.plan import Plan, validate_plan_dict
 from flask_s3.render import (
     MARKER,
     human_size,
@@ -25,7 +25,6 @@ from flask_s3.render import (
     render_markdown,
     render_text,
     summary_line,
-    validate_plan_dict,
 )
 
 HERE = Path(__file__).parent
@@ -38,7 +37,7 @@ def load(name: str) -> dict[str, Any]:
     return dict(json.loads(PLANS[name].read_text()))
 
 
-CASES = [(n, f) for n in ("nochange", "mixed") for f in SUFFIX] + [("large", "markdown")]
+CASES = [(n, f) for n in ("nochange", "mixed", "cdn") for f in SUFFIX] + [("large", "markdown")]
 
 
 @pytest.mark.parametrize("name, fmt", CASES)
@@ -66,7 +65,7 @@ def test_sample_plans_fit_the_schema_and_round_trip(name: str):
             lambda d: d["actions"].append({"action": "explode", "key": "x", "reason": "new"}),
             "damaged",
         ),
-        (lambda d: d.update(format_version=99), "unsupported plan format_version 99"),
+        (lambda d: d.update(format_version=99), "made by a newer flask-s3 \\(plan format 99"),
         (lambda d: d["actions"][3].pop("md5"), "damaged"),
     ],
 )
@@ -74,6 +73,30 @@ def test_broken_plans_are_refused_with_a_reason(damage: Any, message: str):
     data = copy.deepcopy(load("mixed"))
     damage(data)
     with pytest.raises(PlanError, match=message):
+        validate_plan_dict(data)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.pop("cdn"),
+        lambda a: a.update(key="v2/static/css/page00.css"),
+        lambda a: a["cdn"].update(invalidate=[]),
+        lambda a: a["cdn"].update(paths=["static/no-leading-slash.css"]),
+        lambda a: a.update(reason="etag"),
+    ],
+)
+def test_damaged_cdn_actions_are_refused(damage: Any):
+    data = copy.deepcopy(load("cdn"))
+    damage(data["actions"][-1])
+    with pytest.raises(PlanError, match="damaged"):
+        validate_plan_dict(data)
+
+
+def test_cdn_data_only_on_the_invalidate_cdn_action():
+    data = copy.deepcopy(load("cdn"))
+    data["actions"][0]["cdn"] = data["actions"][-1]["cdn"]
+    with pytest.raises(PlanError, match="damaged"):
         validate_plan_dict(data)
 
 

@@ -16,9 +16,9 @@ from flask import Flask
 
 from flask_s3 import FlaskS3
 from flask_s3.apply import apply_plan
-from flask_s3.deploy import snapshot
 from flask_s3.local import scan_app
-from flask_s3.remote import make_client
+from flask_s3.s3 import open_store
+from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UrlSpec
 
 
@@ -84,7 +84,7 @@ ODD_NAMES = [
 
 
 def test_odd_file_names_upload_under_the_url_for_key_and_serve_back(
-    s3_server, s3_env, bucket_name, tmp_path
+    s3_server, s3_env, bucket_name, tmp_path, s3_client, both_stores
 ):
     static = tmp_path / "static"
     for name in ODD_NAMES:
@@ -95,7 +95,7 @@ def test_odd_file_names_upload_under_the_url_for_key_and_serve_back(
     spec = spec_for(s3_server, bucket_name)
     app.config.update(spec.flask_config())
     FlaskS3(app)
-    client = make_client(spec)
+    client = open_store(spec)
     snap = snapshot(spec, app, client)
     apply_plan(snap.plan, spec, snap.local, client)
     from flask import render_template_string
@@ -105,12 +105,14 @@ def test_odd_file_names_upload_under_the_url_for_key_and_serve_back(
             url = render_template_string("{{ url_for('static', filename=n) }}", n=name)
             with urllib.request.urlopen(url, timeout=10) as resp:
                 assert resp.read() == name.encode(), url
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket_name)["Contents"]}
+    keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket_name)["Contents"]}
     assert "static/" + unicodedata.normalize("NFC", ODD_NAMES[7]) in keys
 
 
 @pytest.mark.slow
-def test_large_file_uploads_with_bounded_memory(s3_server, s3_env, bucket_name, tmp_path):
+def test_large_file_uploads_with_bounded_memory(
+    s3_server, s3_env, bucket_name, tmp_path, s3_client
+):
     static = tmp_path / "static"
     static.mkdir()
     with open(static / "big.bin", "wb") as fh:
@@ -122,13 +124,13 @@ def test_large_file_uploads_with_bounded_memory(s3_server, s3_env, bucket_name, 
         import resource, sys
         from flask import Flask
         from flask_s3.apply import apply_plan
-        from flask_s3.deploy import snapshot
-        from flask_s3.remote import make_client
+        from flask_s3.snapshot import snapshot
+        from flask_s3.s3 import open_store
         from flask_s3.spec import BucketSpec, Spec
         app = Flask("big", root_path={str(tmp_path)!r})
         bucket = BucketSpec(name={bucket_name!r}, endpoint_url={s3_server.endpoint_url!r})
         spec = Spec(bucket=bucket)
-        client = make_client(spec)
+        client = open_store(spec)
         snap = snapshot(spec, app, client)
         report = apply_plan(snap.plan, spec, snap.local, client)
         assert report.uploaded == 1, report
@@ -141,7 +143,5 @@ def test_large_file_uploads_with_bounded_memory(s3_server, s3_env, bucket_name, 
     assert result.returncode == 0, result.stderr
     peak_mb = int(result.stdout.strip()) / 1024
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
-    head = make_client(spec_for(s3_server, bucket_name)).head_object(
-        Bucket=bucket_name, Key="static/big.bin"
-    )
+    head = s3_client.head_object(Bucket=bucket_name, Key="static/big.bin")
     assert head["ContentLength"] == 120 << 20

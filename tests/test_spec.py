@@ -57,6 +57,62 @@ EXPECTED = {
     "33-many-problems.yaml": (4, 3, "bucket.acl", 'got "public"'),
     "34-fingerprint-length.yaml": (7, 5, "assets.fingerprint.length", "from 6 to 32, got 2"),
     "35-merge-key.yaml": (3, 1, "bucket", "merge keys (<<) are not supported"),
+    "50-expires-not-a-date.yaml": (6, 5, "assets.headers.Expires", '"next tuesday" is not a date'),
+    "51-expected-owner.yaml": (4, 3, "bucket.expected_owner", "12-digit AWS account id"),
+    "36-cloudfront-domain-as-id.yaml": (
+        6,
+        5,
+        "cdn.cloudfront.distribution_id",
+        'not the d123.cloudfront.net domain or an ARN; got "d111111abcdef8.cloudfront.net"',
+    ),
+    "37-cloudfront-id-from-var.yaml": (
+        7,
+        5,
+        "cdn.cloudfront.distribution_id",
+        "capital letters and digits such as E2QWRUHAPOMQZL, not the d123.cloudfront.net domain "
+        'or an ARN; got "e2qwruhapomqzl"',
+    ),
+    "38-kms-key-without-kms.yaml": (
+        7,
+        5,
+        "assets.encryption.kms_key_id",
+        "a KMS key needs type: aws:kms (type is AES256)",
+    ),
+    "39-encryption-type.yaml": (
+        5,
+        16,
+        "assets.encryption.type",
+        'expected one of none, AES256, aws:kms; got "aes256"',
+    ),
+    "40-cloudfront-max-paths.yaml": (
+        5,
+        49,
+        "cdn.cloudfront.max_paths",
+        "from 1 to 3000, got 0",
+    ),
+    "36-glob-absolute.yaml": (
+        5,
+        25,
+        "assets.exclude[1]",
+        "keys have no leading slash; write static/",
+    ),
+    "37-glob-backslash.yaml": (6, 7, "assets.rules[0].match", "write static/fonts/*.woff2"),
+    "38-glob-empty.yaml": (5, 13, "assets.exclude[0]", "must not be empty"),
+    "39-glob-folder.yaml": (9, 9, "assets.fingerprint.exclude[1]", "write static/fonts/** for"),
+    "40-glob-brace-alternative.yaml": (
+        5,
+        13,
+        "assets.exclude[0]",
+        "alternative '/static/js/*.map'",
+    ),
+    "41-glob-dotdot.yaml": (5, 13, "assets.exclude[0]", "'.' or '..' segment"),
+    "42-glob-brace-bomb.yaml": (5, 13, "assets.exclude[0]", "expand to more than 1000"),
+    "43-glob-globstar-in-name.yaml": (
+        6,
+        7,
+        "assets.rules[0].match",
+        "write static/js/**/*.js for any depth, or static/js/*.js",
+    ),
 }
 
 
@@ -140,6 +196,27 @@ def test_example_validates_and_hydrates(monkeypatch: pytest.MonkeyPatch):
     assert local.bucket.endpoint_url == "http://127.0.0.1:9000"
     assert local.urls.style == "path"
     assert local.digest != spec.digest
+
+
+def test_example_cdn_section_validates_when_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    text = (ROOT / "deploy.example.yaml").read_text()
+    block = text[text.index("# cdn:") :]
+    assert block.count("\n#") >= 6
+    uncommented = text.replace(block, "\n".join(line[2:] for line in block.splitlines()))
+    path = tmp_path / "deploy.yaml"
+    path.write_text(uncommented)
+    monkeypatch.setenv("CLOUDFRONT_DISTRIBUTION_ID", "E2QWRUHAPOMQZL")
+    spec = load_spec(path)
+    cloudfront = spec.cdn.cloudfront
+    assert cloudfront is not None and cloudfront.distribution_id == "E2QWRUHAPOMQZL"
+    assert (cloudfront.invalidate, cloudfront.wait, cloudfront.max_paths) == ("changed", False, 15)
+    assert spec.assets.encryption.type == "AES256"
+    monkeypatch.delenv("CLOUDFRONT_DISTRIBUTION_ID")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "CLOUDFRONT_DISTRIBUTION_ID is not set" in str(info.value)
 
 
 def test_interpolation_defaults_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -118,6 +118,10 @@ class LocalS3:
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
+            # Every bucket is a collection with volumes of its own: a test session makes
+            # hundreds of buckets, more than the default count of volumes allows.
+            "-volume.max=2000",
+            "-master.volumeSizeLimitMB=64",
             "-admin.ui=false",
             "-webdav=false",
             "-s3.port.iceberg=0",
@@ -163,6 +167,7 @@ class LocalS3:
     def _wait_ready(self, timeout: float) -> None:
         import boto3
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
 
         client = boto3.client(
             "s3",
@@ -192,7 +197,7 @@ class LocalS3:
                     client.delete_object(Bucket=probe, Key="probe")
                     client.delete_bucket(Bucket=probe)
                     return
-            except Exception as exc:  # not ready yet
+            except (BotoCoreError, ClientError) as exc:  # not ready yet
                 last = exc
             time.sleep(0.3)
         tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""

@@ -38,6 +38,7 @@ class BucketSpec:
     public_read_policy: bool = False
     profile: str | None = None
     cors: CorsSpec | None = None
+    expected_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class FingerprintSpec:
 
 
 @dataclass(frozen=True)
+class EncryptionSpec:
+    """Server-side encryption asked for on every object (``none``: the bucket's default)."""
+
+    type: Literal["none", "AES256", "aws:kms"] = "none"
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
 class AssetsSpec:
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()
@@ -80,6 +89,24 @@ class AssetsSpec:
     prune: bool = False
     max_delete: int = 256
     fingerprint: FingerprintSpec = field(default_factory=FingerprintSpec)
+    integrity: bool = False  # record SHA-384 (SRI) values in the manifest FlaskS3 reads
+    encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
+
+
+@dataclass(frozen=True)
+class CloudFrontSpec:
+    """A CloudFront distribution in front of the bucket, and which paths apply invalidates."""
+
+    distribution_id: str
+    invalidate: Literal["changed", "all", "off"] = "changed"
+    wait: bool = False
+    max_paths: int = 15
+    profile: str | None = None  # default: the bucket's credentials
+
+
+@dataclass(frozen=True)
+class CdnSpec:
+    cloudfront: CloudFrontSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -103,11 +130,12 @@ class Spec:
     assets: AssetsSpec = field(default_factory=AssetsSpec)
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     upload: UploadSpec = field(default_factory=UploadSpec)
+    cdn: CdnSpec = field(default_factory=CdnSpec)
     source: Path | None = None  # the file it was loaded from, if any
     digest: str = ""  # "sha256:<hex>" over the resolved values
 
     def flask_config(self) -> dict[str, Any]:
-        """The seed's Flask config keys for this spec (see the README's table)."""
+        """The seed's Flask config keys for this spec (see docs/reference/config.rst)."""
         return {
             "S3_BUCKET_NAME": self.bucket.name,
             "S3_REGION": self.bucket.region,
@@ -125,12 +153,13 @@ class Spec:
             "S3_OVERRIDE_FLASK_URL_FOR": self.runtime.override_flask_url_for,
             "S3_FINGERPRINT": self.assets.fingerprint.enabled,
             "S3_FINGERPRINT_MANIFEST": self.assets.fingerprint.manifest,
+            "S3_INTEGRITY": self.assets.integrity,
         }
 
 
 def load_spec(path: str | Path) -> Spec:
     """Load, interpolate and validate a deploy spec; raise SpecError listing every problem."""
-    from .specload import parse_file
+    from .yamlfile import parse_file
 
     data, locate = parse_file(Path(path))
     return build_spec(data, locate, source=Path(path))
@@ -138,15 +167,16 @@ def load_spec(path: str | Path) -> Spec:
 
 def spec_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Spec:
     """Validate a plain mapping as a spec (same rules as a file, without line numbers)."""
-    from .specload import Locator
+    from .yamlfile import Locator
 
     return build_spec(dict(data), Locator(source, {}), source=None)
 
 
 def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
-    from .specload import validate
+    from .validate import validate
 
     validate(data, locate)
+    check_encryption(data, locate)
     bucket = data["bucket"]
     cors = bucket.get("cors")
     if isinstance(cors, list):
@@ -157,6 +187,8 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     fingerprint = assets.get("fingerprint") or {}
     runtime = data.get("runtime") or {}
     upload = data.get("upload") or {}
+    encryption = assets.get("encryption") or {}
+    cloudfront = (data.get("cdn") or {}).get("cloudfront")
     spec = Spec(
         version=data["version"],
         app=data.get("app") or None,
@@ -168,6 +200,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             acl=bucket.get("acl", "none"),
             public_read_policy=bucket.get("public_read_policy", False),
             profile=bucket.get("profile") or None,
+            expected_owner=bucket.get("expected_owner") or None,
             cors=None
             if cors is None
             else CorsSpec(
@@ -205,6 +238,11 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
                 keep=fingerprint.get("keep", 3),
                 manifest=fingerprint.get("manifest") or None,
             ),
+            integrity=assets.get("integrity", False),
+            encryption=EncryptionSpec(
+                type=encryption.get("type", "none"),
+                kms_key_id=encryption.get("kms_key_id") or None,
+            ),
         ),
         runtime=RuntimeSpec(
             enabled=runtime.get("enabled", True),
@@ -212,6 +250,17 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             override_flask_url_for=runtime.get("override_flask_url_for", False),
         ),
         upload=UploadSpec(concurrency=upload.get("concurrency", 16)),
+        cdn=CdnSpec(
+            cloudfront=None
+            if cloudfront is None
+            else CloudFrontSpec(
+                distribution_id=cloudfront["distribution_id"],
+                invalidate=cloudfront.get("invalidate", "changed"),
+                wait=cloudfront.get("wait", False),
+                max_paths=cloudfront.get("max_paths", 15),
+                profile=cloudfront.get("profile") or None,
+            )
+        ),
         source=source,
     )
     values = asdict(spec)
@@ -219,6 +268,24 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
     values.pop("digest")
     blob = json.dumps(values, sort_keys=True, default=str).encode()
     return _with_digest(spec, "sha256:" + hashlib.sha256(blob).hexdigest())
+
+
+def check_encryption(data: Mapping[str, Any], locate: Any) -> None:
+    """A KMS key only means something with type aws:kms; anything else is a mistake."""
+    from ..errors import SpecError
+
+    encryption = (data.get("assets") or {}).get("encryption") or {}
+    kind = encryption.get("type", "none")
+    if encryption.get("kms_key_id") and kind != "aws:kms":
+        raise SpecError(
+            [
+                locate.problem(
+                    ("assets", "encryption", "kms_key_id"),
+                    f"a KMS key needs type: aws:kms (type is {kind}); "
+                    "set type: aws:kms or remove kms_key_id",
+                )
+            ]
+        )
 
 
 def _with_digest(spec: Spec, digest: str) -> Spec:

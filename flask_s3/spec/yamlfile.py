@@ -1,28 +1,21 @@
-"""Reading deploy.yaml: YAML to plain data with a line and column for every key path,
-``${VAR}`` interpolation, and schema validation turned into located, plain-worded problems."""
+"""Reading deploy.yaml: YAML to plain data with a line and column for every key path, and
+``${VAR}`` interpolation. Tags, merge keys and alias bombs are refused, located."""
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 
 MAX_NODES = 20_000  # far beyond any real spec; an alias bomb hits it at once
 MAX_BYTES = 1_000_000
 Path_ = tuple[str | int, ...]
-SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private_key")
-SECRET_KEYS = {"aws_access_key_id", "access_key_id", "access_key", "aws_access_key"}
 PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -42,6 +35,8 @@ EMPTY_IS_UNSET = {
     ("urls", "scheme"),
     ("urls", "style"),
     ("urls", "bucket_domain"),
+    ("assets", "encryption", "kms_key_id"),
+    ("cdn", "cloudfront", "profile"),
 }
 
 
@@ -263,183 +258,3 @@ def _substitute(value: str, env: Any) -> tuple[str, list[str]]:
         return ""
 
     return INTERPOLATION.sub(replace, value), errors
-
-
-@lru_cache(maxsize=1)
-@lru_cache(maxsize=1)
-def schema_bytes() -> bytes:
-    """``schemas/deploy.schema.json``: from the installed package, else the source checkout."""
-    packaged = resources.files("flask_s3") / "schemas" / "deploy.schema.json"
-    if packaged.is_file():
-        return packaged.read_bytes()
-    return (Path(__file__).resolve().parent.parent / "schemas" / "deploy.schema.json").read_bytes()
-
-
-def load_schema() -> dict[str, Any]:
-    return dict(json.loads(schema_bytes()))
-
-
-def looks_secret(key: str) -> bool:
-    lower = key.lower().replace("-", "_")
-    return lower in SECRET_KEYS or any(word in lower for word in SECRET_WORDS)
-
-
-def find_secrets(node: Any, path: Path_, locator: Locator) -> list[Problem]:
-    problems: list[Problem] = []
-    if isinstance(node, dict):
-        for key in list(node):
-            child = (*path, key)
-            if looks_secret(str(key)):
-                problems.append(
-                    locator.problem(
-                        child,
-                        "credentials do not belong in the spec; set AWS_ACCESS_KEY_ID and "
-                        "AWS_SECRET_ACCESS_KEY in the environment, or name a profile in "
-                        "bucket.profile",
-                    )
-                )
-                del node[key]
-            else:
-                problems += find_secrets(node[key], child, locator)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            problems += find_secrets(item, (*path, index), locator)
-    return problems
-
-
-def validate(data: dict[str, Any], locator: Locator) -> None:
-    """Raise SpecError with every problem: secrets first, then everything the schema finds."""
-    problems = find_secrets(data, (), locator)
-    for path in EMPTY_IS_UNSET:
-        parent: Any = data
-        for part in path[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and parent.get(path[-1]) == "":
-            del parent[path[-1]]
-    if not problems and _known_valid(data):
-        return
-    from jsonschema import Draft202012Validator
-
-    schema = load_schema()
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    for error in errors:
-        problems += explain(error, locator, schema)
-    if problems:
-        problems.sort(key=lambda p: (p.line, p.column))
-        raise SpecError(problems)
-    _known_valid(data, remember=True)
-
-
-def _known_valid(data: dict[str, Any], remember: bool = False) -> bool:
-    """Whether this exact document passed this exact schema before (a marker in the cache).
-
-    Importing jsonschema and validating costs more than the rest of a no-op plan's start-up,
-    so a spec that validated once is not validated again until it or the schema changes.
-    Only plain JSON values are cached: anything else (a YAML date, say) always validates.
-    """
-    from .hashcache import cache_dir
-
-    directory = cache_dir()
-    if directory is None:
-        return False
-    try:
-        document = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    digest = hashlib.sha256(schema_bytes() + b"\0" + document.encode()).hexdigest()
-    marker = directory / "valid-specs" / digest
-    if not remember:
-        return marker.exists()
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    except OSError:
-        pass
-    return True
-
-
-TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "a mapping (key: value lines)",
-    "array": "a list",
-    "null": "nothing (null)",
-}
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _bounds(sub: dict[str, Any]) -> str:
-    low, high = sub.get("minimum"), sub.get("maximum")
-    if low is not None and high is not None:
-        return f"from {low} to {high}"
-    if low is not None:
-        return f"of {low} or more"
-    return f"of {high} or less"
-
-
-def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Problem]:
-    """One jsonschema error in plain words, located, saying what to write instead."""
-    path: Path_ = tuple(error.absolute_path)
-    sub = error.schema if isinstance(error.schema, dict) else {}
-    fix = sub.get("x-fix")
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = sorted(sub.get("properties", {}))
-        out = []
-        for key in sorted(set(error.instance) - set(allowed)):
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"?' if close else f"allowed: {', '.join(allowed)}"
-            out.append(locator.problem((*path, key), f"unknown key; {hint}"))
-        return out
-    if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else "?"
-        present = [str(k) for k in error.instance] if isinstance(error.instance, dict) else []
-        close = difflib.get_close_matches(missing, present, n=1, cutoff=0.6)
-        hint = f' (is "{close[0]}" a misspelling of it?)' if close else ""
-        return [locator.problem(path, f'missing required key "{missing}"{hint}')]
-    if kind == "propertyNames" or "propertyNames" in error.schema_path:
-        name = str(error.instance)
-        return [
-            locator.problem(
-                (*path, name),
-                f"{_shown(name)} is not a valid header name; use letters, digits and '-' "
-                "(e.g. Cache-Control)",
-            )
-        ]
-    if kind == "oneOf" and error.context and isinstance(error.instance, (dict, list)):
-        # Explain the branch meant by the value's shape (the mapping or the list form).
-        branch = 1 if isinstance(error.instance, dict) else 0
-        inner = [e for e in error.context if e.relative_schema_path[0] == branch]
-        if inner:
-            return [p for e in inner for p in explain(e, locator, schema)]
-    got = _shown(error.instance)
-    if kind == "type":
-        wanted = sub.get("type")
-        names = wanted if isinstance(wanted, list) else [wanted]
-        words = " or ".join(TYPE_WORDS.get(str(n), str(n)) for n in names)
-        if "minimum" in sub or "maximum" in sub:
-            words += " " + _bounds(sub)
-        return [locator.problem(path, f"expected {words}, got {got}")]
-    if kind == "enum":
-        options = ", ".join(str(o) for o in sub.get("enum", []))
-        return [locator.problem(path, f"expected one of {options}; got {got}")]
-    if kind == "const":
-        return [
-            locator.problem(path, f"{fix or 'expected ' + _shown(sub.get('const'))}; got {got}")
-        ]
-    if kind in ("minimum", "maximum"):
-        return [locator.problem(path, f"expected a whole number {_bounds(sub)}, got {got}")]
-    if kind in ("pattern", "oneOf") and fix:
-        return [locator.problem(path, f"{fix}; got {got}")]
-    if kind == "minLength":
-        return [locator.problem(path, "must not be empty")]
-    if kind == "minItems":
-        return [locator.problem(path, "the list must not be empty")]
-    return [locator.problem(path, f"{error.message}")]

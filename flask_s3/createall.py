@@ -1,0 +1,276 @@
+"""``create_all``: deploy from Python in one call, with the seed's and Flask-S3 0.3's arguments."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+from .apply import Report, apply_plan
+from .errors import ConfigError, MigrationWarning, S3Error
+from .globs import key_matcher
+from .keys import static_key, static_sources
+from .local import LocalInventory, walk_static
+from .migrate import filepath_headers
+from .s3 import StoreError, StoreUnreachable, open_store
+from .s3.store import Store
+from .snapshot import snapshot, write_fingerprint_manifest
+from .spec import (
+    DEFAULT_GZIP_TYPES,
+    AssetsSpec,
+    BucketSpec,
+    GzipSpec,
+    HeaderRule,
+    Spec,
+    UrlSpec,
+    load_spec,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# The seed's location names -> AWS regions.
+LEGACY_LOCATIONS = {
+    "": "us-east-1",
+    "DEFAULT": "us-east-1",
+    "EU": "eu-west-1",
+    "USWest": "us-west-1",
+    "USWest2": "us-west-2",
+    "APSoutheast": "ap-southeast-1",
+    "APSoutheast2": "ap-southeast-2",
+    "APNortheast": "ap-northeast-1",
+    "SAEast": "sa-east-1",
+}
+
+
+def region_for(location: str | None) -> str | None:
+    """A modern region for ``location``; the seed's names still work, with a warning."""
+    if location is None:
+        return None
+    if location in LEGACY_LOCATIONS:
+        region = LEGACY_LOCATIONS[location]
+        if location:
+            warnings.warn(
+                f"location {location!r} is a legacy Flask-S3 name; use the region {region!r}",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        return region
+    return location
+
+
+def spec_from_app(
+    app: Flask,
+    bucket_name: str | None,
+    region: str | None,
+    hidden: bool,
+    *,
+    public_read: bool = False,
+    filepath_filter_regex: str | None = None,
+) -> Spec:
+    """A spec built from the app's config (hydrated by ``FlaskS3``) and the call's arguments.
+
+    ``FLASKS3_FILEPATH_HEADERS`` becomes header rules and ``filepath_filter_regex`` excludes,
+    both worked out on today's files, so they pick exactly the files Flask-S3 0.3 picked.
+    """
+    from .extension import resolved_config
+
+    config = resolved_config(app)
+    name = bucket_name or config.get("S3_BUCKET_NAME")
+    if not name:
+        raise ConfigError(
+            "no bucket to deploy to",
+            "Set S3_BUCKET_NAME in app.config or pass bucket_name= to create_all().",
+        )
+    files = static_files(app, hidden)
+    scheme: Any = config.get("S3_URL_SCHEME") or "relative"
+    return Spec(
+        bucket=BucketSpec(
+            name=str(name),
+            region=region or config.get("S3_REGION") or None,
+            endpoint_url=config.get("S3_ENDPOINT_URL") or None,
+            public_read_policy=public_read,
+        ),
+        urls=UrlSpec(
+            scheme=scheme,
+            style=config.get("S3_URL_STYLE") or "host",
+            bucket_domain=config.get("S3_BUCKET_DOMAIN") or "s3.amazonaws.com",
+            cdn_domain=config.get("S3_CDN_DOMAIN") or None,
+            prefix=str(config.get("S3_PREFIX") or "").strip("/"),
+        ),
+        assets=AssetsSpec(
+            include_hidden=hidden,
+            exclude=filtered_out(files, filepath_filter_regex),
+            headers=dict(config.get("S3_HEADERS") or {}),
+            rules=header_rules(files, config),
+            gzip=GzipSpec(
+                enabled=bool(config.get("USE_GZIP")),
+                content_types=tuple(config.get("S3_GZIP_CONTENT_TYPES") or DEFAULT_GZIP_TYPES),
+            ),
+        ),
+        digest="config",
+    )
+
+
+def static_files(app: Flask, hidden: bool) -> dict[str, tuple[str, str]]:
+    """Logical key (no prefix) -> (path on disk, path inside its static folder), first wins."""
+    files: dict[str, tuple[str, str]] = {}
+    for source in static_sources(app):
+        if not source.folder.is_dir():
+            continue
+        for relpath, path in walk_static(source.folder, hidden, LocalInventory()):
+            files.setdefault(static_key("", source.url_path, relpath), (path, relpath))
+    return files
+
+
+def filtered_out(files: Mapping[str, tuple[str, str]], regex: str | None) -> tuple[str, ...]:
+    """Keys 0.3's ``filepath_filter_regex`` left out: it searched the path in the folder."""
+    if regex is None:
+        return ()
+    try:
+        pattern = re.compile(regex)
+    except re.error as exc:
+        raise ConfigError(
+            f"filepath_filter_regex {regex!r} is not a regular expression ({exc})",
+            "Pass a pattern searched in each file's path inside its static folder, e.g. r'^css'.",
+        ) from None
+    return tuple(sorted(k for k, (_, rel) in files.items() if not pattern.search(rel)))
+
+
+_SUFFIX = re.compile(r"\\?\.([A-Za-z0-9]+)\$")  # r'\.css$' or r'.css$'
+
+
+def header_rules(
+    files: Mapping[str, tuple[str, str]], config: Mapping[str, Any]
+) -> tuple[HeaderRule, ...]:
+    """``FLASKS3_FILEPATH_HEADERS`` as header rules that give the same files the same headers.
+
+    0.3 searched each regex in the file's path on disk, later regexes winning. A regex
+    becomes one ``**`` rule when it matches every file, a suffix regex one ``**/*.ext`` rule
+    when that glob picks exactly the same files; otherwise one rule per file it matches today.
+    """
+    rules: list[HeaderRule] = []
+    for pattern, headers in filepath_headers(config):
+        matched = sorted(k for k, (path, _) in files.items() if pattern.search(path))
+        suffix = _SUFFIX.fullmatch(pattern.pattern)
+        candidates = ["**"] + ([f"**/*.{suffix.group(1)}"] if suffix is not None else [])
+        for glob in candidates:
+            if matched == sorted(k for k in files if key_matcher((glob,))(k)):
+                rules.append(HeaderRule(glob, dict(headers)))
+                break
+        else:
+            rules.extend(HeaderRule(key, dict(headers)) for key in matched)
+    return tuple(rules)
+
+
+def public_read_wanted(
+    put_bucket_acl: bool | None, spec: Spec, store: Store, from_config: bool
+) -> bool:
+    """0.3 made the assets public by default; ``put_bucket_acl=False`` left the bucket alone."""
+    if put_bucket_acl is None:
+        return True if from_config else spec.bucket.public_read_policy
+    if put_bucket_acl:
+        return True
+    from .bucket import current_policy, our_statement
+
+    try:  # leave it as it is: keep our statement if it is there, add none
+        return our_statement(current_policy(store)) is not None
+    except S3Error:
+        return False
+
+
+def blocked_by(store: Store) -> list[str]:
+    """The bucket's Block Public Access settings that stop anonymous reads via a policy."""
+    try:
+        settings = store.get_public_access_block() or {}
+    except (StoreError, StoreUnreachable):  # no permission, or a store without the API
+        return []
+    return [k for k in ("BlockPublicPolicy", "RestrictPublicBuckets") if settings.get(k)]
+
+
+def public_access_error(bucket: str, blocking: list[str], summary: str = "") -> S3Error:
+    settings = " and ".join(blocking) or "BlockPublicPolicy"
+    where = "bucket's" if blocking else "bucket's or the account's"
+    return S3Error(
+        summary
+        or f"bucket {bucket!r} blocks public access ({settings} is on), so create_all cannot "
+        "make the assets anonymously readable",
+        f"Turn {settings} off in the {where} Block Public Access settings, or pass "
+        "put_bucket_acl=False and serve the assets through a CDN.",
+    )
+
+
+def create_all(
+    app: Flask,
+    user: str | None = None,
+    password: str | None = None,
+    bucket_name: str | None = None,
+    location: str | None = "",
+    include_hidden: bool = False,
+    force_refresh: bool = False,
+    *,
+    filepath_filter_regex: str | None = None,
+    put_bucket_acl: bool | None = None,
+    spec: Spec | str | Path | None = None,
+    client: S3Client | None = None,
+) -> Report:
+    """Upload the app's static assets (app and blueprints) to S3 and return the report.
+
+    ``user``/``password`` are the access key id and secret (else ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` from config, else boto3's default chain); ``location`` is the
+    region. Only what changed is sent; nothing is deleted unless the spec asks for prune.
+
+    As Flask-S3 0.3 did, the assets are made anonymously readable: through the managed
+    public-read bucket-policy statement (new buckets refuse ACLs). ``put_bucket_acl=False``
+    leaves the bucket's policy as it is; with a ``spec``, the spec decides unless
+    ``put_bucket_acl`` is given. ``filepath_filter_regex`` uploads only the files whose path
+    inside their static folder it matches.
+    """
+    if isinstance(force_refresh, str):  # 0.3's 7th positional argument was the regex
+        warnings.warn(
+            "create_all's 7th positional argument is force_refresh; the string given is read "
+            "as filepath_filter_regex, as in Flask-S3 0.3. Pass filepath_filter_regex=...",
+            MigrationWarning,
+            stacklevel=2,
+        )
+        filepath_filter_regex, force_refresh = filepath_filter_regex or force_refresh, False
+    region = region_for(location) if location else None
+    if spec is None:
+        resolved = spec_from_app(
+            app, bucket_name, region, include_hidden, filepath_filter_regex=filepath_filter_regex
+        )
+    else:
+        resolved = spec if isinstance(spec, Spec) else load_spec(spec)
+        if filepath_filter_regex is not None:
+            files = static_files(app, resolved.assets.include_hidden)
+            extra = filtered_out(files, filepath_filter_regex)
+            assets = replace(resolved.assets, exclude=(*resolved.assets.exclude, *extra))
+            resolved = replace(resolved, assets=assets)
+    store = open_store(
+        resolved,
+        access_key=user or app.config.get("AWS_ACCESS_KEY_ID"),
+        secret_key=password or app.config.get("AWS_SECRET_ACCESS_KEY"),
+        client=client,
+    )
+    public = public_read_wanted(put_bucket_acl, resolved, store, from_config=spec is None)
+    if public != resolved.bucket.public_read_policy:
+        resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))
+    snap = snapshot(resolved, app, store, force_refresh=force_refresh)
+    write_fingerprint_manifest(app, resolved, snap.local)
+    writes_policy = any(a.after for a in snap.plan.of_kind("update-bucket-policy"))
+    if writes_policy:  # only then: a no-op deploy asks nothing more of S3
+        blocking = blocked_by(store)
+        if blocking:
+            raise public_access_error(resolved.bucket.name, blocking)
+    try:
+        return apply_plan(snap.plan, resolved, snap.local, store, remote=snap.remote)
+    except S3Error as exc:
+        if not writes_policy or "write-policy" not in exc.summary:
+            raise
+        blocking = blocked_by(store)
+        raise public_access_error(resolved.bucket.name, blocking, exc.summary) from None

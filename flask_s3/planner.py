@@ -1,0 +1,243 @@
+"""The planner: compare the two inventories and decide. Pure: no client, no I/O, no clock.
+
+``make_plan`` takes the spec, the local inventory (what the files will be stored as) and the
+remote inventory (what the bucket holds, gathered beforehand by ``remote.gather_remote``)
+and returns a ``Plan``. The same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+from . import headers as hdr
+from .bucket import plan_bucket_actions
+from .cdn import is_pending, plan_invalidation
+from .errors import PlanError
+from .local import LocalAsset, LocalInventory
+from .plan import (
+    Action,
+    ActionKind,
+    BucketInfo,
+    LocalInfo,
+    Plan,
+    PlanOptions,
+    Reason,
+    RemoteInfo,
+)
+from .remote import RemoteInventory, listing_prefixes
+from .s3.store import ObjectInfo
+from .spec import Spec
+
+
+def local_fingerprint(local: LocalInventory) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(local.assets):
+        asset = local.assets[key]
+        digest.update(f"{key}\0{asset.md5}\0{asset.headers_digest}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def header_changes(
+    old: Mapping[str, str], new: Mapping[str, str]
+) -> dict[str, tuple[str | None, str | None]]:
+    names = sorted(set(old) | set(new))
+    return {n: (old.get(n), new.get(n)) for n in names if old.get(n) != new.get(n)}
+
+
+def unvouched_keys(
+    local: LocalInventory, remote: RemoteInventory, *, force_refresh: bool = False
+) -> list[str]:
+    """Keys whose stored headers the planner must see and the manifest cannot vouch for.
+
+    The same bytes are stored (size and ETag match) but the manifest has no entry for the key
+    or one for other bytes: only a HEAD tells the headers. Gathered before planning.
+    """
+    if force_refresh or not remote.exists:
+        return []
+    manifest = remote.manifest or {}
+    keys = []
+    for key, asset in local.assets.items():
+        obj = remote.objects.get(key)
+        if obj is None or obj.size != asset.size or obj.etag != asset.md5:
+            continue
+        entry = manifest.get(key)
+        if entry is None or entry.md5 != obj.etag:
+            keys.append(key)
+    return sorted(keys)
+
+
+def make_plan(
+    spec: Spec,
+    local: LocalInventory,
+    remote: RemoteInventory,
+    *,
+    force_refresh: bool = False,
+    spec_path: str = "",
+    app_import: str | None = None,
+    created_at: str = "",
+) -> Plan:
+    """The actions that make the bucket match the local files, each with its reason."""
+    if not remote.exists and not spec.bucket.create:
+        raise PlanError(
+            f"bucket {spec.bucket.name!r} does not exist",
+            "Create it, or set bucket.create: true in the spec to let apply create it.",
+        )
+    head: list[Action] = []
+    if not remote.exists:
+        head.append(Action(ActionKind.CREATE_BUCKET, Reason.MISSING))
+    head.extend(plan_bucket_actions(spec, remote))
+    objects, unchanged = object_actions(local, remote, force_refresh)
+    deletes = (
+        plan_deletes(spec, local, remote.objects, remote.generations) if spec.assets.prune else []
+    )
+    if len(deletes) > spec.assets.max_delete:
+        raise PlanError(
+            f"prune would delete {len(deletes)} objects, more than assets.max_delete "
+            f"({spec.assets.max_delete})",
+            f"If that is intended, set assets.max_delete: {len(deletes)} (or more) in the spec; "
+            "otherwise check urls.prefix and the static folders.",
+        )
+    actions = head + sorted(objects + deletes, key=lambda a: a.key or "")
+    # The CDN invalidation goes last, after every object action.
+    invalidation = plan_invalidation(spec, local, actions, pending=is_pending(spec, remote.control))
+    if invalidation is not None:
+        actions.append(invalidation)
+    return Plan(
+        spec_path=spec_path,
+        spec_digest=spec.digest,
+        app=app_import,
+        bucket=BucketInfo(
+            name=spec.bucket.name,
+            region=spec.bucket.region,
+            endpoint_url=spec.bucket.endpoint_url,
+            prefix=spec.urls.prefix,
+            exists=remote.exists,
+        ),
+        remote=RemoteInfo(
+            fingerprint=remote.fingerprint() if remote.exists else "missing",
+            objects=len(remote.objects),
+            manifest=remote.manifest_state if remote.exists else "none",
+        ),
+        local=LocalInfo(
+            fingerprint=local_fingerprint(local),
+            files=len(local.assets),
+            bytes=local.total_bytes,
+        ),
+        options=PlanOptions(
+            prune=spec.assets.prune,
+            force_refresh=force_refresh,
+            max_delete=spec.assets.max_delete,
+        ),
+        actions=tuple(actions),
+        unchanged=unchanged,
+        created_at=created_at,
+        warnings=tuple(local.warnings),
+    )
+
+
+def object_actions(
+    local: LocalInventory, remote: RemoteInventory, force_refresh: bool
+) -> tuple[list[Action], int]:
+    """Uploads, updates and header updates, and how many objects need nothing."""
+    manifest = remote.manifest or {}
+    actions: list[Action] = []
+    unchanged = 0
+    for key in sorted(local.assets):
+        asset = local.assets[key]
+        obj = remote.objects.get(key)
+        if obj is None:
+            actions.append(object_action(ActionKind.UPLOAD, Reason.NEW, asset))
+        elif force_refresh:
+            actions.append(object_action(ActionKind.UPDATE, Reason.FORCE, asset))
+        elif obj.size != asset.size:
+            actions.append(object_action(ActionKind.UPDATE, Reason.SIZE, asset))
+        elif obj.etag != asset.md5:
+            actions.append(object_action(ActionKind.UPDATE, Reason.ETAG, asset))
+        else:
+            entry = manifest.get(key)
+            if entry is not None and entry.md5 == obj.etag:
+                stored = entry.headers
+            elif key in remote.heads:
+                stored = hdr.comparable(remote.heads[key], asset.headers)
+            else:
+                raise PlanError(
+                    f"the headers of {key!r} were not gathered",
+                    "This is a bug in flask-s3: gather them with unvouched_keys() first.",
+                )
+            if stored == asset.headers:
+                unchanged += 1
+            else:
+                actions.append(headers_action(asset, stored))
+    return actions, unchanged
+
+
+def object_action(kind: ActionKind, reason: Reason, asset: LocalAsset) -> Action:
+    return Action(
+        kind, reason, asset.key, asset.size, asset.md5, dict(asset.headers), logical=asset.logical
+    )
+
+
+def headers_action(asset: LocalAsset, old: Mapping[str, str]) -> Action:
+    return Action(
+        ActionKind.UPDATE_HEADERS,
+        Reason.HEADERS,
+        asset.key,
+        asset.size,
+        asset.md5,
+        dict(asset.headers),
+        changed=header_changes(old, asset.headers),
+        logical=asset.logical,
+    )
+
+
+def plan_deletes(
+    spec: Spec,
+    local: LocalInventory,
+    remote_objects: Mapping[str, ObjectInfo],
+    generations: Sequence[Sequence[str]] = (),
+) -> list[Action]:
+    """Keys under a static root of ours that no longer exist locally; nothing else is touched.
+
+    With fingerprinting, the objects of the last ``keep`` deploys (this one included) stay,
+    so pages cached by browsers and CDNs keep loading their assets.
+    """
+    roots = listing_prefixes(local.roots)
+    keep: set[str] = set()
+    if spec.assets.fingerprint.enabled and spec.assets.fingerprint.keep > 1:
+        for generation in generations[-(spec.assets.fingerprint.keep - 1) :]:
+            keep.update(generation)
+    deletes: list[Action] = []
+    for key in sorted(remote_objects):
+        if key in local.assets or key in keep:
+            continue
+        if any(key.startswith(root) for root in roots):
+            deletes.append(Action(ActionKind.DELETE, Reason.PRUNED, key, remote_objects[key].size))
+    return deletes
+
+
+def differences(saved: Plan, fresh: Plan) -> list[str]:
+    """How a saved plan differs from the one that would be made now (empty: it still holds)."""
+    out: list[str] = []
+    if saved.spec_digest != fresh.spec_digest:
+        out.append("the spec changed")
+    if saved.local.fingerprint != fresh.local.fingerprint:
+        out.append("the local static files changed")
+    if saved.options.force_refresh != fresh.options.force_refresh:
+        out.append("the options differ")
+
+    def identity(action: Action) -> tuple[object, ...]:
+        changed = tuple(sorted((action.changed or {}).items()))
+        headers = tuple(sorted((action.headers or {}).items()))
+        cdn = tuple((action.cdn or {}).get("invalidate", ()))
+        after = json.dumps(action.after, sort_keys=True)  # as a saved plan holds it
+        return (action.action, action.key, action.md5, headers, changed, after, cdn)
+
+    before = {identity(a): a for a in saved.actions}
+    now = {identity(a): a for a in fresh.actions}
+    for ident in sorted(set(before) - set(now), key=repr):
+        out.append(f"planned then, not now: {before[ident].describe()}")
+    for ident in sorted(set(now) - set(before), key=repr):
+        out.append(f"needed now, not in the plan: {now[ident].describe()}")
+    return out

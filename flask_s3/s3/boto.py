@@ -1,0 +1,272 @@
+"""The boto3 store: every call through boto3, for set-ups the fast store does not follow
+(proxies, SigV4a, non-standard retry modes, anonymous access) and for ``FLASK_S3_STORE=boto3``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import headers as hdr
+from .errors import StoreCredentialsError, StoreError, StoreUnreachable
+from .store import Body, ObjectInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
+
+
+def _translated(call: Callable[[], T], operation: str, endpoint: str) -> T:
+    """Run one boto3 call; its exceptions become the store's."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+        SSLError,
+    )
+
+    try:
+        return call()
+    except ClientError as exc:
+        response: Any = exc.response
+        error = response.get("Error", {})
+        meta = response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode") or 0)
+        region = (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region", "") or error.get(
+            "Region", ""
+        )
+        raise StoreError(
+            str(error.get("Code") or status),
+            status,
+            str(error.get("Message") or ""),
+            operation=operation,
+            region=str(region),
+        ) from None
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        detail = str(exc) if isinstance(exc, PartialCredentialsError) else ""
+        raise StoreCredentialsError(detail) from None
+    except SSLError as exc:
+        raise StoreUnreachable("tls", endpoint, str(exc.kwargs.get("error", exc))) from None
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:
+        raise StoreUnreachable("timeout", endpoint, str(exc)) from None
+    except EndpointConnectionError as exc:
+        reason = str(exc.kwargs.get("error", exc))
+        raise StoreUnreachable(_connection_kind(reason), endpoint, reason) from None
+    except BotoCoreError as exc:  # connection closed, reset, and the rest of botocore's kin
+        raise StoreUnreachable("connection", endpoint, str(exc)) from None
+
+
+def _connection_kind(reason: str) -> str:
+    lowered = reason.lower()
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "dns"
+    if "temporary failure in name resolution" in lowered or "getaddrinfo" in lowered:
+        return "dns"
+    if "connection refused" in lowered:
+        return "refused"
+    if "certificate" in lowered:
+        return "tls"
+    return "connection"
+
+
+class BotoStore:
+    """The Store protocol on a boto3 client, for one bucket."""
+
+    kind = "boto3"
+
+    def __init__(self, client: S3Client, bucket: str, *, expected_owner: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.region = client.meta.region_name or "us-east-1"
+        self.endpoint = str(client.meta.endpoint_url)
+        if expected_owner:
+
+            def add_owner(request: Any, **_: Any) -> None:
+                request.headers["x-amz-expected-bucket-owner"] = expected_owner
+
+            client.meta.events.register_first(
+                "before-sign.s3", add_owner, unique_id="flask-s3-expected-owner"
+            )
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        return _translated(call, operation, self.endpoint)
+
+    def bucket_exists(self) -> bool:
+        try:
+            self._call("HeadBucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        except StoreError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def create_bucket(self, region: str, acl: str | None) -> None:
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if acl:
+            params["ACL"] = acl
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self._call("CreateBucket", lambda: self.client.create_bucket(**params))
+
+    def _pages(self, prefix: str, delimiter: str = "") -> Iterator[Mapping[str, Any]]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        pages = iter(self.client.get_paginator("list_objects_v2").paginate(**params))
+        while True:
+            page = self._call("ListObjectsV2", lambda: next(pages, None))
+            if page is None:
+                return
+            yield page
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        for page in self._pages(prefix):
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'))
+
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        objects: list[ObjectInfo] = []
+        folders: list[str] = []
+        for page in self._pages(prefix, "/"):
+            for item in page.get("Contents", []):
+                objects.append(ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"')))
+            folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) if p.get("Prefix"))
+        return objects, folders
+
+    def put_object(
+        self,
+        key: str,
+        body: Body,
+        *,
+        size: int,
+        md5_b64: str,
+        headers: Mapping[str, str],
+        acl: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentMD5": md5_b64,
+            **hdr.to_put_params(headers),
+        }
+        if acl:
+            params["ACL"] = acl
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
+
+        def put() -> None:
+            opened = body()
+            try:
+                self.client.put_object(Body=opened, **params)
+            finally:
+                if not isinstance(opened, bytes):
+                    opened.close()
+
+        self._call("PutObject", put)
+
+    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> None:
+        params: dict[str, Any] = {**hdr.to_put_params(headers)}
+        if acl:
+            params["ACL"] = acl
+        self._call(
+            "CopyObject",
+            lambda: self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                **params,
+            ),
+        )
+
+    def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
+        response = self._call(
+            "DeleteObjects",
+            lambda: self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            ),
+        )
+        return {e.get("Key", "?"): e.get("Code", "?") for e in response.get("Errors", [])}
+
+    def delete_object(self, key: str) -> None:
+        self._call("DeleteObject", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    def get_object(self, key: str) -> bytes:
+        def get() -> bytes:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+        return self._call("GetObject", get)
+
+    def head_object(self, key: str) -> dict[str, str]:
+        response = self._call(
+            "HeadObject", lambda: self.client.head_object(Bucket=self.bucket, Key=key)
+        )
+        return hdr.from_head(dict(response))
+
+    def get_bucket_cors(self) -> list[dict[str, Any]] | None:
+        try:
+            response = self._call(
+                "GetBucketCors", lambda: self.client.get_bucket_cors(Bucket=self.bucket)
+            )
+        except StoreError as exc:
+            if exc.code in ("NoSuchCORSConfiguration", "NoSuchCors"):
+                return None
+            raise
+        return [dict(rule) for rule in response.get("CORSRules", [])]
+
+    def put_bucket_cors(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        config: Any = {"CORSRules": [dict(r) for r in rules]}
+        self._call(
+            "PutBucketCors",
+            lambda: self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=config),
+        )
+
+    def get_bucket_policy(self) -> str | None:
+        try:
+            response = self._call(
+                "GetBucketPolicy", lambda: self.client.get_bucket_policy(Bucket=self.bucket)
+            )
+        except StoreError as exc:
+            if exc.code in ("NoSuchBucketPolicy", "NoSuchPolicy"):
+                return None
+            raise
+        return str(response["Policy"])
+
+    def put_bucket_policy(self, text: str) -> None:
+        self._call(
+            "PutBucketPolicy",
+            lambda: self.client.put_bucket_policy(Bucket=self.bucket, Policy=text),
+        )
+
+    def delete_bucket_policy(self) -> None:
+        self._call(
+            "DeleteBucketPolicy", lambda: self.client.delete_bucket_policy(Bucket=self.bucket)
+        )
+
+    def put_bucket_encryption(self, rule: Mapping[str, Any]) -> None:
+        config: Any = {"Rules": [dict(rule)]}
+        self._call(
+            "PutBucketEncryption",
+            lambda: self.client.put_bucket_encryption(
+                Bucket=self.bucket, ServerSideEncryptionConfiguration=config
+            ),
+        )
+
+    def get_public_access_block(self) -> dict[str, bool] | None:
+        try:
+            response = self._call(
+                "GetPublicAccessBlock",
+                lambda: self.client.get_public_access_block(Bucket=self.bucket),
+            )
+        except StoreError as exc:
+            if exc.code == "NoSuchPublicAccessBlockConfiguration":
+                return None
+            raise
+        settings = response.get("PublicAccessBlockConfiguration", {})
+        return {str(k): bool(v) for k, v in settings.items()}

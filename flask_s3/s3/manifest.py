@@ -1,0 +1,68 @@
+"""The manifest object ``PREFIX/.flask-s3/manifest.json.gz``: each key's MD5 and headers.
+
+S3 listings carry size and ETag but no headers; the manifest lets the next plan see header
+drift without one HEAD per object. It is checked against the listing (an entry whose MD5
+is not the object's ETag is not trusted) and written last by apply.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MANIFEST_NAME = "manifest.json.gz"
+MANIFEST_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    md5: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the manifest object says; ``state`` is ok, missing or corrupt."""
+
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)
+    generations: list[list[str]] = field(default_factory=list)  # fingerprinted deploys
+    state: str = "missing"
+
+
+def decode_manifest(body: bytes) -> Manifest:
+    """Read the manifest's bytes; damage gives state "corrupt", never an exception."""
+    try:
+        data = json.loads(gzip.decompress(body))
+        if data.get("format") != MANIFEST_FORMAT:
+            return Manifest(state="corrupt")
+        header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
+        entries = {
+            str(k): ManifestEntry(str(md5), header_sets[i])
+            for k, (md5, i) in data["objects"].items()
+        }
+        generations = [[str(k) for k in gen] for gen in data.get("generations", [])]
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, EOFError):
+        return Manifest(state="corrupt")
+    return Manifest(entries, generations, "ok")
+
+
+def encode_manifest(
+    entries: dict[str, ManifestEntry], generations: list[list[str]] | None = None
+) -> bytes:
+    """Every key's MD5 and the index of its header set: a few hundred KB for 20,000 files."""
+    header_sets: list[dict[str, str]] = []
+    index: dict[tuple[tuple[str, str], ...], int] = {}
+    objects: dict[str, list[Any]] = {}
+    for key, entry in sorted(entries.items()):
+        frozen = tuple(sorted(entry.headers.items()))
+        number = index.get(frozen)
+        if number is None:
+            number = index[frozen] = len(header_sets)
+            header_sets.append(dict(frozen))
+        objects[key] = [entry.md5, number]
+    data: dict[str, Any] = {"format": MANIFEST_FORMAT, "headers": header_sets, "objects": objects}
+    if generations:
+        data["generations"] = generations
+    return gzip.compress(json.dumps(data, separators=(",", ":")).encode(), compresslevel=6, mtime=0)

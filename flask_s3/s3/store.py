@@ -1,0 +1,114 @@
+"""The one seam to S3: the calls a deploy needs, as a protocol with two implementations.
+
+``FastStore`` (``fast.py``) sends them over our own keep-alive connections with our own SigV4;
+``BotoStore`` (``boto.py``) sends them through boto3. Which one a run gets is decided once, in
+``open_store`` (``resolve.py``); nothing above this module knows which it got. Both raise only
+``StoreError`` / ``StoreUnreachable`` / ``StoreCredentialsError`` (``errors.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, Any, NamedTuple, Protocol
+
+Body = Callable[[], "IO[bytes] | bytes"]  # opens the bytes afresh for each attempt
+
+
+class ObjectInfo(NamedTuple):  # a tuple: tens of thousands are made per listing
+    key: str
+    size: int
+    etag: str  # without quotes
+
+
+class Store(Protocol):
+    """One bucket, as a deploy sees it. Keys are full keys (prefix included)."""
+
+    bucket: str
+    kind: str  # "fast" or "boto3", for reports and tests only
+
+    @property
+    def region(self) -> str:
+        """The region requests are signed for."""
+
+    @property
+    def endpoint(self) -> str:
+        """scheme://host[:port], for messages."""
+
+    def bucket_exists(self) -> bool:
+        """True when the bucket is there and ours; False when missing (404)."""
+
+    def create_bucket(self, region: str, acl: str | None) -> None:
+        """CreateBucket with a LocationConstraint outside us-east-1."""
+
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Objects directly under ``prefix`` and its sub-folders (``prefix/name/``)."""
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, page by page."""
+
+    def put_object(
+        self,
+        key: str,
+        body: Body,
+        *,
+        size: int,
+        md5_b64: str,
+        headers: Mapping[str, str],
+        acl: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        """PutObject with our canonical headers (``flask_s3.headers``); body opened per try."""
+
+    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> None:
+        """CopyObject onto itself with MetadataDirective REPLACE: new headers, same bytes."""
+
+    def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
+        """DeleteObjects (at most 1000 keys); returns the keys that failed with their code."""
+
+    def delete_object(self, key: str) -> None: ...
+
+    def get_object(self, key: str) -> bytes:
+        """A small object's bytes (manifest, lock)."""
+
+    def head_object(self, key: str) -> dict[str, str]:
+        """The object's headers in our canonical form."""
+
+    def get_bucket_cors(self) -> list[dict[str, Any]] | None:
+        """CORS rules as boto3 shapes them; None when the bucket has none."""
+
+    def put_bucket_cors(self, rules: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def get_bucket_policy(self) -> str | None:
+        """The policy document text; None when the bucket has none."""
+
+    def put_bucket_policy(self, text: str) -> None: ...
+
+    def delete_bucket_policy(self) -> None: ...
+
+    def put_bucket_encryption(self, rule: Mapping[str, Any]) -> None:
+        """The bucket's default encryption: one rule as boto3 shapes it."""
+
+    def get_public_access_block(self) -> dict[str, bool] | None:
+        """The bucket's Block Public Access settings; None when it has none."""
+
+
+def put_bytes(
+    store: Store,
+    key: str,
+    data: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    if_none_match: bool = False,
+) -> None:
+    """PutObject of a small in-memory body (manifest, lock)."""
+    import base64
+    import hashlib
+
+    store.put_object(
+        key,
+        lambda: data,
+        size=len(data),
+        md5_b64=base64.b64encode(hashlib.md5(data).digest()).decode(),
+        headers=headers or {},
+        if_none_match=if_none_match,
+    )

@@ -1,0 +1,94 @@
+"""A snapshot: load the app, gather both inventories, make the plan; and the saved-plan check.
+
+The steps the CLI and ``create_all`` share, in the one direction data flows:
+spec -> inventories (local scan, remote gathering) -> plan. Nothing here writes to S3.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from .errors import PlanError, StalePlanError
+from .local import LocalInventory, scan_app, static_roots
+from .plan import Plan
+from .planner import differences, make_plan, unvouched_keys
+from .remote import RemoteInventory, gather_heads, gather_remote
+from .spec import Spec
+
+if TYPE_CHECKING:
+    from .s3.store import Store
+
+
+@dataclass
+class Snapshot:
+    """Both sides as they are now, and the plan that reconciles them."""
+
+    plan: Plan
+    local: LocalInventory
+    remote: RemoteInventory
+
+
+def snapshot(
+    spec: Spec,
+    app: Flask,
+    store: Store,
+    *,
+    force_refresh: bool = False,
+    spec_path: str = "",
+    app_import: str | None = None,
+) -> Snapshot:
+    """Gather both inventories, then decide: spec -> inventories -> plan (nothing written)."""
+    # The local scan (disk, hashing) overlaps the listing (network).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanning = pool.submit(scan_app, app, spec)
+        remote = gather_remote(store, spec, static_roots(app, spec))
+        local = scanning.result()
+    gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
+    plan = make_plan(
+        spec,
+        local,
+        remote,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return Snapshot(plan, local, remote)
+
+
+def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:
+    """The logical -> stored names (and integrity values) FlaskS3 reads at start-up.
+
+    An explicit step of ``plan`` and ``apply`` (and ``create_all``), after the snapshot.
+    """
+    from .fingerprint import write_manifest_file
+    from .local import fingerprint_manifest
+
+    path = fingerprint_manifest(app, spec)
+    if path is not None:
+        try:
+            write_manifest_file(path, local.names, local.integrity)
+        except OSError as exc:
+            raise PlanError(
+                f"cannot write the fingerprint manifest {path}: {exc.strerror}",
+                "Set assets.fingerprint.manifest to a writable path.",
+            ) from None
+
+
+def check_saved_plan(saved: Plan, fresh: Plan) -> None:
+    """Refuse a saved plan unless the same actions would be planned now."""
+    found = differences(saved, fresh)
+    if found:
+        shown = found[:20] + ([f"... and {len(found) - 20} more"] if len(found) > 20 else [])
+        raise StalePlanError(
+            f"plan is stale: it no longer matches the spec, the files and the bucket "
+            f"(made {saved.created_at})",
+            "\n".join(f"  {line}" for line in shown)
+            + "\nMake a new plan with `flask-s3 plan SPEC --out PLAN.json`, review it, and "
+            "apply that.",
+        )

@@ -1,0 +1,261 @@
+"""Checking a deploy spec: the JSON Schema, secrets, dates and globs, every problem located
+(``FILE:LINE:COL: key.path: message``) and worded as what to write instead."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import Problem, SpecError
+from .yamlfile import EMPTY_IS_UNSET, Locator, Path_
+
+SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private_key")
+SECRET_KEYS = {"aws_access_key_id", "access_key_id", "access_key", "aws_access_key"}
+
+
+@lru_cache(maxsize=2)
+def schema_bytes(name: str = "deploy.schema.json") -> bytes:
+    """``schemas/NAME``: from the installed package, else the source checkout."""
+    packaged = resources.files("flask_s3") / "schemas" / name
+    if packaged.is_file():
+        return packaged.read_bytes()
+    return (Path(__file__).resolve().parents[2] / "schemas" / name).read_bytes()
+
+
+def load_schema() -> dict[str, Any]:
+    return dict(json.loads(schema_bytes()))
+
+
+def looks_secret(key: str) -> bool:
+    lower = key.lower().replace("-", "_")
+    return lower in SECRET_KEYS or any(word in lower for word in SECRET_WORDS)
+
+
+def find_secrets(node: Any, path: Path_, locator: Locator) -> list[Problem]:
+    problems: list[Problem] = []
+    if isinstance(node, dict):
+        for key in list(node):
+            child = (*path, key)
+            if looks_secret(str(key)):
+                problems.append(
+                    locator.problem(
+                        child,
+                        "credentials do not belong in the spec; set AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY in the environment, or name a profile in "
+                        "bucket.profile",
+                    )
+                )
+                del node[key]
+            else:
+                problems += find_secrets(node[key], child, locator)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            problems += find_secrets(item, (*path, index), locator)
+    return problems
+
+
+def validate(data: dict[str, Any], locator: Locator) -> None:
+    """Raise SpecError with every problem: secrets first, then everything the schema finds."""
+    problems = find_secrets(data, (), locator)
+    for path in EMPTY_IS_UNSET:
+        parent: Any = data
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[-1]) == "":
+            del parent[path[-1]]
+    problems += glob_problems(data, locator)
+    if not problems and _known_valid(data):
+        return
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema()
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    for error in errors:
+        problems += explain(error, locator, schema)
+    problems += check_dates(data, locator)
+    if problems:
+        problems.sort(key=lambda p: (p.line, p.column))
+        raise SpecError(problems)
+    _known_valid(data, remember=True)
+
+
+def check_dates(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """An ``Expires`` header must be a date boto3 can send (it refuses anything else)."""
+    from ..headers import http_date
+
+    found = data.get("assets")
+    assets: dict[str, Any] = found if isinstance(found, dict) else {}
+    places: list[tuple[Path_, Any]] = [(("assets", "headers"), assets.get("headers"))]
+    rules = assets.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict):
+            places.append((("assets", "rules", index, "headers"), rule.get("headers")))
+    problems = []
+    for path, headers in places:
+        for name, value in (headers or {}).items() if isinstance(headers, dict) else ():
+            if str(name).strip().lower() == "expires" and http_date(str(value)) is None:
+                problems.append(
+                    locator.problem(
+                        (*path, name),
+                        f"{_shown(value)} is not a date; write an HTTP date such as "
+                        "'Thu, 01 Jan 2027 00:00:00 GMT' (or better, use Cache-Control: max-age)",
+                    )
+                )
+    return problems
+
+
+def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """Globs that can never match a key (``/static/x.css``, ``static\\x.css``...), located.
+
+    Values of the wrong type and empty strings are left to the schema, which names them.
+    """
+    from ..globs import glob_problem
+
+    assets = data.get("assets")
+    if not isinstance(assets, dict):
+        return []
+    fingerprint = assets.get("fingerprint")
+    lists: list[tuple[Path_, Any]] = [
+        (("assets", "exclude"), assets.get("exclude")),
+        (
+            ("assets", "fingerprint", "exclude"),
+            fingerprint.get("exclude") if isinstance(fingerprint, dict) else None,
+        ),
+    ]
+    found: list[tuple[Path_, Any]] = []
+    for path, values in lists:
+        if isinstance(values, list):
+            found += [((*path, i), v) for i, v in enumerate(values)]
+    rules = assets.get("rules")
+    if isinstance(rules, list):
+        found += [
+            (("assets", "rules", i, "match"), rule.get("match"))
+            for i, rule in enumerate(rules)
+            if isinstance(rule, dict)
+        ]
+    problems = []
+    for path, pattern in found:
+        message = glob_problem(pattern) if isinstance(pattern, str) and pattern else None
+        if message is not None:
+            problems.append(locator.problem(path, message))
+    return problems
+
+
+def _known_valid(data: dict[str, Any], remember: bool = False) -> bool:
+    """Whether this exact document passed this exact schema before (a marker in the cache).
+
+    Importing jsonschema and validating costs more than the rest of a no-op plan's start-up,
+    so a spec that validated once is not validated again until it or the schema changes.
+    Only plain JSON values are cached: anything else (a YAML date, say) always validates.
+    """
+    from ..hashcache import cache_dir
+
+    directory = cache_dir()
+    if directory is None:
+        return False
+    try:
+        document = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    digest = hashlib.sha256(schema_bytes() + b"\0" + document.encode()).hexdigest()
+    marker = directory / "valid-specs" / digest
+    if not remember:
+        return marker.exists()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+    return True
+
+
+TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping (key: value lines)",
+    "array": "a list",
+    "null": "nothing (null)",
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bounds(sub: dict[str, Any]) -> str:
+    low, high = sub.get("minimum"), sub.get("maximum")
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    if low is not None:
+        return f"of {low} or more"
+    return f"of {high} or less"
+
+
+def explain(error: Any, locator: Locator, schema: dict[str, Any]) -> list[Problem]:
+    """One jsonschema error in plain words, located, saying what to write instead."""
+    path: Path_ = tuple(error.absolute_path)
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    fix = sub.get("x-fix")
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        out = []
+        for key in sorted(set(error.instance) - set(allowed)):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f'did you mean "{close[0]}"?' if close else f"allowed: {', '.join(allowed)}"
+            out.append(locator.problem((*path, key), f"unknown key; {hint}"))
+        return out
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        present = [str(k) for k in error.instance] if isinstance(error.instance, dict) else []
+        close = difflib.get_close_matches(missing, present, n=1, cutoff=0.6)
+        hint = f' (is "{close[0]}" a misspelling of it?)' if close else ""
+        return [locator.problem(path, f'missing required key "{missing}"{hint}')]
+    if kind == "propertyNames" or "propertyNames" in error.schema_path:
+        name = str(error.instance)
+        return [
+            locator.problem(
+                (*path, name),
+                f"{_shown(name)} is not a valid header name; use letters, digits and '-' "
+                "(e.g. Cache-Control)",
+            )
+        ]
+    if kind == "oneOf" and error.context and isinstance(error.instance, (dict, list)):
+        # Explain the branch meant by the value's shape (the mapping or the list form).
+        branch = 1 if isinstance(error.instance, dict) else 0
+        inner = [e for e in error.context if e.relative_schema_path[0] == branch]
+        if inner:
+            return [p for e in inner for p in explain(e, locator, schema)]
+    got = _shown(error.instance)
+    if kind == "type":
+        wanted = sub.get("type")
+        names = wanted if isinstance(wanted, list) else [wanted]
+        words = " or ".join(TYPE_WORDS.get(str(n), str(n)) for n in names)
+        if "minimum" in sub or "maximum" in sub:
+            words += " " + _bounds(sub)
+        return [locator.problem(path, f"expected {words}, got {got}")]
+    if kind == "enum":
+        options = ", ".join(str(o) for o in sub.get("enum", []))
+        return [locator.problem(path, f"expected one of {options}; got {got}")]
+    if kind == "const":
+        return [
+            locator.problem(path, f"{fix or 'expected ' + _shown(sub.get('const'))}; got {got}")
+        ]
+    if kind in ("minimum", "maximum"):
+        return [locator.problem(path, f"expected a whole number {_bounds(sub)}, got {got}")]
+    if kind in ("pattern", "oneOf") and fix:
+        return [locator.problem(path, f"{fix}; got {got}")]
+    if kind == "minLength":
+        return [locator.problem(path, "must not be empty")]
+    if kind == "minItems":
+        return [locator.problem(path, "the list must not be empty")]
+    return [locator.problem(path, f"{error.message}")]

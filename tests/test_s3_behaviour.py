@@ -1,0 +1,148 @@
+"""Both stores behave as boto3 does where a loopback server makes S3 misbehave on purpose:
+a private CA, a bucket in another region, a refusal before a large body, throttling, and a
+lock that cannot be read."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+
+import pytest
+
+from flask_s3.errors import ApplyError, S3Error
+from flask_s3.remote import bucket_exists
+from flask_s3.s3 import StoreError, open_store
+from flask_s3.s3.lock import apply_lock
+from flask_s3.spec import BucketSpec, Spec
+from tests.loopback import LISTING, Answer, Loopback, error, serve
+
+pytestmark = pytest.mark.usefixtures("both_stores")
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLOOPBACK")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "loopback-secret")
+
+
+def spec_for(url: str, region: str = "us-east-1") -> Spec:
+    return Spec(bucket=BucketSpec(name="site-assets", endpoint_url=url, region=region))
+
+
+def ok(seen: Any) -> Answer:
+    return Answer(200, LISTING if "list-type" in seen.path else b"")
+
+
+def test_a_private_ca_is_named_and_aws_ca_bundle_is_honoured(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+):
+    import trustme
+
+    ca = trustme.CA()
+    context = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    with serve(Loopback(ok), context) as loop:
+        with pytest.raises(S3Error) as info:
+            bucket_exists(open_store(spec_for(loop.url)))
+        assert "TLS certificate" in info.value.summary
+        assert "certificate" in info.value.detail
+        assert "AWS_CA_BUNDLE" in info.value.detail
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+        assert bucket_exists(open_store(spec_for(loop.url))) is True
+
+
+def test_a_bucket_in_another_region_is_followed(both_stores: str):
+    def redirect(seen: Any) -> Answer:
+        if seen.region != "eu-central-1":
+            return error(301, "PermanentRedirect", **{"x-amz-bucket-region": "eu-central-1"})
+        return ok(seen)
+
+    with serve(Loopback(redirect)) as loop:
+        store = open_store(spec_for(loop.url, "us-east-1"))
+        assert store.bucket_exists() is True
+        assert list(store.list_objects("static/")) == []
+        assert [s.region for s in loop.seen] == ["us-east-1", "eu-central-1", "eu-central-1"]
+
+
+def test_a_large_put_refused_before_its_body_is_access_denied():
+    big = b"x" * (20 * 1024 * 1024)
+    md5 = base64.b64encode(hashlib.md5(big).digest()).decode()
+    denied = error(403, "AccessDenied")
+    with serve(Loopback(ok, before_body=lambda seen: denied)) as loop:
+        store = open_store(spec_for(loop.url))
+        started = time.monotonic()
+        with pytest.raises(StoreError) as info:
+            store.put_object(
+                "static/video.mp4", lambda: big, size=len(big), md5_b64=md5, headers={}
+            )
+        assert info.value.code == "AccessDenied"
+        assert len(loop.seen) == 1 and loop.seen[0].body_read == 0  # asked first, sent nothing
+        assert loop.seen[0].headers.get("expect") == "100-continue"
+        assert time.monotonic() - started < 5
+
+
+def test_throttling_is_retried(monkeypatch: pytest.MonkeyPatch):
+    answers = [error(429, "TooManyRequests"), error(503, "SlowDown"), Answer(429)]
+
+    def throttled(seen: Any) -> Answer:
+        return answers.pop(0) if answers else Answer(200, b"{}")
+
+    monkeypatch.setattr("random.random", lambda: 0.01)  # short back-off
+    with serve(Loopback(throttled)) as loop:
+        store = open_store(spec_for(loop.url))
+        assert store.get_object("static/app.js") == b"{}"
+        assert len(loop.seen) == 4
+
+
+def test_a_lock_that_cannot_be_read_is_not_broken():
+    held = json.dumps({"host": "ci-7", "since": "now", "epoch": 1000}).encode()  # old, but...
+
+    def busy(seen: Any) -> Answer:
+        if seen.method == "PUT":
+            return error(412, "PreconditionFailed")
+        if seen.method == "GET":
+            return error(503, "ServiceUnavailable")  # ...its age cannot be read
+        return Answer(204)
+
+    with serve(Loopback(busy)) as loop:
+        store = open_store(spec_for(loop.url))
+        with pytest.raises(ApplyError, match="cannot be read") as info:
+            with apply_lock(store, ".flask-s3/lock.json"):
+                pass
+        assert "delete that object by hand" in info.value.detail
+        assert not [s for s in loop.seen if s.method == "DELETE"]
+        assert held  # the record a readable lock would have had
+
+
+def test_a_long_apply_refreshes_its_lock():
+    bodies: list[dict[str, Any]] = []
+
+    def record(seen: Any) -> Answer:
+        return Answer(200 if seen.method != "DELETE" else 204)
+
+    class Reading(Loopback):
+        pass
+
+    with serve(Reading(record)) as loop:
+        store = open_store(spec_for(loop.url))
+        original_put = store.put_object
+
+        def spy(key: str, body: Any, **kwargs: Any) -> None:
+            data = body()
+            bodies.append(json.loads(data))
+            original_put(key, lambda: data, **kwargs)
+
+        store.put_object = spy  # type: ignore[method-assign]
+        with apply_lock(store, ".flask-s3/lock.json", refresh_every=0.2):
+            time.sleep(0.7)
+        puts = [s for s in loop.seen if s.method == "PUT"]
+        assert len(puts) >= 3
+        assert puts[0].headers.get("if-none-match") == "*"
+        assert all("if-none-match" not in p.headers for p in puts[1:])
+        assert bodies[-1]["epoch"] > bodies[0]["epoch"]
+        assert len({b["token"] for b in bodies}) == 1

@@ -1,0 +1,190 @@
+"""The Store contract, run against both implementations on the real SeaweedFS server."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from flask_s3.remote import list_under, listing_prefixes
+from flask_s3.s3 import StoreError, open_store
+from flask_s3.s3.store import Store, put_bytes
+from flask_s3.spec import BucketSpec, Spec
+
+OURS = [
+    "static/robots.txt",
+    "static/css/app.css",
+    "static/css/deep/er/x.css",
+    "static/only/one/chain/k.txt",
+    "static/caf\u00e9/men\u00fc.svg",
+    "static/a b+c#d?.txt",
+    "static/tab\there&amp;.txt",
+    "static/",
+]
+FOREIGN = ["other/foreign.txt", "static-old/app.css", "staticx"]
+MANY = [f"static/many/f{i:04d}.js" for i in range(1005)]  # more than one page of its own
+
+
+def spec_for(server: Any, bucket: str) -> Spec:
+    return Spec(bucket=BucketSpec(name=bucket, endpoint_url=server.endpoint_url))
+
+
+@pytest.fixture
+def store(s3_env: Any, bucket_name: str, both_stores: str) -> Store:
+    opened = open_store(spec_for(s3_env, bucket_name))
+    assert opened.kind == both_stores
+    return opened
+
+
+@pytest.fixture
+def filled(store: Store, s3_client: Any, bucket_name: str) -> Store:
+    s3_client.create_bucket(Bucket=bucket_name)
+
+    def put(key: str) -> None:
+        s3_client.put_object(Bucket=bucket_name, Key=key, Body=key.encode())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, OURS + FOREIGN + MANY))
+    return store
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_bucket_exists_and_create(store: Store, s3_env: Any):
+    assert store.bucket_exists() is False
+    store.create_bucket(s3_env.region, None)
+    assert store.bucket_exists() is True
+    with pytest.raises(StoreError) as info:
+        store.create_bucket(s3_env.region, None)
+    assert info.value.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
+
+
+def test_put_head_get_copy_and_delete(store: Store, s3_env: Any, s3_client: Any):
+    store.create_bucket(s3_env.region, None)
+    data = b"body { color: red }"
+    headers = {
+        "Content-Type": "text/css; charset=utf-8",
+        "Cache-Control": "max-age=60",
+        "Content-Encoding": "identity",
+        "x-amz-meta-owner": "web team",
+    }
+    store.put_object(
+        "static/app.css", lambda: data, size=len(data), md5_b64=md5_b64(data), headers=headers
+    )
+    assert store.get_object("static/app.css") == data
+    assert store.head_object("static/app.css") == headers
+    listed = list(store.list_objects("static/"))
+    assert [(o.key, o.size, o.etag) for o in listed] == [
+        ("static/app.css", len(data), hashlib.md5(data).hexdigest())
+    ]
+    new = {**headers, "Cache-Control": "max-age=31536000, immutable"}
+    del new["x-amz-meta-owner"]
+    store.copy_in_place("static/app.css", new)
+    assert store.head_object("static/app.css") == new
+    assert store.get_object("static/app.css") == data
+    served = s3_client.head_object(Bucket=store.bucket, Key="static/app.css")
+    assert served["ETag"].strip('"') == hashlib.md5(data).hexdigest()  # same bytes, no upload
+    store.delete_object("static/app.css")
+    with pytest.raises(StoreError) as info:
+        store.get_object("static/app.css")
+    assert info.value.status == 404
+
+
+def test_a_wrong_md5_is_refused(store: Store, s3_env: Any):
+    store.create_bucket(s3_env.region, None)
+    with pytest.raises(StoreError) as info:
+        store.put_object(
+            "static/x.txt", lambda: b"abc", size=3, md5_b64=md5_b64(b"abd"), headers={}
+        )
+    assert info.value.status == 400
+
+
+def test_conditional_put_refuses_an_existing_key(store: Store, s3_env: Any):
+    store.create_bucket(s3_env.region, None)
+    put_bytes(store, "lock.json", b"{}", if_none_match=True)
+    with pytest.raises(StoreError) as info:
+        put_bytes(store, "lock.json", b"{}", if_none_match=True)
+    assert info.value.code in ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+def test_delete_objects_in_a_batch(filled: Store):
+    assert filled.delete_objects(MANY[:300]) == {}
+    left = {o.key for o in filled.list_objects("static/many/")}
+    assert left == set(MANY[300:])
+
+
+def test_listing_sees_every_odd_key(filled: Store):
+    keys = sorted(o.key for o in filled.list_objects("static/"))
+    assert keys == sorted(OURS + MANY)
+    objects, folders = filled.list_level("static/")
+    assert {o.key for o in objects} == {k for k in OURS if k.count("/") == 1}
+    assert "static/many/" in folders and "static/css/" in folders
+
+
+def test_split_listing_equals_a_flat_listing(filled: Store):
+    flat = sorted(filled.list_objects("static/"))
+    split = sorted(list_under(filled, ["static/"]))
+    assert split == flat
+    keys = [o.key for o in split]
+    assert len(keys) == len(set(keys))
+
+
+def test_a_single_chain_of_folders_is_followed(filled: Store):
+    got = list_under(filled, ["static/only/"])
+    assert [o.key for o in got] == ["static/only/one/chain/k.txt"]
+    assert list_under(filled, ["static/nothing-here/"]) == []
+
+
+def test_nested_roots_are_listed_once():
+    assert listing_prefixes(["static", "static/admin", "admin/static"]) == [
+        "admin/static/",
+        "static/",
+    ]
+    assert listing_prefixes(["", "static"]) == [""]
+    assert listing_prefixes(["v1/static", "v1/.flask-s3"]) == ["v1/.flask-s3/", "v1/static/"]
+
+
+def test_bucket_cors_and_policy(store: Store, s3_env: Any):
+    store.create_bucket(s3_env.region, None)
+    assert store.get_bucket_cors() is None
+    rules = [
+        {
+            "AllowedOrigins": ["https://shop.example"],
+            "AllowedMethods": ["GET", "HEAD"],
+            "MaxAgeSeconds": 600,
+        }
+    ]
+    store.put_bucket_cors(rules)
+    got = store.get_bucket_cors()
+    assert got is not None and got[0]["AllowedOrigins"] == ["https://shop.example"]
+    assert sorted(got[0]["AllowedMethods"]) == ["GET", "HEAD"]
+    assert store.get_bucket_policy() is None
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Read",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{store.bucket}/*",
+            }
+        ],
+    }
+    store.put_bucket_policy(json.dumps(policy))
+    text = store.get_bucket_policy()
+    assert text is not None and json.loads(text)["Statement"][0]["Sid"] == "Read"
+    store.delete_bucket_policy()
+    assert store.get_bucket_policy() is None
+
+
+def test_a_missing_bucket_is_a_404_everywhere(store: Store):
+    with pytest.raises(StoreError) as info:
+        list(store.list_objects(""))
+    assert info.value.status == 404 and info.value.code == "NoSuchBucket"
