@@ -14,8 +14,9 @@ from .bucket import apply_bucket_actions
 from .encryption import set_bucket_default, spec_headers
 from .errors import ApplyError, CdnError, S3Error
 from .local import LocalAsset, LocalInventory
+from .multipart import abort_leftovers, upload_in_parts
 from .plan import Action, Plan
-from .remote import RemoteInventory, control_key
+from .remote import RemoteInventory, control_key, listing_prefixes
 from .s3.errors import StoreError, StoreUnreachable, describe_error, s3_errors
 from .s3.lock import LOCK_NAME, apply_lock
 from .s3.manifest import MANIFEST_NAME, ManifestEntry, encode_manifest
@@ -42,6 +43,7 @@ class Report:
     not_attempted: int = 0
     deletes_skipped: int = 0
     interrupted: bool = False
+    etags: dict[str, str] = field(default_factory=dict, repr=False)  # not MD5s (multipart)
     invalidation: str | None = None  # the CloudFront invalidation id, when one was sent
 
     @property
@@ -116,8 +118,11 @@ def create_bucket(store: Store, spec: Spec) -> None:
     set_bucket_default(store, spec)
 
 
-def put_asset(store: Store, spec: Spec, asset: LocalAsset) -> None:
-    """One PutObject per file (so the ETag stays the MD5), body streamed from disk."""
+def put_asset(store: Store, spec: Spec, asset: LocalAsset) -> str | None:
+    """One PutObject per file (so the ETag stays the MD5), body streamed from disk; files
+    from ``upload.multipart_threshold`` up go in parts. The ETag when it is not the MD5."""
+    if asset.size >= spec.upload.multipart_threshold:
+        return upload_in_parts(store, asset, acl_of(spec))
     store.put_object(
         asset.key,
         asset.open_body,
@@ -126,11 +131,13 @@ def put_asset(store: Store, spec: Spec, asset: LocalAsset) -> None:
         headers=asset.headers,
         acl=acl_of(spec),
     )
+    return None
 
 
-def copy_headers(store: Store, spec: Spec, asset: LocalAsset) -> None:
+def copy_headers(store: Store, spec: Spec, asset: LocalAsset) -> str | None:
     """New headers on unchanged bytes: copy the object onto itself, no re-upload."""
-    store.copy_in_place(asset.key, asset.headers, acl=acl_of(spec))
+    etag = store.copy_in_place(asset.key, asset.headers, acl=acl_of(spec))
+    return etag if etag and etag != asset.md5 else None
 
 
 def apply_plan(
@@ -221,6 +228,9 @@ def carry_out(
     apply_bucket_actions(store, plan.of_kind("update-bucket-cors", "update-bucket-policy"))
     done: set[str] = set()
     puts = plan.of_kind("upload", "update")
+    if any((a.size or 0) >= spec.upload.multipart_threshold for a in puts):
+        # Parts of an earlier, interrupted upload under our roots: nobody will finish them.
+        abort_leftovers(store, listing_prefixes(local.roots))
     copies = plan.of_kind("update-headers")
     try:
         run_concurrently(store, spec, local, puts, put_asset, report, done, progress)
@@ -253,7 +263,7 @@ def run_concurrently(
     spec: Spec,
     local: LocalInventory,
     actions: list[Action],
-    work: Callable[[Store, Spec, LocalAsset], None],
+    work: Callable[[Store, Spec, LocalAsset], str | None],
     report: Report,
     done: set[str],
     progress: Progress | None,
@@ -266,7 +276,7 @@ def run_concurrently(
     # is cheap, waiting on tens of thousands at once costs more than the uploads.
     queue = iter(actions)
     window = workers * 2
-    pending: dict[Future[None], Action] = {}
+    pending: dict[Future[str | None], Action] = {}
     unreachable = False
 
     def refill() -> None:
@@ -306,7 +316,7 @@ def run_concurrently(
         pool.shutdown(wait=True)
 
 
-def record(future: Future[None], action: Action, report: Report, done: set[str]) -> bool:
+def record(future: Future[str | None], action: Action, report: Report, done: set[str]) -> bool:
     """Count a finished action; True when it failed because the store can't be reached."""
     key = action.key or ""
     if future.cancelled():
@@ -322,6 +332,9 @@ def record(future: Future[None], action: Action, report: Report, done: set[str])
             report.failed[key] = f"{type(exc).__name__}: {exc}"
         return isinstance(exc, StoreUnreachable)
     done.add(key)
+    etag = future.result()
+    if etag:
+        report.etags[key] = etag
     if action.action == "upload":
         report.uploaded += 1
         report.bytes_sent += action.size or 0
@@ -363,7 +376,10 @@ def write_manifest(
             if key in old:
                 entries[key] = old[key]
             continue
-        entries[key] = ManifestEntry(asset.md5, dict(asset.headers))
+        etag = report.etags.get(key)
+        if etag is None and key in old and old[key].md5 == asset.md5:
+            etag = old[key].etag
+        entries[key] = ManifestEntry(asset.md5, dict(asset.headers), etag)
     generations = list(remote.generations) if remote is not None else []
     if spec.assets.fingerprint.enabled and not unsettled:
         current = sorted(local.assets)

@@ -284,13 +284,9 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
     """The manifest `flask-s3 plan/apply` wrote, when S3_FINGERPRINT is on; read once."""
     if not app.config.get("S3_FINGERPRINT"):
         return None
-    from .fingerprint import manifest_path, read_manifest_file
+    from .fingerprint import app_manifest_path, read_manifest_file
 
-    configured = app.config.get("S3_FINGERPRINT_MANIFEST")
-    origin = spec.source if spec is not None and spec.source is not None else None
-    if configured and origin is None and not Path(configured).is_absolute():
-        configured = str(Path(app.root_path) / configured)
-    path = manifest_path(configured, origin, Path(app.static_folder or app.root_path))
+    path = app_manifest_path(app, spec)
     try:
         return read_manifest_file(path)
     except FileNotFoundError:

@@ -14,12 +14,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from .css import ReferenceCache, find_references, rewrite
 from .errors import PlanError
 from .globs import key_matcher
-from .spec import FingerprintSpec
+from .spec import FingerprintSpec, Spec
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 MANIFEST_FILE = ".flask-s3-manifest.json"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -152,6 +156,16 @@ def manifest_path(spec_manifest: str | None, spec_source: Path | None, static: P
     if not path.is_absolute() and spec_source is not None:
         path = spec_source.parent / path
     return path
+
+
+def app_manifest_path(app: Flask, spec: Spec | None) -> Path:
+    """The manifest file an app reads: S3_FINGERPRINT_MANIFEST (relative to the spec file, or
+    to the app without one), else ``.flask-s3-manifest.json`` in the static folder."""
+    configured = app.config.get("S3_FINGERPRINT_MANIFEST")
+    origin = spec.source if spec is not None and spec.source is not None else None
+    if configured and origin is None and not Path(configured).is_absolute():
+        configured = str(Path(app.root_path) / configured)
+    return manifest_path(configured, origin, Path(app.static_folder or app.root_path))
 
 
 @dataclass

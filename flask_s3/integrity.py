@@ -172,13 +172,9 @@ def load_table(app: Flask, spec: Spec | None) -> IntegrityTable:
             "`flask-s3 plan`, or link this asset with url_for.",
             enabled=False,
         )
-    from .fingerprint import manifest_path, read_manifest
+    from .fingerprint import app_manifest_path, read_manifest
 
-    configured = app.config.get("S3_FINGERPRINT_MANIFEST")
-    origin = spec.source if spec is not None and spec.source is not None else None
-    if configured and origin is None and not Path(configured).is_absolute():
-        configured = str(Path(app.root_path) / configured)
-    path = manifest_path(configured, origin, Path(app.static_folder or app.root_path))
+    path = app_manifest_path(app, spec)
     try:
         values = read_manifest(path).integrity
     except FileNotFoundError:

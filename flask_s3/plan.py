@@ -74,6 +74,7 @@ class Reason(str, Enum):
     SIZE = "size"  # update: the stored size differs
     ETAG = "etag"  # update: the stored MD5 differs
     FORCE = "force"  # update: --force-refresh
+    MULTIPART = "multipart"  # update: a multipart object the manifest says nothing about
     HEADERS = "headers"  # update-headers: same bytes, other headers
     PRUNED = "pruned"  # delete: no local file any more
     CHANGED = "changed"  # invalidate-cdn: paths of changed objects

@@ -27,6 +27,7 @@ from .plan import (
     RemoteInfo,
 )
 from .remote import RemoteInventory, listing_prefixes
+from .s3.manifest import is_multipart_etag
 from .s3.store import ObjectInfo
 from .spec import Spec
 
@@ -61,9 +62,9 @@ def unvouched_keys(
     for key, asset in local.assets.items():
         obj = remote.objects.get(key)
         if obj is None or obj.size != asset.size or obj.etag != asset.md5:
-            continue
+            continue  # uploaded anyway (a multipart object without an entry too)
         entry = manifest.get(key)
-        if entry is None or entry.md5 != obj.etag:
+        if entry is None or not entry.vouches_for(obj.etag):
             keys.append(key)
     return sorted(keys)
 
@@ -153,11 +154,16 @@ def object_actions(
             actions.append(object_action(ActionKind.UPDATE, Reason.FORCE, asset))
         elif obj.size != asset.size:
             actions.append(object_action(ActionKind.UPDATE, Reason.SIZE, asset))
-        elif obj.etag != asset.md5:
+        elif is_multipart_etag(obj.etag) and not (
+            key in manifest and manifest[key].vouches_for(obj.etag)
+        ):
+            # Its ETag is not an MD5 and no manifest entry says what it holds.
+            actions.append(object_action(ActionKind.UPDATE, Reason.MULTIPART, asset))
+        elif (manifest[key].md5 if is_multipart_etag(obj.etag) else obj.etag) != asset.md5:
             actions.append(object_action(ActionKind.UPDATE, Reason.ETAG, asset))
         else:
             entry = manifest.get(key)
-            if entry is not None and entry.md5 == obj.etag:
+            if entry is not None and entry.vouches_for(obj.etag):
                 stored = entry.headers
             elif key in remote.heads:
                 stored = hdr.comparable(remote.heads[key], asset.headers)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flask_s3.errors import ApplyError, S3Error
-from flask_s3.remote import bucket_exists
+from flask_s3.remote import bucket_exists, read_manifest
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.lock import apply_lock
 from flask_s3.spec import BucketSpec, Spec
@@ -146,3 +146,30 @@ def test_a_long_apply_refreshes_its_lock():
         assert all("if-none-match" not in p.headers for p in puts[1:])
         assert bodies[-1]["epoch"] > bodies[0]["epoch"]
         assert len({b["token"] for b in bodies}) == 1
+
+
+def test_a_bucket_of_another_account_is_refused_with_the_owner_named():
+    def owner_checked(seen: Any) -> Answer:
+        if seen.headers.get("x-amz-expected-bucket-owner") != "111122223333":
+            return error(403, "AccessDenied")
+        return ok(seen)
+
+    with serve(Loopback(owner_checked)) as loop:
+        spec = spec_for(loop.url)
+        owned = Spec(bucket=BucketSpec(**{**vars(spec.bucket), "expected_owner": "111122223333"}))
+        assert bucket_exists(open_store(owned)) is True
+        assert {s.headers.get("x-amz-expected-bucket-owner") for s in loop.seen} == {"111122223333"}
+        wrong = Spec(bucket=BucketSpec(**{**vars(spec.bucket), "expected_owner": "444455556666"}))
+        with pytest.raises(S3Error) as info:
+            read_manifest(open_store(wrong), ".flask-s3/manifest.json.gz")
+        assert "not owned by account 444455556666" in info.value.detail
+
+
+def test_a_listing_that_is_not_xml_is_an_error_not_a_traceback():
+    def garbage(seen: Any) -> Answer:
+        return Answer(200, b"<ListBucketResult><Contents><Key>\x01</Key>")
+
+    with serve(Loopback(garbage)) as loop:
+        store = open_store(spec_for(loop.url))
+        with pytest.raises((StoreError, S3Error)):
+            list(store.list_objects("static/"))

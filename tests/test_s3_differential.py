@@ -87,6 +87,10 @@ def fast_request(
             reply = b"<CORSConfiguration/>"
         if "publicAccessBlock" in url:
             reply = b"<PublicAccessBlockConfiguration/>"
+        if "x-amz-copy-source" in headers:
+            reply = b"<CopyObjectResult><ETag>&quot;e&quot;</ETag></CopyObjectResult>"
+        if "uploads" in url or "uploadId" in url:
+            reply = b"<Result><UploadId>u-1/x</UploadId><ETag>&quot;e-2&quot;</ETag></Result>"
         return Response(200, reply, {})
 
     monkeypatch.setattr(store, "_exchange", exchange)
@@ -227,6 +231,44 @@ def every_operation(
         lambda s: s.put_bucket_encryption(rule),
     )
     same("GetPublicAccessBlock", {"Bucket": bucket}, lambda s: s.get_public_access_block())
+    same(
+        "CreateMultipartUpload",
+        {"Bucket": bucket, "Key": key, **to_put_params(headers)},
+        lambda s: s.create_multipart_upload(key, headers),
+    )
+    same(
+        "UploadPart",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "UploadId": "u-1/x",
+            "PartNumber": 2,
+            "Body": data,
+            "ContentMD5": md5,
+        },
+        lambda s: s.upload_part(key, "u-1/x", 2, lambda: data, size=len(data), md5_b64=md5),
+    )
+    parts = [(1, "9b2cf535f27731c974343645a3985328"), (2, "6f5902ac237024bdd0c176cb93063dc4")]
+    same(
+        "CompleteMultipartUpload",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "UploadId": "u-1/x",
+            "MultipartUpload": {"Parts": [{"ETag": f'"{e}"', "PartNumber": n} for n, e in parts]},
+        },
+        lambda s: s.complete_multipart_upload(key, "u-1/x", parts),
+    )
+    same(
+        "AbortMultipartUpload",
+        {"Bucket": bucket, "Key": key, "UploadId": "u-1/x"},
+        lambda s: s.abort_multipart_upload(key, "u-1/x"),
+    )
+    same(
+        "ListMultipartUploads",
+        {"Bucket": bucket, "Prefix": "static/"},
+        lambda s: s.list_multipart_uploads("static/"),
+    )
 
 
 @pytest.mark.parametrize(("name", "fields", "variables"), SETUPS, ids=[s[0] for s in SETUPS])

@@ -83,6 +83,7 @@ class BotoStore:
         self.bucket = bucket
         self.region = client.meta.region_name or "us-east-1"
         self.endpoint = str(client.meta.endpoint_url)
+        self.expected_owner = expected_owner or ""
         if expected_owner:
 
             def add_owner(request: Any, **_: Any) -> None:
@@ -93,7 +94,11 @@ class BotoStore:
             )
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
-        return _translated(call, operation, self.endpoint)
+        try:
+            return _translated(call, operation, self.endpoint)
+        except StoreError as exc:
+            exc.expected_owner = self.expected_owner
+            raise
 
     def bucket_exists(self) -> bool:
         try:
@@ -169,11 +174,11 @@ class BotoStore:
 
         self._call("PutObject", put)
 
-    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> None:
+    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         params: dict[str, Any] = {**hdr.to_put_params(headers)}
         if acl:
             params["ACL"] = acl
-        self._call(
+        answer = self._call(
             "CopyObject",
             lambda: self.client.copy_object(
                 Bucket=self.bucket,
@@ -183,6 +188,72 @@ class BotoStore:
                 **params,
             ),
         )
+        return str(answer.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+
+    def create_multipart_upload(
+        self, key: str, headers: Mapping[str, str], acl: str | None = None
+    ) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **hdr.to_put_params(headers)}
+        if acl:
+            params["ACL"] = acl
+        answer = self._call(
+            "CreateMultipartUpload", lambda: self.client.create_multipart_upload(**params)
+        )
+        return str(answer["UploadId"])
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, size: int, md5_b64: str
+    ) -> str:
+        def put() -> str:
+            opened = body()
+            try:
+                answer = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=opened,
+                    ContentMD5=md5_b64,
+                )
+            finally:
+                if not isinstance(opened, bytes):
+                    opened.close()
+            return str(answer["ETag"]).strip('"')
+
+        return self._call("UploadPart", put)
+
+    def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> str:
+        upload: Any = {"Parts": [{"ETag": f'"{etag}"', "PartNumber": n} for n, etag in parts]}
+        answer = self._call(
+            "CompleteMultipartUpload",
+            lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=upload
+            ),
+        )
+        return str(answer.get("ETag", "")).strip('"')
+
+    def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        self._call(
+            "AbortMultipartUpload",
+            lambda: self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            ),
+        )
+
+    def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        pages = iter(
+            self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+        )
+        found: list[tuple[str, str]] = []
+        while True:
+            page = self._call("ListMultipartUploads", lambda: next(pages, None))
+            if page is None:
+                return found
+            found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         response = self._call(

@@ -61,6 +61,7 @@ class StoreError(Exception):
         self.message = message
         self.operation = operation
         self.region = region  # x-amz-bucket-region, when S3 named the bucket's region
+        self.expected_owner = ""  # bucket.expected_owner the request carried, if any
 
 
 class StoreUnreachable(Exception):
@@ -143,9 +144,7 @@ _UNREACHABLE = {
 }
 
 
-def describe_error(
-    exc: BaseException, doing: str, bucket: str, expected_owner: str | None = None
-) -> S3Error:
+def describe_error(exc: BaseException, doing: str, bucket: str) -> S3Error:
     """One clear S3Error naming the cause and the fix (never a secret)."""
     if isinstance(exc, S3Error):
         return exc
@@ -171,18 +170,19 @@ def describe_error(
             fix = f"The bucket is in region {exc.region}. Set bucket.region: {exc.region}."
         if code == "AccessDenied" and doing in PERMISSIONS:
             fix = f"{fix} Missing permission: {PERMISSIONS[doing]} on bucket {bucket}."
-        if code == "AccessDenied" and expected_owner:
+        if code == "AccessDenied" and exc.expected_owner:
             fix += (
-                f" Or the bucket is not owned by account {expected_owner} (bucket.expected_owner)."
+                f" Or the bucket is not owned by account {exc.expected_owner} "
+                "(bucket.expected_owner)."
             )
         return S3Error(f"S3 refused to {doing} on bucket {bucket!r}: {code}", fix)
     raise exc
 
 
 @contextmanager
-def s3_errors(doing: str, bucket: str, expected_owner: str | None = None) -> Iterator[None]:
+def s3_errors(doing: str, bucket: str) -> Iterator[None]:
     """Turn store errors raised inside the block into one S3Error."""
     try:
         yield
     except (StoreError, StoreUnreachable, StoreCredentialsError) as exc:
-        raise describe_error(exc, doing, bucket, expected_owner) from None
+        raise describe_error(exc, doing, bucket) from None

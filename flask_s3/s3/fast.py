@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -323,7 +324,8 @@ class FastStore:
                 _backoff(attempt)
                 continue
             if response.status < 300 and not (
-                operation == "CopyObject" and xmlcodec.is_error_body(response.data)
+                operation in ("CopyObject", "CompleteMultipartUpload")
+                and xmlcodec.is_error_body(response.data)
             ):
                 return response
             code, message, region = xmlcodec.error_of(response.data)
@@ -337,7 +339,9 @@ class FastStore:
             if attempt < self.target.max_attempts and is_retryable(response.status, code):
                 _backoff(attempt)
                 continue
-            raise StoreError(code, response.status, message, operation=operation, region=region)
+            error = StoreError(code, response.status, message, operation=operation, region=region)
+            error.expected_owner = self.expected_owner or ""
+            raise error
 
     def _follow(self, status: int, code: str, region: str) -> bool:
         """Switch to the bucket's region, asking botocore where that is (its redirector's rule)."""
@@ -466,7 +470,15 @@ class FastStore:
                 query.append(("continuation-token", token))
             query.append(("encoding-type", "url"))
             response = self.send("GET", "", "ListObjectsV2", query=query)
-            page = xmlcodec.Page(response.data)
+            try:
+                page = xmlcodec.Page(response.data)
+            except ET.ParseError as exc:  # not S3's XML: say so instead of a traceback
+                raise StoreError(
+                    "MalformedListing",
+                    response.status,
+                    f"unreadable listing: {exc}",
+                    operation="ListObjectsV2",
+                ) from None
             yield page
             token = page.next_token
             if not token:
@@ -502,7 +514,7 @@ class FastStore:
             wire["x-amz-acl"] = acl
         self.send("PUT", key, "PutObject", headers=wire, body=body, size=size, streaming=True)
 
-    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> None:
+    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         wire = {
             "x-amz-copy-source": f"{self.bucket}/{quote(key, safe='/~')}",
             "x-amz-metadata-directive": "REPLACE",
@@ -510,7 +522,64 @@ class FastStore:
         }
         if acl:
             wire["x-amz-acl"] = acl
-        self.send("PUT", key, "CopyObject", headers=wire)
+        answer = self.send("PUT", key, "CopyObject", headers=wire)
+        return xmlcodec.text_of(answer.data, "ETag").strip('"')
+
+    def create_multipart_upload(
+        self, key: str, headers: Mapping[str, str], acl: str | None = None
+    ) -> str:
+        wire = _wire_headers(headers)
+        if acl:
+            wire["x-amz-acl"] = acl
+        answer = self.send(
+            "POST", key, "CreateMultipartUpload", query=[("uploads", None)], headers=wire
+        )
+        return xmlcodec.text_of(answer.data, "UploadId")
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, size: int, md5_b64: str
+    ) -> str:
+        answer = self.send(
+            "PUT",
+            key,
+            "UploadPart",
+            query=[("partNumber", str(number)), ("uploadId", upload_id)],
+            headers={"content-md5": md5_b64},
+            body=body,
+            size=size,
+            streaming=True,
+        )
+        return answer.headers.get("etag", "").strip('"')
+
+    def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> str:
+        body = xmlcodec.complete_xml([(n, f'"{etag}"') for n, etag in parts])
+        answer = self.send(
+            "POST",
+            key,
+            "CompleteMultipartUpload",
+            query=[("uploadId", upload_id)],
+            body=body,
+            size=len(body),
+        )
+        return xmlcodec.text_of(answer.data, "ETag").strip('"')
+
+    def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        self.send("DELETE", key, "AbortMultipartUpload", query=[("uploadId", upload_id)])
+
+    def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        key_marker = id_marker = ""
+        while True:
+            query: list[tuple[str, str | None]] = [("uploads", None), ("prefix", prefix)]
+            if key_marker:
+                query += [("key-marker", key_marker), ("upload-id-marker", id_marker)]
+            answer = self.send("GET", "", "ListMultipartUploads", query=query)
+            page, key_marker, id_marker = xmlcodec.uploads_of(answer.data)
+            found += page
+            if not key_marker:
+                return found
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         body = xmlcodec.delete_xml(keys)

@@ -18,8 +18,18 @@ MANIFEST_FORMAT = 2
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    md5: str
+    md5: str  # of the stored bytes
     headers: dict[str, str]
+    etag: str | None = None  # a multipart object's ETag (not an MD5), which vouches for md5
+
+    def vouches_for(self, etag: str) -> bool:
+        """True when this entry describes the object the listing shows with ``etag``."""
+        return (self.etag or self.md5) == etag
+
+
+def is_multipart_etag(etag: str) -> bool:
+    """``<md5 of the parts' md5s>-<parts>``: an ETag that says nothing about the content."""
+    return "-" in etag
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,8 @@ def decode_manifest(body: bytes) -> Manifest:
             return Manifest(state="corrupt")
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
         entries = {
-            str(k): ManifestEntry(str(md5), header_sets[i])
-            for k, (md5, i) in data["objects"].items()
+            str(k): ManifestEntry(str(v[0]), header_sets[v[1]], str(v[2]) if v[2:] else None)
+            for k, v in data["objects"].items()
         }
         generations = [[str(k) for k in gen] for gen in data.get("generations", [])]
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, EOFError):
@@ -61,7 +71,7 @@ def encode_manifest(
         if number is None:
             number = index[frozen] = len(header_sets)
             header_sets.append(dict(frozen))
-        objects[key] = [entry.md5, number]
+        objects[key] = [entry.md5, number] + ([entry.etag] if entry.etag else [])
     data: dict[str, Any] = {"format": MANIFEST_FORMAT, "headers": header_sets, "objects": objects}
     if generations:
         data["generations"] = generations

@@ -59,8 +59,10 @@ class Store(Protocol):
     ) -> None:
         """PutObject with our canonical headers (``flask_s3.headers``); body opened per try."""
 
-    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> None:
-        """CopyObject onto itself with MetadataDirective REPLACE: new headers, same bytes."""
+    def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
+        """CopyObject onto itself with MetadataDirective REPLACE: new headers, same bytes.
+
+        Returns the copy's ETag."""
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         """DeleteObjects (at most 1000 keys); returns the keys that failed with their code."""
@@ -84,6 +86,26 @@ class Store(Protocol):
     def put_bucket_policy(self, text: str) -> None: ...
 
     def delete_bucket_policy(self) -> None: ...
+
+    def create_multipart_upload(
+        self, key: str, headers: Mapping[str, str], acl: str | None = None
+    ) -> str:
+        """Start a multipart upload with the object's headers; its upload id."""
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, size: int, md5_b64: str
+    ) -> str:
+        """One part (1-10,000); its ETag."""
+
+    def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> str:
+        """Join the parts (number, ETag) into the object; its ETag (``md5s-N``)."""
+
+    def abort_multipart_upload(self, key: str, upload_id: str) -> None: ...
+
+    def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, upload id) of the unfinished multipart uploads under ``prefix``."""
 
     def put_bucket_encryption(self, rule: Mapping[str, Any]) -> None:
         """The bucket's default encryption: one rule as boto3 shapes it."""

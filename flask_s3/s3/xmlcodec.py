@@ -158,3 +158,36 @@ def parse_public_access_block(data: bytes) -> dict[str, bool]:
     for child in ET.fromstring(data):
         out[child.tag.rsplit("}", 1)[-1]] = (child.text or "").strip().lower() == "true"
     return out
+
+
+def text_of(data: bytes, name: str) -> str:
+    """The text of the first element called ``name`` (any namespace) in an answer."""
+    for element in ET.fromstring(data).iter():
+        if element.tag.rsplit("}", 1)[-1] == name:
+            return (element.text or "").strip()
+    return ""
+
+
+def complete_xml(parts: Sequence[tuple[int, str]]) -> bytes:
+    """CompleteMultipartUpload's body, as botocore writes ``{"Parts": [{ETag, PartNumber}]}``."""
+    inner = "".join(
+        f"<Part><ETag>{escape(etag)}</ETag><PartNumber>{number}</PartNumber></Part>"
+        for number, etag in parts
+    )
+    return f"<CompleteMultipartUpload {XMLNS}>{inner}</CompleteMultipartUpload>".encode()
+
+
+def uploads_of(data: bytes) -> tuple[list[tuple[str, str]], str, str]:
+    """(key, upload id) of a ListMultipartUploads page, and the next key and id markers."""
+    root = ET.fromstring(data)
+    found = [
+        (u.findtext(f"{NS}Key") or "", u.findtext(f"{NS}UploadId") or "")
+        for u in root.iter(f"{NS}Upload")
+    ]
+    if root.findtext(f"{NS}IsTruncated") != "true":
+        return found, "", ""
+    return (
+        found,
+        root.findtext(f"{NS}NextKeyMarker") or "",
+        root.findtext(f"{NS}NextUploadIdMarker") or "",
+    )

@@ -119,6 +119,7 @@ class RuntimeSpec:
 @dataclass(frozen=True)
 class UploadSpec:
     concurrency: int = 16
+    multipart_threshold: int = 64 * 1024 * 1024  # bytes; larger files go up in parts
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,10 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
             debug=runtime.get("debug", False),
             override_flask_url_for=runtime.get("override_flask_url_for", False),
         ),
-        upload=UploadSpec(concurrency=upload.get("concurrency", 16)),
+        upload=UploadSpec(
+            concurrency=upload.get("concurrency", 16),
+            multipart_threshold=upload.get("multipart_threshold", 64 * 1024 * 1024),
+        ),
         cdn=CdnSpec(
             cloudfront=None
             if cloudfront is None
