@@ -132,6 +132,16 @@ def _phase_table(results: Any, section: str, tools: list[str], phase: str) -> li
     return [*lines, ""]
 
 
+def _name(section: str) -> str:
+    """``large/1073741824`` -> ``1 GiB file``; ``scale/200000`` -> ``200,000 files``."""
+    kind, _, rest = section.partition("/")
+    if kind == "large":
+        return f"{int(rest) / 2**30:g} GiB file"
+    if kind == "scale":
+        return f"{int(rest):,} files"
+    return section
+
+
 def _ratio_target(
     results: Any, section: str, tools: list[str], phase: str, limit: float, peer: str | None
 ) -> str:
@@ -143,11 +153,11 @@ def _ratio_target(
         found = [(m, p) for m, p in cands if m is not None]
         best = min(found) if found else None
     if ours is None or best is None:
-        return f"- {section} {phase} <= {limit}x {peer or 'best peer'}: not measured"
+        return f"- {_name(section)} {phase} <= {limit}x {peer or 'best peer'}: not measured"
     ratio = ours / best[0]
     verdict = "met" if ratio <= limit else "MISSED"
     return (
-        f"- {section} {phase} <= {limit}x {peer or 'best peer'}: **{verdict}**, "
+        f"- {_name(section)} {phase} <= {limit}x {peer or 'best peer'}: **{verdict}**, "
         f"{ratio:.2f}x ({ours:.2f} s vs {best[1]} {best[0]:.2f} s)"
     )
 
@@ -171,7 +181,9 @@ def target_lines(results: Any, tools: list[str], scale_files: list[int], large: 
             rss = results.plan_rss.get(top)
             if rss is not None:
                 verdict = "met" if rss <= 300 else "MISSED"
-                out.append(f"- {top} peak RSS of `plan` <= 300 MB: **{verdict}**, {rss:.0f} MB")
+                out.append(
+                    f"- {_name(top)} peak RSS of `plan` <= 300 MB: **{verdict}**, {rss:.0f} MB"
+                )
             mid = sorted(scale_files)[-2] if len(scale_files) > 1 else None
             for phase in PHASES[1:]:
                 a = results.median(f"scale/{mid}", "flask-s3", phase) if mid else None
@@ -181,7 +193,7 @@ def target_lines(results: Any, tools: list[str], scale_files: list[int], large: 
                     files = max(scale_files) / mid
                     verdict = "met" if growth <= files else "MISSED"
                     out.append(
-                        f"- {top} {phase} grows no faster than linearly from {mid}: "
+                        f"- {_name(top)} {phase} grows no faster than linearly from {mid:,}: "
                         f"**{verdict}**, x{growth:.1f} time for x{files:.0f} files "
                         f"({a:.2f} s -> {b:.2f} s)"
                     )
@@ -191,7 +203,7 @@ def target_lines(results: Any, tools: list[str], scale_files: list[int], large: 
         if good:
             rss = _med([s.rss_mb for s in good])
             verdict = "met" if rss <= 150 else "MISSED"
-            out.append(f"- {large} flask-s3 peak RSS <= 150 MB: **{verdict}**, {rss:.0f} MB")
+            out.append(f"- {_name(large)} flask-s3 peak RSS <= 150 MB: **{verdict}**, {rss:.0f} MB")
     return out
 
 
