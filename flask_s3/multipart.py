@@ -1,7 +1,7 @@
 """Files too big for one PUT: multipart uploads, several parts at a time, bounded memory.
 
-A part is read from disk when it is sent and dropped after, so memory stays near
-``part size x parts in flight`` whatever the file's size. The part size is the smallest whole
+A part is streamed from disk as it is sent, in small blocks, so memory stays small whatever
+the file's size. The part size is the smallest whole
 number of MiB (8 at least) that fits the file in S3's 10,000 parts: a 5 TiB file fits.
 An upload that fails or is interrupted is aborted, so no hidden parts are left to pay for.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, cast
 
 from .local import LocalAsset
 from .s3.errors import StoreError, StoreUnreachable, s3_errors
@@ -29,34 +31,76 @@ def part_size(size: int) -> int:
     return max(MIN_PART, -(-needed // MIB) * MIB)
 
 
-def _reader(asset: LocalAsset) -> Callable[[int, int], bytes]:
-    """Read ``length`` bytes at ``offset`` of what is stored for ``asset``."""
+class _Span(io.RawIOBase):
+    """Bytes ``offset`` to ``offset + length`` of a file, read as they are sent.
+
+    No part is ever held in memory whole: big buffers, freed and allocated again by several
+    threads, would stay with the process (malloc keeps them) and its memory would grow.
+    """
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")
+        self._start, self._length, self._pos = offset, length, 0
+        self._file.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._length}[whence]
+        self._pos = max(0, min(self._length, base + pos))
+        self._file.seek(self._start + self._pos)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._length - self._pos)
+        if wanted <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:wanted]) or 0
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _span_md5(opener: Callable[[], IO[bytes]]) -> str:
+    digest = hashlib.md5()
+    with opener() as body:
+        for block in iter(lambda: body.read(MIB), b""):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _opener(asset: LocalAsset, offset: int, length: int) -> Callable[[], IO[bytes]]:
+    """Opens the bytes of one part afresh (for each attempt)."""
     if asset.gzip or asset.content is not None:
-        with asset.open_body() as body:  # rebuilt in memory anyway (gzip, rewritten CSS)
-            whole = body.read()
-        return lambda offset, length: whole[offset : offset + length]
-
-    def read(offset: int, length: int) -> bytes:
-        with open(asset.path, "rb") as fh:
-            fh.seek(offset)
-            return fh.read(length)
-
-    return read
+        with asset.open_body() as body:  # in memory anyway (gzip output, rewritten CSS)
+            part = body.read()[offset : offset + length]
+        return lambda: io.BytesIO(part)
+    return lambda: cast(IO[bytes], _Span(asset.path, offset, length))
 
 
 def upload_in_parts(store: Store, asset: LocalAsset, acl: str | None) -> str:
     """Upload ``asset`` as a multipart upload; the new object's ETag. Aborted on failure."""
-    read = _reader(asset)
     step = part_size(asset.size)
     spans = [(n + 1, offset) for n, offset in enumerate(range(0, asset.size, step))]
     upload_id = store.create_multipart_upload(asset.key, asset.headers, acl)
 
     def send(span: tuple[int, int]) -> tuple[int, str]:
         number, offset = span
-        data = read(offset, min(step, asset.size - offset))
-        md5_b64 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        length = min(step, asset.size - offset)
+        opener = _opener(asset, offset, length)
         etag = store.upload_part(
-            asset.key, upload_id, number, lambda: data, size=len(data), md5_b64=md5_b64
+            asset.key, upload_id, number, opener, size=length, md5_b64=_span_md5(opener)
         )
         return number, etag
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +96,6 @@ def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) 
     is fetched while the listing runs. HEADs come later (``gather_heads``), once the local
     inventory says which keys need them.
     """
-    if not bucket_exists(store):
-        return RemoteInventory(exists=False, region=store.region)
     prefix = normalize_prefix(spec.urls.prefix)
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
     manifest_key = control_key(spec, MANIFEST_NAME)
@@ -106,13 +104,26 @@ def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) 
     else:
         prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
     inventory = RemoteInventory(region=store.region)
+    # No HEAD first: the listing's first answer says whether the bucket is there (and whose
+    # it is), one round trip sooner; the manifest and the settings are read meanwhile.
     with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(_try_read_manifest, store, manifest_key)
-        settings = pool.submit(read_settings, store, spec)
-        with s3_errors("list", store.bucket):
-            listed = list_under(store, prefixes)
+        settings: list[Future[tuple[Any, Any]]] = []
+        try:
+            # Bucket settings only once the bucket is known to be there.
+            listed = list_under(
+                store, prefixes, lambda: settings.append(pool.submit(read_settings, store, spec))
+            )
+        except StoreError as exc:
+            if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
+                return RemoteInventory(exists=False, region=store.region)
+            raise _listing_error(exc, store.bucket) from None
+        except (StoreUnreachable, StoreCredentialsError) as exc:
+            raise describe_error(exc, "list", store.bucket) from None
         fetched = early.result()
-        inventory.cors, inventory.policy = settings.result()
+        inventory.cors, inventory.policy = (
+            settings[0].result() if settings else read_settings(store, spec)
+        )
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj
@@ -125,6 +136,17 @@ def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) 
         inventory.generations = fetched.generations
         inventory.manifest_state = fetched.state
     return inventory
+
+
+def _listing_error(exc: StoreError, bucket: str) -> S3Error:
+    if exc.code in ("AccessDenied", "AllAccessDisabled", "403", "Forbidden"):
+        owner = f" (bucket.expected_owner is {exc.expected_owner})" if exc.expected_owner else ""
+        return S3Error(
+            f"bucket {bucket!r} exists but these credentials may not use it",
+            f"It belongs to another account{owner}, or the user lacks s3:ListBucket on it. "
+            "Choose another bucket.name or grant access.",
+        )
+    return describe_error(exc, "list", bucket)
 
 
 def gather_heads(store: Store, spec: Spec, remote: RemoteInventory, keys: Sequence[str]) -> None:
@@ -148,7 +170,9 @@ def listing_prefixes(roots: Sequence[str]) -> list[str]:
     return out
 
 
-def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
+def list_under(
+    store: Store, prefixes: Sequence[str], on_first: Callable[[], None] | None = None
+) -> list[ObjectInfo]:
     """Every object under each of ``prefixes``.
 
     A listing is a chain of pages, each waiting for the one before. Each prefix is first
@@ -159,6 +183,9 @@ def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
     folders: list[str] = []
     for prefix in prefixes:
         objects, subs = store.list_level(prefix)
+        if on_first is not None:  # the bucket answered
+            on_first()
+            on_first = None
         while len(subs) == 1 and not objects:  # static/ -> static/app/ -> ...
             objects, subs = store.list_level(subs[0])
         found.extend(objects)

@@ -236,7 +236,18 @@ class LocalS3:
 
         Types are ``PUT`` (PutObject, also bucket settings), ``COPY`` (CopyObject), ``GET``
         (GetObject, HeadObject, HeadBucket, ...), ``LIST`` and ``DELETE`` (DeleteObject(s)).
+        A counter may move just after its answer was sent: read until two reads agree.
         """
+        counts = self._counts_now()
+        for _ in range(20):
+            time.sleep(0.05)
+            again = self._counts_now()
+            if again == counts:
+                break
+            counts = again
+        return counts
+
+    def _counts_now(self) -> dict[str, int]:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
             text = resp.read().decode()
         counts: dict[str, int] = {}
