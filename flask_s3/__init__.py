@@ -1,23 +1,68 @@
-"""flask-s3: deploy a Flask app's static assets to S3 and serve them from S3 or a CDN."""
+"""flask-s3: deploy a Flask app's static assets to S3 and serve them from S3 or a CDN.
+
+The names below are imported on first use (PEP 562), so ``flask-s3 plan`` loads only the
+modules a plan needs, not the whole library.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
-from .apply import Report as Report
-from .apply import apply_plan as apply_plan
-from .createall import create_all as create_all
-from .errors import ApplyError as ApplyError
-from .errors import ConfigError as ConfigError
-from .errors import FlaskS3Error as FlaskS3Error
-from .errors import MigrationWarning as MigrationWarning
-from .errors import PlanError as PlanError
-from .errors import S3Error as S3Error
-from .errors import SpecError as SpecError
-from .errors import StalePlanError as StalePlanError
-from .extension import FlaskS3 as FlaskS3
-from .extension import url_for as url_for
-from .integrity import s3_script as s3_script
-from .integrity import s3_stylesheet as s3_stylesheet
-from .integrity import sri as sri
-from .plan import Plan as Plan
-from .planner import make_plan as make_plan
-from .spec import Spec as Spec
-from .spec import load_spec as load_spec
+
+_EXPORTS = {
+    "ApplyError": ".errors",
+    "ConfigError": ".errors",
+    "FlaskS3": ".extension",
+    "FlaskS3Error": ".errors",
+    "MigrationWarning": ".errors",
+    "Plan": ".plan",
+    "PlanError": ".errors",
+    "Report": ".apply",
+    "S3Error": ".errors",
+    "Spec": ".spec",
+    "SpecError": ".errors",
+    "StalePlanError": ".errors",
+    "apply_plan": ".apply",
+    "create_all": ".createall",
+    "load_spec": ".spec",
+    "make_plan": ".planner",
+    "s3_script": ".integrity",
+    "s3_stylesheet": ".integrity",
+    "sri": ".integrity",
+    "url_for": ".extension",
+}
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flask_s3' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .apply import Report as Report
+    from .apply import apply_plan as apply_plan
+    from .createall import create_all as create_all
+    from .errors import ApplyError as ApplyError
+    from .errors import ConfigError as ConfigError
+    from .errors import FlaskS3Error as FlaskS3Error
+    from .errors import MigrationWarning as MigrationWarning
+    from .errors import PlanError as PlanError
+    from .errors import S3Error as S3Error
+    from .errors import SpecError as SpecError
+    from .errors import StalePlanError as StalePlanError
+    from .extension import FlaskS3 as FlaskS3
+    from .extension import url_for as url_for
+    from .integrity import s3_script as s3_script
+    from .integrity import s3_stylesheet as s3_stylesheet
+    from .integrity import sri as sri
+    from .plan import Plan as Plan
+    from .planner import make_plan as make_plan
+    from .spec import Spec as Spec
+    from .spec import load_spec as load_spec
