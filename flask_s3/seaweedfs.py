@@ -121,7 +121,6 @@ class LocalS3:
             # Every bucket is a collection with volumes of its own: a test session makes
             # hundreds of buckets, more than the default count of volumes allows.
             "-volume.max=2000",
-            "-master.volumeSizeLimitMB=64",
             "-admin.ui=false",
             "-webdav=false",
             "-s3.port.iceberg=0",
