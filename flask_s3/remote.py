@@ -53,41 +53,6 @@ class RemoteInventory:
         return "sha256:" + digest.hexdigest()
 
 
-def bucket_exists(store: Store) -> bool:
-    """True if the bucket is there and ours to use; False if missing; S3Error otherwise."""
-    bucket = store.bucket
-    try:
-        return store.bucket_exists()
-    except StoreError as exc:
-        if exc.status in (400, 403) or exc.code in ("400", "403", "Forbidden", "AccessDenied"):
-            # HEAD answers carry no error code: ask again with a GET to tell a bad key,
-            # secret or expired token from a bucket that is someone else's.
-            reason = _error_code_of_list(store)
-            if reason not in ("", "AccessDenied", "AllAccessDisabled"):
-                exc.code = reason
-                raise describe_error(exc, "head-bucket", bucket) from None
-            if exc.status == 400 or exc.code == "400":
-                raise describe_error(exc, "head-bucket", bucket) from None
-            raise S3Error(
-                f"bucket {bucket!r} exists but these credentials may not use it",
-                "It belongs to another account, or the user lacks s3:ListBucket on it. "
-                "Choose another bucket.name or grant access.",
-            ) from None
-        raise describe_error(exc, "head-bucket", bucket) from None
-    except (StoreUnreachable, StoreCredentialsError) as exc:
-        raise describe_error(exc, "head-bucket", bucket) from None
-
-
-def _error_code_of_list(store: Store) -> str:
-    try:
-        next(iter(store.list_objects("")), None)
-    except StoreError as exc:
-        return exc.code
-    except (StoreUnreachable, StoreCredentialsError):
-        return ""  # only a better code is wanted here; the HEAD's answer stands
-    return ""
-
-
 def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) -> RemoteInventory:
     """What the bucket holds under our static roots and control folder, and its settings.
 

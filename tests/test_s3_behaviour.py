@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flask_s3.errors import ApplyError, S3Error
-from flask_s3.remote import bucket_exists, read_manifest
+from flask_s3.remote import gather_remote, read_manifest
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.lock import apply_lock
 from flask_s3.spec import BucketSpec, Spec
@@ -46,14 +46,14 @@ def test_a_private_ca_is_named_and_aws_ca_bundle_is_honoured(
     ca.issue_cert("localhost").configure_cert(context)
     with serve(Loopback(ok), context) as loop:
         with pytest.raises(S3Error) as info:
-            bucket_exists(open_store(spec_for(loop.url)))
+            gather_remote(open_store(spec_for(loop.url)), spec_for(loop.url))
         assert "TLS certificate" in info.value.summary
         assert "certificate" in info.value.detail
         assert "AWS_CA_BUNDLE" in info.value.detail
         bundle = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(bundle))
         monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
-        assert bucket_exists(open_store(spec_for(loop.url))) is True
+        assert gather_remote(open_store(spec_for(loop.url)), spec_for(loop.url)).exists
 
 
 def test_a_bucket_in_another_region_is_followed(both_stores: str):
@@ -157,7 +157,7 @@ def test_a_bucket_of_another_account_is_refused_with_the_owner_named():
     with serve(Loopback(owner_checked)) as loop:
         spec = spec_for(loop.url)
         owned = Spec(bucket=BucketSpec(**{**vars(spec.bucket), "expected_owner": "111122223333"}))
-        assert bucket_exists(open_store(owned)) is True
+        assert gather_remote(open_store(owned), owned).exists
         assert {s.headers.get("x-amz-expected-bucket-owner") for s in loop.seen} == {"111122223333"}
         wrong = Spec(bucket=BucketSpec(**{**vars(spec.bucket), "expected_owner": "444455556666"}))
         with pytest.raises(S3Error) as info:
