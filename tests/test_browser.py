@@ -35,6 +35,7 @@ FLAGS = [
 ]
 
 pytestmark = [
+    pytest.mark.xdist_group("browser"),  # one worker starts Chromium's own S3 server
     pytest.mark.slow,
     pytest.mark.skipif(
         CHROMIUM is None,

@@ -5,6 +5,7 @@ botocore at a custom endpoint (AWS_ENDPOINT_URL_CLOUDFRONT); S3 is the real Seaw
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 import subprocess
@@ -42,6 +43,10 @@ from flask_s3.spec import (
 CSS = [f"static/css/c{i:02d}.css" for i in range(20)]
 JS = [f"static/js/j{i:02d}.js" for i in range(20)]
 OTHER = ["static/img/logo.svg", "static/robots.txt", "static/fonts/a b+é.woff2"]
+
+
+# one worker starts moto's server for the whole file
+pytestmark = pytest.mark.xdist_group("cloudfront")
 
 
 @pytest.fixture(scope="session")
@@ -182,9 +187,10 @@ def test_collapse_goes_deepest_first_and_never_above_a_root():
 
 def test_collapse_is_fast_on_a_big_tree():
     paths = [f"/static/d{i % 97}/e{i % 13}/f{i}.css" for i in range(20_000)]
-    started = time.perf_counter()
+    # CPU time, not wall time: a quadratic collapse shows; a busy machine does not
+    started = time.process_time()
     out = cdn.collapse(paths, ["/static"], 15)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert len(out) <= 15
     for path in paths:
         assert any(path == o or (o.endswith("/*") and path.startswith(o[:-1])) for o in out)
@@ -408,7 +414,9 @@ def test_failed_invalidation_keeps_uploads_recorded_exits_1_and_is_retried(
     monkeypatch.setenv("TEST_DISTRIBUTION_ID", distribution)
     result = runner.invoke(main_cli(), ["apply", str(spec_file), "--wait"])
     assert result.exit_code == 0, result.output
-    assert "CloudFront invalidation: COMPLETED" in result.output
+    # CloudFront documents the states InProgress and Completed; servers have spelt them in
+    # either case (moto said COMPLETED before 5.2), so the word is compared as CloudFront's.
+    assert re.search(r"CloudFront invalidation: completed \(", result.output, re.IGNORECASE)
     sent = invalidations(cloudfront, distribution)
     assert [i["InvalidationBatch"]["Paths"]["Items"] for i in sent] == [["/v2/static/*"]]
     plan = json.loads(

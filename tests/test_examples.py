@@ -147,7 +147,7 @@ def test_third_party_actions_are_pinned_to_a_commit_with_the_version_beside_it()
 
 def zizmor() -> str:
     found = Path(sys.executable).parent / "zizmor"
-    assert found.exists(), "zizmor comes with the test extra: pip install -e '.[test]'"
+    assert found.exists(), "zizmor is pinned in requirements/dev.txt: make clean test"
     return str(found)
 
 

@@ -174,10 +174,10 @@ def test_secret_values_are_never_echoed():
 
 
 def test_alias_bomb_is_refused_quickly():
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine must not fail the test
     with pytest.raises(SpecError):
         load_spec(BAD / "29-alias-bomb.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_example_validates_and_hydrates(monkeypatch: pytest.MonkeyPatch):
