@@ -76,7 +76,7 @@ test-latest:
 	  -r requirements/dev.in -e '.[local]'
 	.venv-latest/bin/uv pip list --python .venv-latest/bin/python
 	touch .venv-latest/.installed
-	$(MAKE) lint typecheck docs pytest VENV=.venv-latest
+	$(MAKE) lint typecheck docs dist pytest VENV=.venv-latest
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

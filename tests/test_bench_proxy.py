@@ -92,7 +92,8 @@ def test_parallel_connections_overlap(proxy: DelayProxy) -> None:
     assert window.connections == 4
     assert window.requests == 4
     assert critical_path([(e.start, e.end) for e in window.exchanges]) == 2
-    assert elapsed < 4 * RTT_MS / 1000
+    # one after the other they would take 8 round trips; side by side 2, plus thread start-up
+    assert elapsed < 6 * RTT_MS / 1000
 
 
 def test_launcher_reports_the_tools_own_peak_rss(tmp_path: Path) -> None:

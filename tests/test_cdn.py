@@ -61,10 +61,11 @@ def moto_endpoint() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # generous: importing moto takes seconds, many more on a machine busy with other workers
+    deadline = time.monotonic() + 120
     while True:
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=10):
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
