@@ -47,9 +47,11 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SpecError as exc:
+            from .safe_output import printable
+
             for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+                click.echo(printable(str(problem)), err=True)
+            click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
             sys.exit(1)
         except ApplyError as exc:
             fail(exc, 130 if getattr(exc.report, "interrupted", False) else 1)
@@ -63,9 +65,12 @@ def reports_errors(func: F) -> F:
 
 
 def fail(exc: FlaskS3Error, code: int = 1) -> None:
-    click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+    """Print ``exc`` (secrets masked, control characters written out) and exit ``code``."""
+    from .safe_output import printable
+
+    click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
     if exc.detail:
-        click.echo(exc.detail, err=True)
+        click.echo(printable(exc.detail, keep_newlines=True), err=True)
     sys.exit(code)
 
 
