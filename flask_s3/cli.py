@@ -276,8 +276,15 @@ def apply(
     if saved is not None:
         # The bucket is gathered again only to check that the reviewed plan still holds;
         # what runs is the saved plan itself.
-        check_saved_plan(saved, snap.plan)
-        plan = saved
+        # A saved plan holds secrets masked (``***``): compare it with the fresh plan masked
+        # the same way, and run the fresh one, which is the saved one with the real values.
+        from .safe_output import mask_data
+
+        fresh = snap.plan.to_dict()
+        masked = mask_data(fresh)
+        unmasked = masked == fresh
+        check_saved_plan(saved, snap.plan if unmasked else Plan.from_dict(masked))
+        plan = saved if unmasked else snap.plan
     click.echo(summary_line(plan.to_dict()), err=True)
     with progress_bar(plan) as progress:
         report = apply_plan(
