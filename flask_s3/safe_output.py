@@ -138,8 +138,17 @@ def term_safe(text: str, *, keep_newlines: bool = False) -> str:
     ``keep_newlines`` keeps real line breaks (a message of several lines we wrote ourselves).
     """
     if keep_newlines:
-        return "\n".join(_UNSAFE.sub(_escape, line) for line in text.split("\n"))
+        return "\n".join(_inert_line(_UNSAFE.sub(_escape, line)) for line in text.split("\n"))
     return _UNSAFE.sub(_escape, text)
+
+
+# Lines a CI runner reads as commands (GitHub's ``::warning ...::``, Azure's ``##[...]``),
+# even after leading spaces. Ours never start so; a name that slipped into a message might.
+_COMMAND_LINE = re.compile(r"^(\s*)(::|##\[)")
+
+
+def _inert_line(line: str) -> str:
+    return _COMMAND_LINE.sub(lambda m: f"{m.group(1)}| {m.group(2)}", line)
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:

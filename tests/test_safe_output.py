@@ -176,6 +176,30 @@ def test_hostile_file_names_render_inert_in_markdown_and_text(
     assert "rtl\\u202egnp.exe" in text.stdout and "back\\x9b2J" in text.stdout
 
 
+def test_a_forged_saved_plan_puts_no_workflow_command_on_stderr(
+    tmp_path: Path, env: dict[str, str], s3_server: Any, bucket_name: str
+):
+    """A saved plan is an artifact a pull request can write: its keys reach the stale-plan
+    message on stderr, where a newline would start a `::warning::` line in the CI log."""
+    write_project(tmp_path, bucket_name, s3_server.host, ["app.css"])
+    assert run(tmp_path, "plan", "deploy.yaml", "--out", "p.json", env=env).returncode == 0
+    saved = tmp_path / "p.json"
+    data = json.loads(saved.read_text())
+    forged = "static/x\n::warning title=forged::pwned\x1b[2J"
+    for action in data["actions"]:
+        if action["key"] == "static/app.css":
+            action["key"] = forged
+    saved.write_text(json.dumps(data))
+    shown = run(tmp_path, "show", "p.json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    applied = run(tmp_path, "apply", "deploy.yaml", "--plan", "p.json", env=env)
+    assert applied.returncode == 1 and "plan is stale" in applied.stderr
+    for text in (shown.stdout, shown.stderr, applied.stdout, applied.stderr):
+        assert_inert_text(text)
+    assert "static/x\\n::warning title=forged::pwned\\x1b[2J" in applied.stderr
+    assert "static/x\\n::warning title=forged::pwned\\x1b[2J" in shown.stdout
+
+
 def test_an_interpolated_secret_is_masked_in_every_output(
     tmp_path: Path, env: dict[str, str], s3_server: Any, bucket_name: str
 ):
