@@ -302,7 +302,9 @@ def apply(
 
 def echo_cdn_wait(status: str, waited: float) -> None:
     """One line per poll on stderr while apply waits for the CDN invalidation."""
-    click.echo(f"CloudFront invalidation: {status} ({waited:.0f} s)", err=True)
+    from .safe_output import term_safe
+
+    click.echo(f"CloudFront invalidation: {term_safe(status)} ({waited:.0f} s)", err=True)
 
 
 @contextmanager
@@ -412,9 +414,12 @@ def comment(body_path: str) -> None:
         body = Path(body_path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommentError(f"cannot read {body_path}: {exc.strerror}") from None
-    posted = post_or_update(detect_target(), body)
+    from .safe_output import mask, printable
+
+    # A PR comment is public to the repository's readers; CI log masking does not reach it.
+    posted = post_or_update(detect_target(), mask(body))
     where = f": {posted.url}" if posted.url else f" (id {posted.comment_id})"
-    click.echo(f"{posted.action.capitalize()} the plan comment{where}")
+    click.echo(printable(f"{posted.action.capitalize()} the plan comment{where}"))
 
 
 @main.command("local-s3")
