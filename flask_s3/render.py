@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .plan import ActionKind
-from .safe_output import map_strings, mask_data, term_safe
+from .safe_output import mask_data, term_safe
 
 MARKER = "<!-- flask-s3-plan -->"
 GITHUB_LIMIT = 65_000
@@ -118,12 +118,13 @@ def _q(value: Any) -> str:
 def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     """The plan for a terminal; ANSI colour only when ``color`` (the CLI: only on a TTY)."""
 
-    def paint(symbol: str, text: str) -> str:
-        return f"\033[{COLOURS[symbol]}m{text}\033[0m" if color else text
+    plan = mask_data(plan)
+    painted: dict[int, str] = {}  # line index -> symbol, coloured once the line is made inert
 
-    # Names come from file names and saved plans: no control character reaches the terminal
-    # (a newline could forge a CI workflow command, an ESC a terminal escape), no secret.
-    plan = map_strings(mask_data(plan), term_safe)
+    def paint(symbol: str, text: str) -> str:
+        painted[len(lines)] = symbol
+        return text
+
     lines = [f"flask-s3 plan for {_where(plan)}"]
     actions = plan["actions"]
     if actions:
@@ -133,7 +134,8 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         kind = action["action"]
         if kind == "invalidate-cdn":
             head = f"{symbol} {kind}  [{action['reason']}]  {_cdn_head(action)}"
-            lines += [paint(symbol, head), *_cdn_lines(action)]
+            lines.append(paint(symbol, head))
+            lines += _cdn_lines(action)
             continue
         if action["key"] is None:
             lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
@@ -151,7 +153,13 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     for warning in plan.get("warnings", []):
         lines.append(f"warning: {warning}")
     lines += ["", summary_line(plan)]
-    return "\n".join(lines) + "\n"
+    # Names come from file names and saved plans: each line is made one inert line (a newline
+    # could forge a CI workflow command, an ESC a terminal escape) before colour is added.
+    out = [term_safe(line) for line in lines]
+    if color:
+        for index, symbol in painted.items():
+            out[index] = f"\033[{COLOURS[symbol]}m{out[index]}\033[0m"
+    return "\n".join(out) + "\n"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!])")

@@ -17,6 +17,7 @@ the pull-request comment, the job summary):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -86,11 +87,22 @@ def mask(text: str, secrets: Iterable[str] | None = None) -> str:
 
 
 def mask_data(data: Any, secrets: Iterable[str] | None = None) -> Any:
-    """A copy of JSON-like ``data`` with every string (keys of mappings too) masked."""
+    """JSON-like ``data`` with every string (keys of mappings too) masked.
+
+    ``data`` itself when no secret occurs in it (the common case, found by one pass of the
+    C JSON encoder), else a masked copy.
+    """
     found = list(known_secrets() if secrets is None else secrets)
     if not found:
         return data
-    return map_strings(data, lambda text: mask(text, found))
+    try:
+        blob = json.dumps(data, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        blob = None
+    if blob is not None and not any(json.dumps(s, ensure_ascii=False)[1:-1] in blob for s in found):
+        return data
+    pattern = re.compile("|".join(re.escape(s) for s in found))  # longest first: masked whole
+    return map_strings(data, lambda text: pattern.sub(MASK, text))
 
 
 def map_strings(data: Any, change: Callable[[str], str]) -> Any:
