@@ -92,10 +92,11 @@ def main() -> None:
 @reports_errors
 def validate(spec_path: str) -> None:
     """Check the deploy spec SPEC; print every problem with its file, line and key path."""
+    from .safe_output import printable
     from .spec import load_spec
 
     spec = load_spec(spec_path)
-    click.echo(f"{spec_path}: valid (bucket {spec.bucket.name}).")
+    click.echo(printable(f"{spec_path}: valid (bucket {spec.bucket.name})."))
 
 
 app_option = click.option(

@@ -60,12 +60,6 @@ def remember_secret(value: str) -> None:
             _secrets.add(value)
 
 
-def forget_secrets() -> None:
-    """Forget the remembered secrets (a new spec is loaded, or a test starts afresh)."""
-    with _lock:
-        _secrets.clear()
-
-
 def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """Remembered secrets plus the credential variables' current values, longest first."""
     env = os.environ if env is None else env
