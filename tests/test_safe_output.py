@@ -237,12 +237,18 @@ def write_spec(root: Path, body: str) -> Path:
 
 
 def test_schema_errors_mask_an_interpolated_secret(tmp_path: Path, monkeypatch):
-    write_spec(tmp_path, "  region: ${DB_PASSWORD}\n")
-    result = validate(tmp_path, monkeypatch, {"DB_PASSWORD": "hunter2-but-longer"})
+    write_spec(tmp_path, "  region: ${DB_PASSWORD}\nurls:\n  scheme: ${URL_SCHEME}\n")
+    result = validate(
+        tmp_path, monkeypatch, {"DB_PASSWORD": "hunter2-but-longer", "URL_SCHEME": "gopher"}
+    )
     assert result.exit_code == 1
     assert "deploy.yaml:4:3: bucket.region: a region looks like" in result.output
     assert 'got "***"' in result.output
     assert "hunter2-but-longer" not in result.output
+    # A variable whose name does not look secret is shown: the reviewer needs to see it.
+    assert 'deploy.yaml:6:3: urls.scheme: expected one of relative, http, https; got "gopher"' in (
+        result.output
+    )
 
 
 @pytest.mark.parametrize(
