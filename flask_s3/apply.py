@@ -21,6 +21,7 @@ from .s3.errors import StoreError, StoreUnreachable, describe_error, s3_errors
 from .s3.lock import LOCK_NAME, apply_lock
 from .s3.manifest import MANIFEST_NAME, ManifestEntry, encode_manifest
 from .s3.store import Store, put_bytes
+from .safe_output import term_safe
 from .spec import Spec
 
 DELETE_BATCH = 1000
@@ -249,7 +250,7 @@ def carry_out(
 def _unfinished(report: Report) -> str:
     lines = [f"Done: {report.summary()}."]
     for key, why in sorted(report.failed.items())[:20]:
-        lines.append(f"  failed: {key}: {why}")
+        lines.append(f"  failed: {term_safe(key)}: {term_safe(why)}")  # names on one line
     if len(report.failed) > 20:
         lines.append(f"  ... and {len(report.failed) - 20} more")
     if report.deletes_skipped:

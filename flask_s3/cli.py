@@ -47,9 +47,11 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SpecError as exc:
+            from .safe_output import printable
+
             for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+                click.echo(printable(str(problem)), err=True)
+            click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
             sys.exit(1)
         except ApplyError as exc:
             fail(exc, 130 if getattr(exc.report, "interrupted", False) else 1)
@@ -63,9 +65,12 @@ def reports_errors(func: F) -> F:
 
 
 def fail(exc: FlaskS3Error, code: int = 1) -> None:
-    click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+    """Print ``exc`` (secrets masked, control characters written out) and exit ``code``."""
+    from .safe_output import printable
+
+    click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
     if exc.detail:
-        click.echo(exc.detail, err=True)
+        click.echo(printable(exc.detail, keep_newlines=True), err=True)
     sys.exit(code)
 
 
@@ -87,10 +92,11 @@ def main() -> None:
 @reports_errors
 def validate(spec_path: str) -> None:
     """Check the deploy spec SPEC; print every problem with its file, line and key path."""
+    from .safe_output import printable
     from .spec import load_spec
 
     spec = load_spec(spec_path)
-    click.echo(f"{spec_path}: valid (bucket {spec.bucket.name}).")
+    click.echo(printable(f"{spec_path}: valid (bucket {spec.bucket.name})."))
 
 
 app_option = click.option(
@@ -271,8 +277,15 @@ def apply(
     if saved is not None:
         # The bucket is gathered again only to check that the reviewed plan still holds;
         # what runs is the saved plan itself.
-        check_saved_plan(saved, snap.plan)
-        plan = saved
+        # A saved plan holds secrets masked (``***``): compare it with the fresh plan masked
+        # the same way, and run the fresh one, which is the saved one with the real values.
+        from .safe_output import mask_data
+
+        fresh = snap.plan.to_dict()
+        masked = mask_data(fresh)
+        unmasked = masked == fresh
+        check_saved_plan(saved, snap.plan if unmasked else Plan.from_dict(masked))
+        plan = saved if unmasked else snap.plan
     click.echo(summary_line(plan.to_dict()), err=True)
     with progress_bar(plan) as progress:
         report = apply_plan(
@@ -290,7 +303,9 @@ def apply(
 
 def echo_cdn_wait(status: str, waited: float) -> None:
     """One line per poll on stderr while apply waits for the CDN invalidation."""
-    click.echo(f"CloudFront invalidation: {status} ({waited:.0f} s)", err=True)
+    from .safe_output import term_safe
+
+    click.echo(f"CloudFront invalidation: {term_safe(status)} ({waited:.0f} s)", err=True)
 
 
 @contextmanager
@@ -400,9 +415,12 @@ def comment(body_path: str) -> None:
         body = Path(body_path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommentError(f"cannot read {body_path}: {exc.strerror}") from None
-    posted = post_or_update(detect_target(), body)
+    from .safe_output import mask, printable
+
+    # A PR comment is public to the repository's readers; CI log masking does not reach it.
+    posted = post_or_update(detect_target(), mask(body))
     where = f": {posted.url}" if posted.url else f" (id {posted.comment_id})"
-    click.echo(f"{posted.action.capitalize()} the plan comment{where}")
+    click.echo(printable(f"{posted.action.capitalize()} the plan comment{where}"))
 
 
 @main.command("local-s3")

@@ -264,7 +264,10 @@ class Plan:
         )
 
     def write(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """Save the JSON form, secrets masked: a saved plan is an artifact others can read."""
+        from .safe_output import mask_data
+
+        text = json.dumps(mask_data(self.to_dict()), indent=2, sort_keys=True) + "\n"
         Path(path).write_text(text, encoding="utf-8")
 
 

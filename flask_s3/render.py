@@ -7,10 +7,12 @@ disagree and a saved plan renders exactly as it did when it was made.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .plan import ActionKind
+from .safe_output import mask_data, term_safe
 
 MARKER = "<!-- flask-s3-plan -->"
 GITHUB_LIMIT = 65_000
@@ -98,7 +100,8 @@ def _where(plan: Mapping[str, Any]) -> str:
     bucket = plan["bucket"]
     where = f"s3://{bucket['name']}/{bucket.get('prefix') or ''}"
     if bucket.get("endpoint_url"):
-        where += f" at {bucket['endpoint_url']}"
+        # A plan saved before user:password@ was refused may still carry it.
+        where += " at " + re.sub(r"://[^/@]*@", "://***@", str(bucket["endpoint_url"]))
     if bucket.get("region"):
         where += f" ({bucket['region']})"
     return where
@@ -115,8 +118,12 @@ def _q(value: Any) -> str:
 def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     """The plan for a terminal; ANSI colour only when ``color`` (the CLI: only on a TTY)."""
 
+    plan = mask_data(plan)
+    painted: dict[int, str] = {}  # line index -> symbol, coloured once the line is made inert
+
     def paint(symbol: str, text: str) -> str:
-        return f"\033[{COLOURS[symbol]}m{text}\033[0m" if color else text
+        painted[len(lines)] = symbol
+        return text
 
     lines = [f"flask-s3 plan for {_where(plan)}"]
     actions = plan["actions"]
@@ -127,7 +134,8 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         kind = action["action"]
         if kind == "invalidate-cdn":
             head = f"{symbol} {kind}  [{action['reason']}]  {_cdn_head(action)}"
-            lines += [paint(symbol, head), *_cdn_lines(action)]
+            lines.append(paint(symbol, head))
+            lines += _cdn_lines(action)
             continue
         if action["key"] is None:
             lines.append(paint(symbol, f"{symbol} {kind} ({action['reason']})"))
@@ -145,24 +153,52 @@ def render_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     for warning in plan.get("warnings", []):
         lines.append(f"warning: {warning}")
     lines += ["", summary_line(plan)]
-    return "\n".join(lines) + "\n"
+    # Names come from file names and saved plans: each line is made one inert line (a newline
+    # could forge a CI workflow command, an ESC a terminal escape) before colour is added.
+    out = [term_safe(line) for line in lines]
+    if color:
+        for index, symbol in painted.items():
+            out[index] = f"\033[{COLOURS[symbol]}m{out[index]}\033[0m"
+    return "\n".join(out) + "\n"
 
 
-def _md_cell(text: str) -> str:
-    """Escape a key for a Markdown table cell: no breaking the table, no HTML."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    out = out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return out.replace("\n", " ").replace("\r", " ")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!])")
+_WORD_JOINER = "\u2060"  # invisible; breaks @mentions and autolinks without changing the look
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """Untrusted text (a key, a path) as a Markdown code span: never a link, mention or HTML.
+
+    The fence is one backtick longer than any run inside, padded with spaces when the text
+    starts or ends with a backtick, so no key can close the span. Control characters are
+    written out (one line); in a table cell ``|`` is escaped, as GFM reads it even in a span.
+    """
+    text = term_safe(text)
+    if in_table:
+        text = text.replace("|", "\\|")
+    if not text:
+        return "(empty)"
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_text(text: str) -> str:
+    """Untrusted text inside Markdown prose: no emphasis, link, image, HTML, mention, autolink."""
+    text = _MD_SPECIAL.sub(r"\\\1", term_safe(text))
+    text = text.replace("@", "@" + _WORD_JOINER).replace("://", ":" + _WORD_JOINER + "//")
+    return re.sub(r"(?i)\b(www)\.", lambda m: m.group(1) + _WORD_JOINER + ".", text)
 
 
 def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> str:
     """A pull-request comment: summary, counts table, actions in a collapsible section."""
+    plan = mask_data(plan)
     counts = plan["counts"]
     head = [
         MARKER,
-        f"### flask-s3: {summary_line(plan)}",
+        f"### flask-s3: {md_text(summary_line(plan))}",
         "",
-        f"Bucket: `{_md_cell(_where(plan))}`",
+        f"Bucket: {md_code(_where(plan))}",
         "",
         "| create bucket | bucket settings | upload | update | update headers | delete "
         "| unchanged |",
@@ -172,7 +208,7 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
         "",
     ]
     for warning in plan.get("warnings", []):
-        head.append(f"> warning: {_md_cell(warning)}")
+        head.append(f"> warning: {md_text(warning)}")
     actions = plan["actions"]
     if not actions:
         return "\n".join(head) + "\n"
@@ -187,15 +223,15 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
     rows: list[str] = []
     for index, action in enumerate(actions):
         key = action["key"]
-        label = _md_cell(key) if key is not None else "(bucket)"
+        label = md_code(key, in_table=True) if key is not None else "(bucket)"
         if action["action"] == "invalidate-cdn":
-            sent = ", ".join(f"`{_md_cell(p)}`" for p in action["cdn"]["invalidate"])
-            label = f"{_md_cell(_cdn_head(action))}: {sent}"
+            sent = ", ".join(md_code(p, in_table=True) for p in action["cdn"]["invalidate"])
+            label = f"{md_text(_cdn_head(action))}: {sent}"
         if action.get("logical"):
-            label += f" ({_md_cell(action['logical'])})"
+            label += f" ({md_code(action['logical'], in_table=True)})"
         row = (
-            f"| {SYMBOLS[action['action']]} | {action['action']} | {label} "
-            f"| {human_size(action.get('size'))} | {action['reason']} |"
+            f"| {SYMBOLS[action['action']]} | {md_text(action['action'])} | {label} "
+            f"| {human_size(action.get('size'))} | {md_text(str(action['reason']))} |"
         )
         if budget - len(row) - 1 < 0:
             rows.append(f"| | | ... and {len(actions) - index} more | | |")
@@ -206,7 +242,8 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
 
 
 def render_json(plan: Mapping[str, Any]) -> str:
-    return json.dumps(plan, indent=2, sort_keys=True) + "\n"
+    """The plan's JSON form, secrets masked (control characters are escaped by JSON itself)."""
+    return json.dumps(mask_data(plan), indent=2, sort_keys=True) + "\n"
 
 
 RENDERERS: dict[str, Callable[..., str]] = {

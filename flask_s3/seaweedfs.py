@@ -14,11 +14,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .errors import FlaskS3Error
 
@@ -286,28 +288,60 @@ def _stop_all() -> None:
         server.stop()
 
 
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind through ``finally`` so the server child stops too."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
 def serve(data_dir: Path | None, port: int | None) -> None:
-    """Run a local S3 until Ctrl-C, printing the endpoint and a spec snippet to paste."""
+    """Run a local S3 until Ctrl-C, printing the endpoint and a spec snippet to paste.
+
+    The server runs in a session of its own (so a Ctrl-C in the terminal reaches us, not it,
+    and we stop it in order); SIGTERM and SIGHUP therefore stop it here, like Ctrl-C.
+    Without this, Python's default SIGTERM ends this process and leaves ``weed`` running.
+    """
     server = LocalS3(data_dir, port=port)
-    print("Starting SeaweedFS on loopback ...", flush=True)
-    server.start()
-    print(
-        f"Local S3 ready at {server.endpoint_url} (any access key is accepted).\n"
-        "Put this in deploy.yaml:\n\n"
-        "bucket:\n"
-        f"  endpoint_url: {server.endpoint_url}\n"
-        "urls:\n"
-        "  scheme: http\n"
-        "  style: path\n"
-        f"  bucket_domain: {server.host}\n\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
+    previous: dict[int, Any] = {}
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _raise_stopped)
     try:
+        print("Starting SeaweedFS on loopback ...", flush=True)
+        server.start()
+        print(
+            f"Local S3 ready at {server.endpoint_url} (any access key is accepted).\n"
+            "Put this in deploy.yaml:\n\n"
+            "bucket:\n"
+            f"  endpoint_url: {server.endpoint_url}\n"
+            "urls:\n"
+            "  scheme: http\n"
+            "  style: path\n"
+            f"  bucket_domain: {server.host}\n\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
         while server.process is not None and server.process.poll() is None:
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
-        server.stop()
-        print("Stopped.")
+        # A second signal (or Ctrl-C) while stopping must not cut the stop short.
+        if main:
+            previous.setdefault(signal.SIGINT, signal.getsignal(signal.SIGINT))
+            for number in previous:
+                signal.signal(number, signal.SIG_IGN)
+        try:
+            server.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        print("Stopped.", flush=True)

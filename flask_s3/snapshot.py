@@ -18,6 +18,7 @@ from .local import LocalInventory, scan_app, static_roots
 from .plan import Plan
 from .planner import differences, make_plan, unvouched_keys
 from .remote import RemoteInventory, gather_heads, gather_remote
+from .safe_output import term_safe
 from .spec import Spec
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def check_saved_plan(saved: Plan, fresh: Plan) -> None:
         raise StalePlanError(
             f"plan is stale: it no longer matches the spec, the files and the bucket "
             f"(made {saved.created_at})",
-            "\n".join(f"  {line}" for line in shown)
+            "\n".join(f"  {term_safe(line)}" for line in shown)  # keys: one line each
             + "\nMake a new plan with `flask-s3 plan SPEC --out PLAN.json`, review it, and "
             "apply that.",
         )

@@ -33,6 +33,10 @@ class FakeForge:
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
     refuse: set[str] = field(default_factory=set)  # methods answered 403
     next_link_host: str | None = None  # send "next" links to another host
+    user: str = "ci-bot"  # the token's user (GET /user)
+    user_status: int = 200  # 403: a workflow's GITHUB_TOKEN, which may not read /user
+    redirect: dict[str, str] = field(default_factory=dict)  # method -> Location (HTTP 302)
+    answers: dict[str, tuple[int, Any]] = field(default_factory=dict)  # method -> forced answer
     next_id: int = 1000
     port: int = 0
 
@@ -79,6 +83,15 @@ def handler_for(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
                 return self.answer(401, {"message": message})
             if self.command in forge.refuse:
                 return self.answer(403, {"message": "Resource not accessible by integration"})
+            if url.path in ("/api/v3/user", "/api/v4/user") and self.command == "GET":
+                if forge.user_status != 200:
+                    message = "Resource not accessible by integration"
+                    return self.answer(forge.user_status, {"message": message})
+                return self.answer(200, {"login" if github else "username": forge.user, "id": 5})
+            if self.command in forge.redirect:
+                return self.answer(302, {}, {"Location": forge.redirect[self.command]})
+            if self.command in forge.answers:
+                return self.answer(*forge.answers[self.command])
             length = int(self.headers.get("Content-Length") or 0)
             payload = json.loads(self.rfile.read(length)) if length else None
             if self.command == "GET" and url.path in (GITHUB_LIST, GITLAB_LIST):
@@ -150,17 +163,19 @@ def test_github_updates_our_comment_found_on_the_second_page(forge, tmp_path):
         forge.add(f"looks good {i}")
     ours = forge.comments[117]
     ours["body"] = f"{MARKER}\nold plan"
+    ours["user"] = {"login": "ci-bot", "type": "Bot"}
     forge.add(f"> {MARKER} quoted by a reviewer")  # does not start with the marker
     posted = post_or_update(detect_target(github_env(forge, tmp_path)), f"{MARKER}\nnew plan")
     assert posted.action == "updated" and posted.comment_id == str(ours["id"])
     assert ours["body"] == f"{MARKER}\nnew plan" and len(forge.comments) == 131
     methods = [(m, p.split("?")[0]) for m, p, _ in forge.requests]
     assert methods == [
+        ("GET", "/api/v3/user"),
         ("GET", GITHUB_LIST),
         ("GET", GITHUB_LIST),
         ("PATCH", f"{GITHUB_ITEM}{ours['id']}"),
     ]
-    assert "per_page=100" in forge.requests[0][1] and "page=2" in forge.requests[1][1]
+    assert "per_page=100" in forge.requests[1][1] and "page=2" in forge.requests[2][1]
     assert {auth for _, _, auth in forge.requests} == {f"Bearer {TOKEN}"}
 
 
@@ -207,7 +222,7 @@ def test_a_next_link_to_another_host_is_not_followed(forge, tmp_path):
     forge.next_link_host = "attacker.invalid"
     with pytest.raises(CommentError, match="another host"):
         post_or_update(detect_target(github_env(forge, tmp_path)), "plan")
-    assert len(forge.requests) == 1
+    assert len(forge.requests) == 2  # GET /user, then the first page
 
 
 def test_outside_a_pull_request_the_message_says_why(forge, tmp_path):
@@ -241,3 +256,106 @@ def test_parse_links():
     header = '<https://a/x?page=2>; rel="next", <https://a/x?page=9>; rel="last"'
     assert parse_links(header) == {"next": "https://a/x?page=2", "last": "https://a/x?page=9"}
     assert parse_links("") == {}
+
+
+# -- issue 22: tokens stay on the API host; comments are ours by marker and author ----------
+
+
+@dataclass
+class Elsewhere:
+    """Another host (a second loopback server): records every request and its credentials."""
+
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, credential
+    port: int = 0
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Elsewhere]:
+    state = Elsewhere()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def handle_any(self) -> None:
+            credential = self.headers.get("Authorization") or self.headers.get("PRIVATE-TOKEN")
+            state.seen.append((self.command, self.path, credential or ""))
+            raw = b"[]" if self.command == "GET" else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = do_PATCH = do_PUT = handle_any
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def run_comment(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    plan = tmp_path / "plan.md"
+    plan.write_text(f"{MARKER}\n### flask-s3: Plan: 1 to upload.\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return CliRunner().invoke(main, ["comment", str(plan)])
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_redirect_is_refused_and_the_token_never_reaches_the_other_host(
+    forge, elsewhere, tmp_path, monkeypatch, platform, method
+):
+    forge.redirect[method] = f"http://127.0.0.1:{elsewhere.port}/steal?x=1"
+    env = github_env(forge, tmp_path) if platform == "github" else gitlab_env(forge)
+    result = run_comment(env, tmp_path, monkeypatch)
+    assert result.exit_code == 1, result.output
+    assert f"redirected the request to 127.0.0.1:{elsewhere.port}" in result.output
+    assert "Traceback" not in result.output and "Created" not in result.output
+    assert elsewhere.seen == []  # not even a request without the token
+    assert TOKEN not in result.output
+
+
+@pytest.mark.parametrize(
+    "answer", [(200, {}), (201, {"message": "ok"}), (202, []), (200, {"id": ""})]
+)
+def test_a_post_without_the_new_comment_id_is_an_error(forge, tmp_path, monkeypatch, answer):
+    forge.answers["POST"] = answer
+    result = run_comment(github_env(forge, tmp_path), tmp_path, monkeypatch)
+    assert result.exit_code == 1, result.output
+    assert "did not answer the post of the plan comment with its id" in result.output
+    assert "Created" not in result.output
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_a_comment_with_our_marker_by_someone_else_is_never_edited(
+    forge, tmp_path, monkeypatch, platform
+):
+    forged = forge.add(f"{MARKER}\nforged plan: all good, merge it", author="mallory")
+    env = github_env(forge, tmp_path) if platform == "github" else gitlab_env(forge)
+    first = run_comment(env, tmp_path, monkeypatch)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("Created the plan comment")
+    assert forged["body"] == f"{MARKER}\nforged plan: all good, merge it"
+    ours = forge.comments[-1]
+    assert ours is not forged and ours["body"].endswith("Plan: 1 to upload.\n")
+    second = run_comment(env, tmp_path, monkeypatch)
+    assert second.output.startswith("Updated the plan comment"), second.output
+    assert len(forge.comments) == 2 and forged["body"].startswith(f"{MARKER}\nforged plan")
+    edits = [(m, p) for m, p, _ in forge.requests if m in ("PATCH", "PUT")]
+    assert edits and all(p.endswith(f"/{ours['id']}") for _, p in edits)
+
+
+def test_with_a_workflow_token_our_comments_are_github_actions_bot_s(forge, tmp_path, monkeypatch):
+    forge.user_status = 403  # GITHUB_TOKEN may not read GET /user
+    forged = forge.add(f"{MARKER}\nforged", author="mallory")
+    ours = forge.add(f"{MARKER}\nold plan", author="github-actions[bot]")
+    result = run_comment(github_env(forge, tmp_path), tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Updated the plan comment")
+    assert ours["body"].endswith("Plan: 1 to upload.\n") and forged["body"].endswith("forged")

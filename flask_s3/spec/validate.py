@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -69,6 +70,7 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
         if isinstance(parent, dict) and parent.get(path[-1]) == "":
             del parent[path[-1]]
     problems += glob_problems(data, locator)
+    problems += endpoint_problems(data, locator) + prefix_problems(data, locator)
     if not problems and _known_valid(data):
         return
     from jsonschema import Draft202012Validator
@@ -147,6 +149,60 @@ def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
     return problems
 
 
+def endpoint_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """Credentials in ``bucket.endpoint_url`` (``http://user:pass@host``) are refused.
+
+    They would be printed in every plan, saved in plan files and caches; the AWS credential
+    chain is where they belong. The value itself is never repeated in the message.
+    """
+    bucket = data.get("bucket")
+    url = bucket.get("endpoint_url") if isinstance(bucket, dict) else None
+    if not isinstance(url, str) or "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
+        return []
+    return [
+        locator.problem(
+            ("bucket", "endpoint_url"),
+            "credentials in the URL (user:password@host) are refused; give only the scheme, "
+            "host and port, and put the keys in the AWS credential chain (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, or bucket.profile)",
+        )
+    ]
+
+
+def prefix_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """``urls.prefix`` must name a folder: no ``.``/``..`` parts, no ``//``, not only ``/``.
+
+    S3 keys are literal strings: ``../other`` is not a way out of the prefix, it is a folder
+    called ``..`` that browsers and CDNs normalise away, so the URLs would miss the objects.
+    Leading and trailing slashes are ignored (as documented); type errors are the schema's.
+    """
+    urls = data.get("urls")
+    prefix = urls.get("prefix") if isinstance(urls, dict) else None
+    if not isinstance(prefix, str) or prefix == "":
+        return []
+    inner = prefix.strip("/")
+    message = None
+    if inner == "":
+        message = (
+            "a prefix of only slashes is the bucket root; leave urls.prefix out for that, "
+            "or name a folder such as v2"
+        )
+    elif any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in inner):
+        message = "a prefix has no control characters; write a folder name such as v2"
+    elif "\\" in inner:
+        message = "a prefix uses / between folders, not \\; write e.g. assets/shop"
+    else:
+        parts = inner.split("/")
+        if "" in parts:
+            message = "a prefix has no empty folder names (//); write e.g. assets/shop"
+        elif "." in parts or ".." in parts:
+            message = (
+                "a prefix has no . or .. parts (S3 keys are literal, and browsers would "
+                "rewrite the URLs); write the folder name, e.g. assets/shop"
+            )
+    return [] if message is None else [locator.problem(("urls", "prefix"), message)]
+
+
 def _known_valid(data: dict[str, Any], remember: bool = False) -> bool:
     """Whether this exact document passed this exact schema before (a marker in the cache).
 
@@ -187,7 +243,11 @@ TYPE_WORDS = {
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    from ..safe_output import mask
+
+    # Masked: the value may come from a secret ${VAR}, or carry user:password@ in a URL.
+    text = mask(json.dumps(value, default=str, ensure_ascii=False))
+    text = re.sub(r"://[^/@\s\"]*@", "://***@", text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

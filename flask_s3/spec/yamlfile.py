@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, SpecError
+from ..safe_output import looks_secret_variable, remember_secret
 
 MAX_NODES = 20_000  # far beyond any real spec; an alias bomb hits it at once
 MAX_BYTES = 1_000_000
@@ -249,6 +250,8 @@ def _substitute(value: str, env: Any) -> tuple[str, list[str]]:
             return ""
         name, default = form.group(1), form.group(2)
         if name in env:
+            if looks_secret_variable(name):  # masked in everything printed from now on
+                remember_secret(str(env[name]))
             return str(env[name])
         if default is not None:
             return default
