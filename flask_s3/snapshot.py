@@ -22,6 +22,7 @@ from .spec import Spec
 
 if TYPE_CHECKING:
     from .s3.store import Store
+    from .templates import TemplateScan
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Snapshot:
     plan: Plan
     local: LocalInventory
     remote: RemoteInventory
+    app: Flask
+    references: TemplateScan | None = None  # with templates=True
 
 
 def snapshot(
@@ -41,14 +44,22 @@ def snapshot(
     force_refresh: bool = False,
     spec_path: str = "",
     app_import: str | None = None,
+    templates: bool = False,
 ) -> Snapshot:
-    """Gather both inventories, then decide: spec -> inventories -> plan (nothing written)."""
+    """Gather both inventories, then decide: spec -> inventories -> plan (nothing written).
+
+    With ``templates``, the app's templates are read for the static files they name."""
     # The local scan (disk, hashing) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
         remote = gather_remote(store, spec, static_roots(app, spec))
         local = scanning.result()
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
+    references = None
+    if templates:
+        from .templates import scan_templates
+
+        references = scan_templates(app)
     plan = make_plan(
         spec,
         local,
@@ -57,8 +68,9 @@ def snapshot(
         spec_path=spec_path,
         app_import=app_import,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        references=references,
     )
-    return Snapshot(plan, local, remote)
+    return Snapshot(plan, local, remote, app, references)
 
 
 def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:

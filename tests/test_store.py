@@ -188,3 +188,30 @@ def test_a_missing_bucket_is_a_404_everywhere(store: Store):
     with pytest.raises(StoreError) as info:
         list(store.list_objects(""))
     assert info.value.status == 404 and info.value.code == "NoSuchBucket"
+
+
+def test_read_object_streams_the_stored_bytes_in_blocks(store: Store, s3_env: Any):
+    """A body larger than one block arrives in pieces, byte-exact, with the stored headers;
+    a gzip-stored object arrives as stored (compressed), and a missing key is a 404."""
+    import gzip
+
+    store.create_bucket(s3_env.region, None)
+    big = hashlib.sha256(b"seed").digest() * (700 * 1024 // 32)  # 700 KiB: several blocks
+    headers = {"Content-Type": "application/octet-stream", "Cache-Control": "max-age=5"}
+    store.put_object("static/big.bin", lambda: big, size=len(big), md5_b64=md5_b64(big),
+                     headers=headers)
+    packed = gzip.compress(b"body{}" * 100, mtime=0)
+    gz_headers = {"Content-Type": "text/css; charset=utf-8", "Content-Encoding": "gzip"}
+    store.put_object("static/a.css", lambda: packed, size=len(packed),
+                     md5_b64=md5_b64(packed), headers=gz_headers)
+    blocks: list[bytes] = []
+    got = store.read_object("static/big.bin", blocks.append)
+    assert len(blocks) > 1
+    assert b"".join(blocks) == big
+    assert got == headers
+    pieces: list[bytes] = []
+    assert store.read_object("static/a.css", pieces.append) == gz_headers
+    assert b"".join(pieces) == packed
+    with pytest.raises(StoreError) as info:
+        store.read_object("static/none.css", pieces.append)
+    assert info.value.status == 404
