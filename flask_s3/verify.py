@@ -168,8 +168,12 @@ def build_targets(
     kept_keys: Sequence[str] = (),
     *,
     anonymous: bool = True,
+    rendered: Mapping[str, str] | None = None,
 ) -> list[Target]:
-    """Every URL to check, sorted by key: the inventory's, then kept generations' extras."""
+    """Every URL to check, sorted by key: the inventory's, then kept generations' extras.
+
+    ``rendered``: the integrity values the app renders (its manifest); "" marks a file it
+    has none for. Without it, the values the local files give."""
     from .extension import url_host
 
     host = url_host(config)
@@ -189,8 +193,13 @@ def build_targets(
         origin = None
         if origins and needs_cors(asset, spec):
             origin = origins[len(targets) % len(origins)]  # each origin gets its turn
+        sri = asset.sri
+        if spec.assets.integrity and rendered is not None:
+            sri = rendered.get(
+                asset.logical or key[len(spec_prefix) + 1 if spec_prefix else 0 :], ""
+            )
         targets.append(
-            Target(key, url_of(key), asset.size, asset.md5, asset.headers, asset, origin, asset.sri)
+            Target(key, url_of(key), asset.size, asset.md5, asset.headers, asset, origin, sri)
         )
     for key in sorted(set(kept_keys) - set(local.assets)):
         targets.append(Target(key, url_of(key), None, None))
@@ -214,6 +223,25 @@ def kept_generation_keys(spec: Spec, store: Store) -> tuple[list[str], str | Non
     keep = spec.assets.fingerprint.keep
     keys = {k for generation in manifest.generations[-keep:] for k in generation}
     return sorted(keys), None
+
+
+def rendered_integrity(app: Flask, spec: Spec) -> tuple[dict[str, str] | None, str | None]:
+    """The integrity values the app renders (read from the manifest it ships), and a note
+    when they cannot be read (then the local files' values are checked instead)."""
+    if not spec.assets.integrity:
+        return None, None
+    from .fingerprint import app_manifest_path, read_manifest
+
+    path = app_manifest_path(app, spec)
+    try:
+        values = read_manifest(path).integrity
+    except FileNotFoundError:
+        return None, f"the app's manifest {path} is missing: integrity checked against the files"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, (
+            f"the app's manifest {path} cannot be read ({exc}): integrity checked against the files"
+        )
+    return dict(values or {}), None
 
 
 def choose_sample(targets: list[Target], sample: int | None, seed: int) -> list[Target]:
@@ -307,6 +335,11 @@ class BodyCheck:
                     f"body differs from the local file ({human(self.raw_size)}, MD5 {got}; "
                     f"expected {human(target.size or 0)}, MD5 {target.md5})"
                 )
+        if target.sri == "":
+            out.append(
+                "integrity: the app's manifest has no value for it, so pages render no "
+                "integrity attribute; run `flask-s3 plan` and ship the manifest"
+            )
         if self.sha is not None and not out:
             from .integrity import sri_of_digest
 
@@ -441,7 +474,8 @@ def verify_site(
     config = url_config(app, spec)
     anonymous = not signed if signed is not None else is_public(spec, config)
     kept, note = kept_generation_keys(spec, store)
-    targets = build_targets(spec, local, config, kept, anonymous=anonymous)
+    rendered, integrity_note = rendered_integrity(app, spec)
+    targets = build_targets(spec, local, config, kept, anonymous=anonymous, rendered=rendered)
     report = VerifyReport(
         mode="anonymous" if anonymous else "signed",
         base=url_host(config)
@@ -454,8 +488,7 @@ def verify_site(
         sample=sample,
         seed=seed,
     )
-    if note:
-        report.notes.append(note)
+    report.notes += [n for n in (note, integrity_note) if n]
     report.notes += setup_notes(spec, anonymous)
     chosen = choose_sample(targets, sample, seed)
     done = 0
