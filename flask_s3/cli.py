@@ -394,7 +394,9 @@ def verify(
     seed: int,
     signed: bool,
 ) -> None:
-    """Fetch every asset URL the app emits, as a browser would, and check bytes and headers.
+    """Fetch every asset URL the app of SPEC emits, as a browser would, and check each one.
+
+    Status 200, the local file's bytes, the planned headers, CORS and integrity values.
 
     Anonymous fetches when the assets are public (public_read_policy, public-read ACL, or a
     CDN domain), signed through the S3 API otherwise. Exit 0 when every URL serves the local
