@@ -358,3 +358,102 @@ def test_cdn_url_is_fetched_anonymously_with_cors_and_integrity(
     (problems,) = [f["problems"] for f in report["failures"]]
     assert len(problems) == 1
     assert problems[0].startswith("body differs from the local file (8 bytes")
+
+
+def test_kept_fingerprint_generations_are_fetched_too(
+    site: Path, s3_env: Any, s3_client: Any, bucket_name: str
+):
+    module = next(site.glob("verifyapp_*.py")).stem
+    write_spec(
+        site,
+        module,
+        bucket_name,
+        s3_env,
+        assets_extra="  prune: true\n  fingerprint: {enabled: true, keep: 2}\n",
+    )
+    assert cli("apply", "deploy.yaml").exit_code == 0
+    (site / "static/js/app.js").write_bytes(b"console.log('v2');\n")
+    assert cli("apply", "deploy.yaml").exit_code == 0
+    listed = {o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket_name)["Contents"]}
+    old = sorted(k for k in listed if k.startswith("static/js/app.") and k.endswith(".js"))
+    assert len(old) == 2  # this deploy's and the one keep promises
+
+    code, report = verify_json()
+    assert code == 0, report
+    assert report["checked"] == 6  # five files and the earlier app.js
+    manifest = json.loads((site / "static/.flask-s3-manifest.json").read_text())
+    current = manifest["files"]["static/js/app.js"]
+    (earlier,) = [k for k in old if k != current]
+    s3_client.delete_object(Bucket=bucket_name, Key=earlier)
+    code, report = verify_json()
+    assert code == 1
+    (failure,) = report["failures"]
+    assert failure["url"].endswith("/" + earlier)
+    assert (failure["kept"], failure["problems"]) == (True, ["status 404"])
+    text = cli("verify", "deploy.yaml").stdout
+    assert f"/{earlier}  [kept from an earlier deploy]\n    status 404\n" in text
+
+
+def test_urls_are_the_ones_the_apps_url_for_gives(
+    site: Path, s3_env: Any, bucket_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    """An app whose own config says another prefix than the spec: verify fetches what the app
+    emits (and finds nothing there), not where the deployer put the files."""
+    module = next(site.glob("verifyapp_*.py")).stem
+    (site / f"{module}.py").write_text(
+        APP.replace(
+            "    return app",
+            "    app.config['S3_PREFIX'] = 'v9'\n"
+            "    from flask_s3 import FlaskS3\n    FlaskS3(app, 'deploy.yaml')\n"
+            "    return app",
+        )
+    )
+    assert cli("apply", "deploy.yaml").exit_code == 0
+    code, report = verify_json()
+    assert code == 1
+    assert report["failed"] == 5
+    import importlib
+
+    app = importlib.import_module(module).create_app()
+    with app.test_request_context():
+        from flask_s3 import url_for
+
+        emitted = url_for("static", filename="img/a b+c.png")
+        shop = url_for("shop.static", filename="shop.css")
+    assert emitted.startswith(f"http://{s3_env.host}/{bucket_name}/v9/")
+    urls = {f["url"] for f in report["failures"]}
+    assert {emitted, shop} <= urls
+
+
+def test_markdown_report_escapes_what_servers_and_file_names_choose():
+    from flask_s3.verify_render import render_markdown
+
+    report = {
+        "ok": False,
+        "mode": "anonymous",
+        "base": "https://cdn.example",
+        "total": 1,
+        "checked": 1,
+        "passed": 0,
+        "failed": 1,
+        "sample": None,
+        "seed": None,
+        "seconds": 0.1,
+        "notes": [],
+        "failures": [
+            {
+                "url": "https://cdn.example/static/a%60b.css",
+                "key": "static/a`b.css",
+                "kept": False,
+                "problems": [
+                    "Content-Type is '@team | <img src=x> [x](y)\n::warning::', planned 'x'"
+                ],
+            }
+        ],
+    }
+    out = render_markdown(report)
+    row = next(line for line in out.splitlines() if line.startswith("| `https"))
+    assert "&#64;team" in row and "&lt;img" in row and "\\[x\\](y)" in row
+    assert "@team" not in row and "<img" not in row
+    assert row.count(" | ") == 1  # the cell's own "|" is escaped: still two cells
+    assert not any(line.startswith("::") for line in out.splitlines())
