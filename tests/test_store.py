@@ -198,12 +198,18 @@ def test_read_object_streams_the_stored_bytes_in_blocks(store: Store, s3_env: An
     store.create_bucket(s3_env.region, None)
     big = hashlib.sha256(b"seed").digest() * (700 * 1024 // 32)  # 700 KiB: several blocks
     headers = {"Content-Type": "application/octet-stream", "Cache-Control": "max-age=5"}
-    store.put_object("static/big.bin", lambda: big, size=len(big), md5_b64=md5_b64(big),
-                     headers=headers)
+    store.put_object(
+        "static/big.bin", lambda: big, size=len(big), md5_b64=md5_b64(big), headers=headers
+    )
     packed = gzip.compress(b"body{}" * 100, mtime=0)
     gz_headers = {"Content-Type": "text/css; charset=utf-8", "Content-Encoding": "gzip"}
-    store.put_object("static/a.css", lambda: packed, size=len(packed),
-                     md5_b64=md5_b64(packed), headers=gz_headers)
+    store.put_object(
+        "static/a.css",
+        lambda: packed,
+        size=len(packed),
+        md5_b64=md5_b64(packed),
+        headers=gz_headers,
+    )
     blocks: list[bytes] = []
     got = store.read_object("static/big.bin", blocks.append)
     assert len(blocks) > 1
