@@ -221,3 +221,56 @@ def test_read_object_streams_the_stored_bytes_in_blocks(store: Store, s3_env: An
     with pytest.raises(StoreError) as info:
         store.read_object("static/none.css", pieces.append)
     assert info.value.status == 404
+
+
+def test_a_body_that_breaks_off_is_an_error_and_not_retried_once_delivered(
+    s3_env: Any, both_stores: str
+):
+    """A server that promises 1 MiB and closes after 600 KiB: the sink got part of it, so the
+    read fails (StoreUnreachable) after exactly one GET, never a short success or a retry that
+    would feed the sink the start again."""
+    import socket
+    import threading
+
+    from flask_s3.s3 import StoreUnreachable
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    gets: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                gets.append(head.split(b"\r\n", 1)[0])
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: 1048576\r\n\r\n" + b"x" * (600 * 1024)
+                )
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        spec = Spec(
+            bucket=BucketSpec(
+                name="bucket", endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}"
+            )
+        )
+        store = open_store(spec)
+        received: list[bytes] = []
+        with pytest.raises(StoreUnreachable):
+            store.read_object("static/big.bin", received.append)
+    finally:
+        listener.close()
+    assert 0 < sum(map(len, received)) <= 600 * 1024
+    assert len(gets) == 1
+    assert gets[0].startswith(b"GET /bucket/static/big.bin")

@@ -700,6 +700,8 @@ def _stream(answer: http.client.HTTPResponse, sink: Sink) -> None:
         while block := answer.read(BLOCK_SIZE):
             delivered = True
             sink(block)
+        if answer.length:  # read(n) ends quietly when the server closes before Content-Length
+            raise http.client.IncompleteRead(b"", answer.length)
     except (OSError, http.client.HTTPException) as exc:
         if delivered:
             raise _Partial(exc) from None
