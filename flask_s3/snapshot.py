@@ -49,17 +49,14 @@ def snapshot(
     """Gather both inventories, then decide: spec -> inventories -> plan (nothing written).
 
     With ``templates``, the app's templates are read for the static files they name."""
-    # The local scan (disk, hashing) overlaps the listing (network).
+    # The local scan (and the templates' parse) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
+        templating = pool.submit(_scan_templates, app) if templates else None
         remote = gather_remote(store, spec, static_roots(app, spec))
         local = scanning.result()
+    references = templating.result() if templating is not None else None
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
-    references = None
-    if templates:
-        from .templates import scan_templates
-
-        references = scan_templates(app)
     plan = make_plan(
         spec,
         local,
@@ -71,6 +68,12 @@ def snapshot(
         references=references,
     )
     return Snapshot(plan, local, remote, app, references)
+
+
+def _scan_templates(app: Flask) -> TemplateScan:
+    from .templates import scan_templates
+
+    return scan_templates(app)
 
 
 def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:

@@ -10,9 +10,12 @@ passes it the scan as data, with the inventory and the keys prune deletes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +32,7 @@ from .keys import (
 
 if TYPE_CHECKING:
     from flask import Flask
-    from jinja2 import BaseLoader, nodes
+    from jinja2 import BaseLoader, Environment, nodes
 
     from .local import LocalInventory
     from .spec import Spec
@@ -69,12 +72,19 @@ def template_loaders(app: Flask) -> Iterator[tuple[str | None, BaseLoader]]:
 
 def scan_templates(app: Flask) -> TemplateScan:
     """Every static reference in the app's templates (a template shadowed by an earlier
-    loader's of the same name is never rendered, so it is not read)."""
+    loader's of the same name is never rendered, so it is not read).
+
+    Parsing is the costly step (about a millisecond per line of Jinja here), so what a
+    template's source gives is cached by its digest: an unchanged template, even in a fresh
+    checkout, is not parsed again.
+    """
     from jinja2 import TemplateError
 
+    is_static_file.cache_clear()  # files come and go between two scans of one process
     scan = TemplateScan()
     sources = {s.endpoint: s for s in static_sources(app)}
     env = app.jinja_env
+    cache = ParseCache(env)
     seen: set[str] = set()
     root = Path(app.root_path)
     for blueprint, loader in template_loaders(app):
@@ -92,14 +102,20 @@ def scan_templates(app: Flask) -> TemplateScan:
                 scan.errors.append(f"{name}: cannot read the template ({exc})")
                 continue
             shown = display_path(filename, root) if filename else name
-            try:
-                tree = env.parse(source, name, filename)
-            except TemplateError as exc:
-                line = getattr(exc, "lineno", None)
-                scan.errors.append(f"{shown}:{line or 1}: cannot parse the template ({exc})")
-                continue
             scan.templates += 1
-            collect(tree, shown, blueprint, sources, scan)
+            if not any(call in source for call in STATIC_CALLS):
+                continue  # no call that could name a static file: nothing to parse
+            found = cache.get(source)
+            if found is None:
+                try:
+                    found = static_calls(env.parse(source, name, filename))
+                except TemplateError as exc:
+                    line = getattr(exc, "lineno", None)
+                    scan.errors.append(f"{shown}:{line or 1}: cannot parse the template ({exc})")
+                    continue
+                cache.put(source, found)
+            record(found, shown, blueprint, sources, scan)
+    cache.save()
     return scan
 
 
@@ -111,36 +127,131 @@ def display_path(filename: str, root: Path) -> str:
         return Path(filename).as_posix()
 
 
-def collect(
-    tree: nodes.Template,
+# (line, function, endpoint, file name); a None file name is a computed one
+Found = tuple[int, str, str, str | None]
+
+
+def static_calls(tree: nodes.Template) -> list[Found]:
+    """The calls in a parsed template that name a static file, literal or computed."""
+    from jinja2 import nodes
+
+    out: list[Found] = []
+    for call in tree.find_all(nodes.Call):
+        func = call.node
+        if not (isinstance(func, nodes.Name) and func.name in STATIC_CALLS):
+            continue
+        line = call.lineno
+        first = call.args[0] if call.args else None
+        if not (isinstance(first, nodes.Const) and isinstance(first.value, str)):
+            if func.name != "url_for" and first is not None:
+                out.append((line, func.name, "", None))  # sri() & co. always name a file
+            continue
+        if not is_static_endpoint(first.value):
+            continue
+        named = [k.value for k in call.kwargs if k.key == "filename"]
+        value = named[0] if named else None
+        literal = value.value if isinstance(value, nodes.Const) else None
+        out.append((line, func.name, first.value, literal if isinstance(literal, str) else None))
+    return out
+
+
+def record(
+    found: list[Found],
     shown: str,
     blueprint: str | None,
     sources: dict[str, StaticSource],
     scan: TemplateScan,
 ) -> None:
-    from jinja2 import nodes
-
-    for call in tree.find_all(nodes.Call):
-        func = call.node
-        if not (isinstance(func, nodes.Name) and func.name in STATIC_CALLS):
-            continue
-        where = f"{shown}:{call.lineno}"
-        first = call.args[0] if call.args else None
-        if not (isinstance(first, nodes.Const) and isinstance(first.value, str)):
-            if func.name != "url_for" and first is not None:
-                scan.dynamic.append(where)  # sri() & co. always name a static file
-            continue
-        endpoint = first.value
-        if not is_static_endpoint(endpoint):
-            continue
-        named = [k.value for k in call.kwargs if k.key == "filename"]
-        if not named or not (isinstance(named[0], nodes.Const) and isinstance(named[0].value, str)):
+    for line, func, endpoint, filename in found:
+        where = f"{shown}:{line}"
+        if filename is None:
             scan.dynamic.append(where)
             continue
-        filename = named[0].value
+        call = f"{func}({endpoint!r}, filename={filename!r})"
         resolved = resolve_endpoint(endpoint, blueprint)
-        call_text = f"{func.name}({endpoint!r}, filename={filename!r})"
-        scan.refs.append(locate(where, call_text, resolved, filename, sources))
+        scan.refs.append(locate(where, call, resolved, filename, sources))
+
+
+class ParseCache:
+    """What each template source gave, by the digest of the source and of the Jinja syntax
+    that parsed it, in the flask-s3 cache folder (FLASK_S3_NO_HASH_CACHE=1: off)."""
+
+    def __init__(self, env: Environment) -> None:
+        import jinja2
+
+        from .hashcache import cache_dir
+
+        syntax = (
+            jinja2.__version__,
+            env.block_start_string,
+            env.block_end_string,
+            env.variable_start_string,
+            env.variable_end_string,
+            env.comment_start_string,
+            env.comment_end_string,
+            env.line_statement_prefix,
+            env.line_comment_prefix,
+            env.trim_blocks,
+            env.lstrip_blocks,
+            sorted(env.extensions),
+        )
+        self.salt = json.dumps(syntax, default=str).encode()
+        self.entries: dict[str, list[Found]] = {}
+        self.used: dict[str, list[Found]] = {}
+        directory = cache_dir()
+        self.path = directory / "templates.json" if directory is not None else None
+        if self.path is not None:
+            self.entries = load_parse_cache(self.path)
+
+    def digest(self, source: str) -> str:
+        return hashlib.sha256(
+            self.salt + b"\0" + source.encode("utf-8", "surrogatepass")
+        ).hexdigest()
+
+    def get(self, source: str) -> list[Found] | None:
+        key = self.digest(source)
+        found = self.entries.get(key)
+        if found is not None:
+            self.used[key] = found
+        return found
+
+    def put(self, source: str, found: list[Found]) -> None:
+        self.used[self.digest(source)] = found
+
+    def save(self) -> None:
+        """Keep what this scan used (others' templates and old versions drop out)."""
+        if self.path is None or self.used.keys() == self.entries.keys():
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            temporary.write_text(json.dumps({"v": 1, "templates": self.used}), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+def load_parse_cache(path: Path) -> dict[str, list[Found]]:
+    """The cache file's entries; anything malformed is dropped, never trusted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = data["templates"] if data.get("v") == 1 else {}
+        out: dict[str, list[Found]] = {}
+        for key, items in raw.items():
+            found: list[Found] = []
+            for line, func, endpoint, filename in items:
+                if not (
+                    isinstance(line, int)
+                    and func in STATIC_CALLS
+                    and isinstance(endpoint, str)
+                    and (filename is None or isinstance(filename, str))
+                ):
+                    raise ValueError(key)
+                found.append((line, func, endpoint, filename))
+            out[str(key)] = found
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def resolve_endpoint(endpoint: str, blueprint: str | None) -> str:
@@ -158,13 +269,18 @@ def locate(
     if source is None:
         return StaticRef(where, call, endpoint, filename, None, False)
     name = key_filename(filename)
-    folder = source.folder.resolve()
-    path = (folder / name).resolve()
-    # Flask's static route refuses a name that leaves the folder: so do we.
-    on_disk = path.is_relative_to(folder) and path.is_file()
-    return StaticRef(
-        where, call, endpoint, filename, static_key("", source.url_path, name), on_disk
-    )
+    logical = static_key("", source.url_path, name)
+    return StaticRef(where, call, endpoint, filename, logical, is_static_file(source.folder, name))
+
+
+@lru_cache(maxsize=65536)
+def is_static_file(folder: Path, name: str) -> bool:
+    """Whether Flask's static route would find ``name`` in ``folder``: its ``safe_join`` is
+    lexical (no ``..``, no absolute name), then the file must exist. Asked once per name."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return False
+    return os.path.isfile(os.path.join(folder, *parts))
 
 
 # -- pure: the scan against the inventory and the plan ------------------------------------

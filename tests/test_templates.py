@@ -150,7 +150,9 @@ def test_syntax_errors_and_path_escapes_are_reported_not_raised(tmp_path: Path):
     (tmp_path / "static").mkdir()
     (tmp_path / "secret.txt").write_text("no")
     (tmp_path / "templates").mkdir()
-    (tmp_path / "templates/broken.html").write_text("ok\n{% if %}\n")
+    (tmp_path / "templates/broken.html").write_text(
+        "{{ url_for('static', filename='a.css') }}\n{% if %}\n"
+    )
     (tmp_path / "templates/escape.html").write_text(
         "{{ url_for('static', filename='../secret.txt') }}\n"
         "{{ url_for('admin.static', filename='x.css') }}\n"
@@ -173,3 +175,35 @@ def test_syntax_errors_and_path_escapes_are_reported_not_raised(tmp_path: Path):
         "templates/escape.html:2: url_for('admin.static', filename='x.css'): the endpoint "
         "'admin.static' has no static folder",
     ]
+
+
+def test_parse_results_are_cached_by_source_and_a_damaged_cache_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(cache))
+    (tmp_path / "static/css").mkdir(parents=True)
+    (tmp_path / "static/css/app.css").write_text("x")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates/a.html").write_text(INDEX)
+    (tmp_path / "templates/plain.html").write_text("<p>no calls here</p>\n")
+    app = Flask("tpl", root_path=str(tmp_path), static_folder=str(tmp_path / "static"))
+
+    def summary(scan: Any) -> tuple[Any, ...]:
+        return (scan.templates, [(r.where, r.call, r.on_disk) for r in scan.refs], scan.dynamic)
+
+    first = summary(scan_templates(app))
+    assert first[0] == 2 and len(first[1]) == 4 and len(first[2]) == 2
+    stored = json.loads((cache / "templates.json").read_text())
+    assert len(stored["templates"]) == 1  # only the template with calls was parsed
+    # From the cache: the same answer, and on-disk facts looked up afresh.
+    (tmp_path / "static/css/missing.css").write_text("now here")
+    second = summary(scan_templates(app))
+    assert second[1] == [
+        (w, c, True if "missing.css" in c else on_disk) for w, c, on_disk in first[1]
+    ]
+    # A changed template is parsed again; a damaged cache is dropped, never trusted.
+    (tmp_path / "templates/a.html").write_text("\n" + INDEX)
+    assert summary(scan_templates(app))[1][0][0] == "templates/a.html:3"
+    (cache / "templates.json").write_text('{"v": 1, "templates": {"x": [[1, "eval", 2]]}}')
+    assert summary(scan_templates(app))[1][0][0] == "templates/a.html:3"
