@@ -23,7 +23,7 @@ from .keys import join_key, normalize_prefix, quote_key
 from .local import LocalAsset, LocalInventory
 from .s3.errors import StoreCredentialsError, StoreError, StoreUnreachable
 from .s3.manifest import MANIFEST_NAME, decode_manifest
-from .verify_fetch import Result, Target, check_target
+from .verify_fetch import Anonymous, Result, Target, check_target
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -253,7 +253,7 @@ def verify_site(
 
     def one(target: Target) -> Result:
         nonlocal done
-        result = check_target(target, None if anonymous else store)
+        result = check_target(target, fetcher)
         if progress is not None:
             with lock:
                 done += 1
@@ -261,8 +261,13 @@ def verify_site(
         return result
 
     count = max(1, min(workers or spec.upload.concurrency, len(chosen) or 1))
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        report.results = list(pool.map(one, chosen))
+    fetcher: Anonymous | Store = Anonymous() if anonymous else store
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            report.results = list(pool.map(one, chosen))
+    finally:
+        if isinstance(fetcher, Anonymous):
+            fetcher.close()
     report.seconds = time.monotonic() - started
     return report
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ssl
+import threading
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._version import __version__
 from .local import CHUNK, LocalAsset, hash_file
@@ -32,6 +35,7 @@ CHECKED_HEADERS = (
     "Content-Language",
 )
 TIMEOUT = 30.0  # seconds per anonymous request (connect and each read)
+Sink = Callable[[bytes], None]
 SLACK = 64 * 1024  # a body this much longer than expected is cut off: never read endlessly
 
 
@@ -180,17 +184,21 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect())
 
 
-def fetch_anonymous(target: Target, sink: Callable[[bytes], None]) -> tuple[int, dict[str, str]]:
-    """GET ``target.url`` with no credentials at all, as a browser's page would.
+def request_headers(target: Target) -> dict[str, str]:
+    """What a page's fetch sends, minus cookies and credentials (there are none to send).
 
     ``Accept-Encoding: identity``: what comes back is what is stored (a CDN's own compression
-    would hide a Content-Encoding mismatch). Returns the status and the lower-cased headers;
-    the body goes to ``sink`` only for a 200.
+    would hide a Content-Encoding mismatch).
     """
     headers = {"User-Agent": f"flask-s3-verify/{__version__}", "Accept-Encoding": "identity"}
     if target.origin:
         headers["Origin"] = target.origin
-    request = urllib.request.Request(target.url, headers=headers, method="GET")
+    return headers
+
+
+def fetch_through_proxy(target: Target, sink: Sink) -> tuple[int, dict[str, str]]:
+    """``Anonymous.fetch`` through urllib, which honours the proxy the environment names."""
+    request = urllib.request.Request(target.url, headers=request_headers(target), method="GET")
     try:
         response = _opener.open(request, timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
@@ -203,6 +211,82 @@ def fetch_anonymous(target: Target, sink: Callable[[bytes], None]) -> tuple[int,
             while block := response.read(CHUNK):
                 sink(block)
         return response.status, answer
+
+
+class Anonymous:
+    """GETs as a page makes them, with no credentials, over one keep-alive connection per
+    worker thread and host (a new connection per URL costs a round trip or three each)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.opened: list[http.client.HTTPConnection] = []
+        self.lock = threading.Lock()
+        self.context: ssl.SSLContext | None = None
+
+    def fetch(self, target: Target, sink: Sink) -> tuple[int, dict[str, str]]:
+        """GET ``target.url``: the status and the lower-cased headers; the body goes to
+        ``sink`` only for a 200. Redirects are not followed (reported as their status)."""
+        parts = urlsplit(target.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {target.url}")
+        if parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+            parts.hostname or ""
+        ):
+            return fetch_through_proxy(target, sink)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = request_headers(target)
+        for attempt in (1, 2):
+            conn, reused = self._take(parts.scheme, parts.netloc)
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                if reused and attempt == 1:
+                    continue  # a kept connection the server had closed: once more, afresh
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            break
+        try:
+            answer = {k.lower(): v for k, v in response.getheaders()}
+            if response.status != 200:
+                conn.close()  # its body (an error page) is not worth draining
+                return response.status, answer
+            while block := response.read(CHUNK):
+                sink(block)
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self.local.idle[(parts.scheme, parts.netloc)] = conn
+        return response.status, answer
+
+    def _take(self, scheme: str, netloc: str) -> tuple[http.client.HTTPConnection, bool]:
+        idle: dict[tuple[str, str], http.client.HTTPConnection] = getattr(self.local, "idle", {})
+        self.local.idle = idle
+        conn = idle.pop((scheme, netloc), None)
+        if conn is not None:
+            return conn, True
+        if scheme == "https":
+            with self.lock:
+                if self.context is None:
+                    self.context = ssl.create_default_context()
+            conn = http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=self.context)
+        else:
+            conn = http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+        with self.lock:
+            self.opened.append(conn)
+        return conn, False
+
+    def close(self) -> None:
+        with self.lock:
+            for conn in self.opened:
+                conn.close()
+            self.opened.clear()
 
 
 def served_headers(raw: Mapping[str, str]) -> dict[str, str]:
@@ -226,13 +310,13 @@ def failure(target: Target, problem: str) -> Result:
     return Result(target.key, target.url, (problem,), target.asset is None)
 
 
-def check_target(target: Target, store: Store | None) -> Result:
-    """Fetch one URL (anonymously, or through ``store`` when given) and compare."""
+def check_target(target: Target, fetcher: Anonymous | Store) -> Result:
+    """Fetch one URL (anonymously, or signed through a Store) and compare."""
     problems: list[str] = []
     try:
         body = BodyCheck(target)
-        if store is None:
-            status, raw = fetch_anonymous(target, body)
+        if isinstance(fetcher, Anonymous):
+            status, raw = fetcher.fetch(target, body)
             if status != 200:
                 return failure(target, f"status {status}")
             served = served_headers(raw)
@@ -245,7 +329,7 @@ def check_target(target: Target, store: Store | None) -> Result:
                         "integrity, as module scripts or as fonts"
                     )
         else:
-            served = store.read_object(target.key, body)
+            served = fetcher.read_object(target.key, body)
     except _TooLong:
         return failure(target, f"body longer than the local file ({human(target.size or 0)})")
     except StoreError as exc:
