@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from .apply import Report
+    from .local import LocalInventory
     from .plan import Plan
     from .s3.store import Store
     from .snapshot import Snapshot
@@ -155,7 +156,7 @@ def _script_info_type() -> type[Any]:
 
 
 def take_snapshot(
-    spec_path: str, app_import: str | None, force_refresh: bool
+    spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
     from .s3 import open_store
@@ -172,6 +173,7 @@ def take_snapshot(
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=target,
+        templates=templates,
     )
     write_fingerprint_manifest(app, spec, snap.local)
     return spec, snap, store
@@ -192,6 +194,11 @@ def take_snapshot(
     help="Exit 0 when there is nothing to change, 2 when there are changes (1 on error).",
 )
 @force_option
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when a template names a static file the deploy will not serve.",
+)
 @reports_errors
 def plan(
     spec_path: str,
@@ -200,11 +207,17 @@ def plan(
     out: str | None,
     detailed_exitcode: bool,
     force_refresh: bool,
+    strict: bool = False,
 ) -> None:
-    """Compare the app's static files with the bucket of SPEC and print what would change."""
+    """Compare the app's static files with the bucket of SPEC and print what would change.
+
+    The app's templates are read too: a literal `url_for('static', filename=...)` (or
+    `sri()`, `s3_script()`, `s3_stylesheet()`) naming a file the deploy will not serve is a
+    warning with its template and line; with --strict, an error.
+    """
     from .render import render
 
-    _spec, snap, _store = take_snapshot(spec_path, app_import, force_refresh)
+    spec, snap, _store = take_snapshot(spec_path, app_import, force_refresh, templates=True)
     data = snap.plan.to_dict()
     if out:
         snap.plan.write(out)
@@ -213,8 +226,28 @@ def plan(
         click.echo(
             f"Saved the plan to {out}; apply it with `flask-s3 apply --plan {out}`.", err=True
         )
+    if strict:
+        fail_on_template_problems(spec, snap)
     if detailed_exitcode and snap.plan.has_changes:
         sys.exit(2)
+
+
+def fail_on_template_problems(spec: Spec, snap: Snapshot) -> None:
+    """plan --strict: a template naming a file that will not be served is an error."""
+    from .errors import PlanError
+    from .templates import reference_problems
+
+    if snap.references is None:
+        return
+    deleted = {a.key for a in snap.plan.of_kind("delete") if a.key}
+    problems = reference_problems(snap.references, spec, snap.local, deleted)
+    if problems:
+        raise PlanError(
+            f"{len(problems)} template reference{'s' if len(problems) != 1 else ''} to static "
+            "files the deploy will not serve (plan --strict)",
+            "\n".join(f"  {p}" for p in problems)
+            + "\nFix the file names in the templates, or add the files.",
+        )
 
 
 @main.command()
@@ -247,6 +280,12 @@ def show(plan_path: str, fmt: str) -> None:
     is_flag=True,
     help="Wait until the CDN invalidation completes (cdn.cloudfront.wait in the spec).",
 )
+@click.option(
+    "--verify",
+    "then_verify",
+    is_flag=True,
+    help="Then fetch every asset URL as a browser would (flask-s3 verify); exit 1 on a difference.",
+)
 @reports_errors
 def apply(
     spec_path: str | None,
@@ -254,6 +293,7 @@ def apply(
     plan_path: str | None,
     force_refresh: bool,
     wait_cdn: bool,
+    then_verify: bool = False,
 ) -> None:
     """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
 
@@ -299,6 +339,8 @@ def apply(
             wait_progress=echo_cdn_wait,
         )
     echo_report(report)
+    if then_verify:
+        run_verify(spec, snap.app, snap.local, store)
 
 
 def echo_cdn_wait(status: str, waited: float) -> None:
@@ -339,6 +381,97 @@ def progress_bar(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
 
 def echo_report(report: Report) -> None:
     click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC")
+@app_option
+@format_option
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Check only N URLs, picked by a seeded generator (very large sites).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of --sample: same seed, same URLs."
+)
+@click.option(
+    "--signed",
+    is_flag=True,
+    help="Fetch through the S3 API with the deploy's credentials even when the assets are public.",
+)
+@reports_errors
+def verify(
+    spec_path: str,
+    app_import: str | None,
+    fmt: str,
+    sample: int | None,
+    seed: int,
+    signed: bool,
+) -> None:
+    """Fetch every asset URL the app of SPEC emits, as a browser would, and check each one.
+
+    Status 200, the local file's bytes, the planned headers, CORS and integrity values.
+
+    Anonymous fetches when the assets are public (public_read_policy, public-read ACL, or a
+    CDN domain), signed through the S3 API otherwise. Exit 0 when every URL serves the local
+    file with the planned headers, 1 naming each URL that does not.
+    """
+    from .local import scan_app
+    from .s3 import open_store
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    app, _target = resolve_app(spec, app_import)
+    store = open_store(spec)
+    run_verify(spec, app, scan_app(app, spec), store, fmt, sample, seed, True if signed else None)
+
+
+def run_verify(
+    spec: Spec,
+    app: Flask,
+    local: LocalInventory,
+    store: Store,
+    fmt: str = "text",
+    sample: int | None = None,
+    seed: int = 0,
+    signed: bool | None = None,
+) -> None:
+    """Verify, print the report on stdout, and exit 1 when a URL differs."""
+    from .verify import verify_site
+    from .verify_render import render
+
+    with verify_progress() as progress:
+        report = verify_site(
+            spec, app, local, store, sample=sample, seed=seed, signed=signed, progress=progress
+        )
+    click.echo(render(report.to_dict(), fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
+    if not report.ok:
+        sys.exit(1)
+
+
+@contextmanager
+def verify_progress() -> Iterator[Callable[[int, int], None]]:
+    """``Verifying 120/500 URLs`` on stderr: rewritten in place on a terminal, otherwise a
+    line every 10 seconds (only long runs print anything)."""
+    import time
+
+    tty = sys.stderr.isatty()
+    last = [time.monotonic()]
+    shown = [False]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if tty and (now - last[0] >= 0.1 or done == total):
+            click.echo(f"\rVerifying {done}/{total} URLs", err=True, nl=False)
+            last[0], shown[0] = now, True
+        elif not tty and now - last[0] >= 10:
+            click.echo(f"Verifying {done}/{total} URLs", err=True)
+            last[0] = now
+
+    yield show
+    if shown[0]:
+        click.echo(err=True)
 
 
 @main.command()

@@ -152,17 +152,26 @@ class S3State:
                 "Set S3_BUCKET_NAME (or S3_CDN_DOMAIN) in app.config or bucket.name in the "
                 "spec, or set USE_S3 = False to serve static files locally.",
             )
-        host = bucket_base_url(
-            str(bucket or ""),
-            scheme=scheme or config.get("S3_URL_SCHEME"),
-            style=config.get("S3_URL_STYLE") or "host",
-            bucket_domain=config.get("S3_BUCKET_DOMAIN") or "s3.amazonaws.com",
-            cdn_domain=cdn or None,
-        )
+        host = url_host(config, scheme)
         root = quote_key(static_key(config.get("S3_PREFIX") or "", self.url_paths[endpoint], ""))
         base = f"{host}/{root}/" if root else f"{host}/"
         self.bases[(endpoint, scheme)] = base
         return base
+
+
+def url_host(config: Mapping[str, Any], scheme: str | None = None) -> str:
+    """``https://bucket.s3.amazonaws.com`` / ``//cdn.example.com``: where static URLs point.
+
+    The one reading of the URL keys, shared by ``url_for`` and ``flask-s3 verify``.
+    """
+    cdn = config.get("S3_CDN_DOMAIN")
+    return bucket_base_url(
+        str(config.get("S3_BUCKET_NAME") or ""),
+        scheme=scheme or config.get("S3_URL_SCHEME"),
+        style=config.get("S3_URL_STYLE") or "host",
+        bucket_domain=config.get("S3_BUCKET_DOMAIN") or "s3.amazonaws.com",
+        cdn_domain=cdn or None,
+    )
 
 
 class FlaskS3:

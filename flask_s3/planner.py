@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import headers as hdr
 from .bucket import plan_bucket_actions
@@ -30,6 +31,9 @@ from .remote import RemoteInventory, listing_prefixes
 from .s3.manifest import is_multipart_etag
 from .s3.store import ObjectInfo
 from .spec import Spec
+
+if TYPE_CHECKING:
+    from .templates import TemplateScan
 
 
 def local_fingerprint(local: LocalInventory) -> str:
@@ -78,8 +82,12 @@ def make_plan(
     spec_path: str = "",
     app_import: str | None = None,
     created_at: str = "",
+    references: TemplateScan | None = None,
 ) -> Plan:
-    """The actions that make the bucket match the local files, each with its reason."""
+    """The actions that make the bucket match the local files, each with its reason.
+
+    ``references`` (the static files the templates name, scanned beforehand) add a warning
+    for each one the deploy will not serve."""
     if not remote.exists and not spec.bucket.create:
         raise PlanError(
             f"bucket {spec.bucket.name!r} does not exist",
@@ -134,8 +142,18 @@ def make_plan(
         actions=tuple(actions),
         unchanged=unchanged,
         created_at=created_at,
-        warnings=tuple(local.warnings),
+        warnings=tuple(local.warnings) + template_warnings(references, spec, local, deletes),
     )
+
+
+def template_warnings(
+    references: TemplateScan | None, spec: Spec, local: LocalInventory, deletes: list[Action]
+) -> tuple[str, ...]:
+    if references is None:
+        return ()
+    from .templates import scan_warnings
+
+    return tuple(scan_warnings(references, spec, local, {a.key for a in deletes if a.key}))
 
 
 def object_actions(

@@ -23,6 +23,7 @@ from .spec import Spec
 
 if TYPE_CHECKING:
     from .s3.store import Store
+    from .templates import TemplateScan
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Snapshot:
     plan: Plan
     local: LocalInventory
     remote: RemoteInventory
+    app: Flask
+    references: TemplateScan | None = None  # with templates=True
 
 
 def snapshot(
@@ -42,13 +45,18 @@ def snapshot(
     force_refresh: bool = False,
     spec_path: str = "",
     app_import: str | None = None,
+    templates: bool = False,
 ) -> Snapshot:
-    """Gather both inventories, then decide: spec -> inventories -> plan (nothing written)."""
-    # The local scan (disk, hashing) overlaps the listing (network).
+    """Gather both inventories, then decide: spec -> inventories -> plan (nothing written).
+
+    With ``templates``, the app's templates are read for the static files they name."""
+    # The local scan (and the templates' parse) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
+        templating = pool.submit(_scan_templates, app) if templates else None
         remote = gather_remote(store, spec, static_roots(app, spec))
         local = scanning.result()
+    references = templating.result() if templating is not None else None
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
     plan = make_plan(
         spec,
@@ -58,8 +66,15 @@ def snapshot(
         spec_path=spec_path,
         app_import=app_import,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        references=references,
     )
-    return Snapshot(plan, local, remote)
+    return Snapshot(plan, local, remote, app, references)
+
+
+def _scan_templates(app: Flask) -> TemplateScan:
+    from .templates import scan_templates
+
+    return scan_templates(app)
 
 
 def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:

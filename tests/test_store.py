@@ -188,3 +188,89 @@ def test_a_missing_bucket_is_a_404_everywhere(store: Store):
     with pytest.raises(StoreError) as info:
         list(store.list_objects(""))
     assert info.value.status == 404 and info.value.code == "NoSuchBucket"
+
+
+def test_read_object_streams_the_stored_bytes_in_blocks(store: Store, s3_env: Any):
+    """A body larger than one block arrives in pieces, byte-exact, with the stored headers;
+    a gzip-stored object arrives as stored (compressed), and a missing key is a 404."""
+    import gzip
+
+    store.create_bucket(s3_env.region, None)
+    big = hashlib.sha256(b"seed").digest() * (700 * 1024 // 32)  # 700 KiB: several blocks
+    headers = {"Content-Type": "application/octet-stream", "Cache-Control": "max-age=5"}
+    store.put_object(
+        "static/big.bin", lambda: big, size=len(big), md5_b64=md5_b64(big), headers=headers
+    )
+    packed = gzip.compress(b"body{}" * 100, mtime=0)
+    gz_headers = {"Content-Type": "text/css; charset=utf-8", "Content-Encoding": "gzip"}
+    store.put_object(
+        "static/a.css",
+        lambda: packed,
+        size=len(packed),
+        md5_b64=md5_b64(packed),
+        headers=gz_headers,
+    )
+    blocks: list[bytes] = []
+    got = store.read_object("static/big.bin", blocks.append)
+    assert len(blocks) > 1
+    assert b"".join(blocks) == big
+    assert got == headers
+    pieces: list[bytes] = []
+    assert store.read_object("static/a.css", pieces.append) == gz_headers
+    assert b"".join(pieces) == packed
+    with pytest.raises(StoreError) as info:
+        store.read_object("static/none.css", pieces.append)
+    assert info.value.status == 404
+
+
+def test_a_body_that_breaks_off_is_an_error_and_not_retried_once_delivered(
+    s3_env: Any, both_stores: str
+):
+    """A server that promises 1 MiB and closes after 600 KiB: the sink got part of it, so the
+    read fails (StoreUnreachable) after exactly one GET, never a short success or a retry that
+    would feed the sink the start again."""
+    import socket
+    import threading
+
+    from flask_s3.s3 import StoreUnreachable
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    gets: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                gets.append(head.split(b"\r\n", 1)[0])
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: 1048576\r\n\r\n" + b"x" * (600 * 1024)
+                )
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        spec = Spec(
+            bucket=BucketSpec(
+                name="bucket", endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}"
+            )
+        )
+        store = open_store(spec)
+        received: list[bytes] = []
+        with pytest.raises(StoreUnreachable):
+            store.read_object("static/big.bin", received.append)
+    finally:
+        listener.close()
+    assert 0 < sum(map(len, received)) <= 600 * 1024
+    assert len(gets) == 1
+    assert gets[0].startswith(b"GET /bucket/static/big.bin")

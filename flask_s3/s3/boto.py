@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import headers as hdr
 from .errors import StoreCredentialsError, StoreError, StoreUnreachable
-from .store import Body, ObjectInfo
+from .store import Body, ObjectInfo, Sink
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+READ_BLOCK = 256 * 1024  # bytes per block of a streamed GetObject body
 T = TypeVar("T")
 
 
@@ -273,6 +274,19 @@ class BotoStore:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
         return self._call("GetObject", get)
+
+    def read_object(self, key: str, sink: Sink) -> dict[str, str]:
+        def get() -> dict[str, Any]:
+            response = dict(self.client.get_object(Bucket=self.bucket, Key=key))
+            body: Any = response.pop("Body")
+            try:
+                for block in body.iter_chunks(READ_BLOCK):
+                    sink(block)
+            finally:
+                body.close()
+            return response
+
+        return hdr.from_head(self._call("GetObject", get))
 
     def head_object(self, key: str) -> dict[str, str]:
         response = self._call(

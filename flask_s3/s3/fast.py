@@ -31,7 +31,7 @@ from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError, StoreUnreachable, is_retryable
 from .resolve import Target
-from .store import Body, ObjectInfo
+from .store import Body, ObjectInfo, Sink
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -294,8 +294,12 @@ class FastStore:
         body: bytes | Body | None = None,
         size: int = 0,
         streaming: bool = False,
+        sink: Sink | None = None,
     ) -> Response:
-        """Send with botocore's standard retries; follow a region redirect once, as it does."""
+        """Send with botocore's standard retries; follow a region redirect once, as it does.
+
+        With ``sink``, a successful answer's body goes there block by block instead of into
+        ``Response.data``; a failure after the first block is not retried (the sink has it)."""
         headers = dict(headers or {})
         checksum = any(h.lower() in ("content-md5", "x-amz-checksum-crc32") for h in headers)
         payload = self.payload_hash(body, streaming=streaming, checksum=checksum)
@@ -305,7 +309,9 @@ class FastStore:
         while True:
             url, _, signed = self.prepare(method, key, query, headers, payload)
             try:
-                response = self._exchange(method, self.target.host, url, signed, body, size)
+                response = self._exchange(method, self.target.host, url, signed, body, size, sink)
+            except _Partial as exc:
+                raise _unreachable(exc.cause, self.target.endpoint) from None
             except _Stale:
                 if fresh_retry:
                     fresh_retry = False
@@ -370,6 +376,7 @@ class FastStore:
         headers: dict[str, str],
         body: bytes | Body | None,
         size: int,
+        sink: Sink | None = None,
     ) -> Response:
         conn, reused = self.connections.take(netloc)
         payload: IO[bytes] | bytes | None = None
@@ -386,9 +393,15 @@ class FastStore:
                 response = None
             if response is None:
                 answer = conn.getresponse()
+                streamed = sink is not None and answer.status < 300
                 response = Response(
-                    answer.status, answer.read(), {k.lower(): v for k, v in answer.getheaders()}
+                    answer.status,
+                    b"" if streamed else answer.read(),
+                    {k.lower(): v for k, v in answer.getheaders()},
                 )
+                if streamed:
+                    assert sink is not None
+                    _stream(answer, sink)
                 keep = not answer.will_close
             else:
                 keep = False
@@ -600,6 +613,9 @@ class FastStore:
     def get_object(self, key: str) -> bytes:
         return self.send("GET", key, "GetObject").data
 
+    def read_object(self, key: str, sink: Sink) -> dict[str, str]:
+        return head_to_headers(self.send("GET", key, "GetObject", sink=sink).headers)
+
     def head_object(self, key: str) -> dict[str, str]:
         return head_to_headers(self.send("HEAD", key, "HeadObject").headers)
 
@@ -668,6 +684,28 @@ class FastStore:
                 return None
             raise
         return xmlcodec.parse_public_access_block(data.data)
+
+
+class _Partial(Exception):
+    """A streamed body broke off after the sink received part of it: not retryable."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _stream(answer: http.client.HTTPResponse, sink: Sink) -> None:
+    delivered = False
+    try:
+        while block := answer.read(BLOCK_SIZE):
+            delivered = True
+            sink(block)
+        if answer.length:  # read(n) ends quietly when the server closes before Content-Length
+            raise http.client.IncompleteRead(b"", answer.length)
+    except (OSError, http.client.HTTPException) as exc:
+        if delivered:
+            raise _Partial(exc) from None
+        raise
 
 
 class _Stale(Exception):

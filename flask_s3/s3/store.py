@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple, Protocol
 
 Body = Callable[[], "IO[bytes] | bytes"]  # opens the bytes afresh for each attempt
+Sink = Callable[[bytes], None]  # receives a streamed body block by block
 
 
 class ObjectInfo(NamedTuple):  # a tuple: tens of thousands are made per listing
@@ -74,6 +75,12 @@ class Store(Protocol):
 
     def head_object(self, key: str) -> dict[str, str]:
         """The object's headers in our canonical form."""
+
+    def read_object(self, key: str, sink: Sink) -> dict[str, str]:
+        """GetObject with the body streamed into ``sink`` in blocks (never held whole).
+
+        Returns the headers in our canonical form. The body is stored bytes as they are
+        (a gzip-stored object arrives compressed). Not retried once a block was delivered."""
 
     def get_bucket_cors(self) -> list[dict[str, Any]] | None:
         """CORS rules as boto3 shapes them; None when the bucket has none."""
