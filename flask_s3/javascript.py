@@ -1,0 +1,230 @@
+"""References from a JavaScript file to other files, found with a real parser (tree-sitter).
+
+A reference is the source of a static ``import``/``export ... from``, the string literal of a
+dynamic ``import('./x.js')``, the first argument of ``new URL('./x.png', import.meta.url)``,
+or the URL of a ``//# sourceMappingURL=`` comment. Strings, template literals, regular
+expressions and other comments that merely contain such text are not references: the parser
+knows where each of them begins and ends, which a regular expression over the source does not.
+
+Offsets are bytes of the UTF-8 source, so rewriting replaces only the references' own bytes and
+the rest of the file is kept byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser
+
+Kind = Literal["import", "url", "sourcemap"]
+SOURCE_MAP = re.compile(rb"\A(?://|/\*)[#@][ \t]*sourceMappingURL=([^\s'\"*]+)")
+# Cheap test before parsing: a file without any of these has no reference.
+CANDIDATES = (b"import", b"export", b"URL", b"sourceMappingURL")
+ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
+SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+@dataclass(frozen=True)
+class JsReference:
+    """One reference: bytes ``start:end`` of the file hold its text without quotes;
+    ``value`` is the URL with escapes resolved; ``line`` counts from 1.
+
+    ``kind`` says how the URL is resolved: an ``import`` specifier must start with ``./``,
+    ``../`` or ``/`` to be a path (anything else is a bare package name); a ``url`` or
+    ``sourcemap`` is resolved like any URL, relative to the file.
+    """
+
+    start: int
+    end: int
+    value: str
+    line: int
+    kind: Kind
+    quote: str = ""  # the string's quote character; empty in a comment
+
+
+@dataclass(frozen=True)
+class JsScan:
+    """What one parse tells: the references, whether the file is an ES module (it has
+    ``import``/``export`` statements or ``import.meta``), and the lines tree-sitter could not
+    parse (references near them may be missed)."""
+
+    references: tuple[JsReference, ...]
+    module: bool
+    error_lines: tuple[int, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    import tree_sitter
+    import tree_sitter_javascript
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
+
+
+def scan(data: bytes) -> JsScan:
+    """Every reference in the JavaScript source ``data``, in order."""
+    if not any(word in data for word in CANDIDATES):
+        return JsScan((), False)
+    tree = _parser().parse(data)
+    found: list[JsReference] = []
+    module = False
+    errors: list[int] = []
+    for node in _walk(tree.root_node):
+        kind = node.type
+        if kind in ("import_statement", "export_statement"):
+            module = True
+            source = node.child_by_field_name("source")
+            if source is not None:
+                found += _string_reference(data, source, "import")
+        elif kind == "meta_property":
+            module = True
+        elif kind == "call_expression":
+            function = node.child_by_field_name("function")
+            if function is not None and function.type == "import":
+                found += _first_argument(data, node, "import")
+        elif kind == "new_expression":
+            found += _new_url(data, node)
+        elif kind == "comment":
+            found += _source_map(data, node)
+        elif kind == "ERROR" or node.is_missing:
+            errors.append(node.start_point[0] + 1)
+    found.sort(key=lambda ref: ref.start)
+    return JsScan(tuple(found), module, tuple(sorted(set(errors))))
+
+
+def find_references(data: bytes) -> list[JsReference]:
+    """The references of ``scan(data)``."""
+    return list(scan(data).references)
+
+
+def _walk(root: Node) -> Iterator[Node]:
+    """Every node below ``root``, depth first, without recursion (minified bundles nest deep)."""
+    cursor = root.walk()
+    while True:
+        node = cursor.node
+        if node is not None:
+            yield node
+        if cursor.goto_first_child() or cursor.goto_next_sibling():
+            continue
+        while True:
+            if not cursor.goto_parent():
+                return
+            if cursor.goto_next_sibling():
+                break
+
+
+def _first_argument(data: bytes, call: Node, kind: Kind) -> list[JsReference]:
+    arguments = call.child_by_field_name("arguments")
+    if arguments is None:
+        return []
+    first = next(iter(arguments.named_children), None)
+    if first is None:
+        return []
+    return _string_reference(data, first, kind)
+
+
+def _new_url(data: bytes, node: Node) -> list[JsReference]:
+    """``new URL('literal', import.meta.url)``: only with ``import.meta.url`` as the base, the
+    one case where the literal is a path relative to this very file."""
+    constructor = node.child_by_field_name("constructor")
+    arguments = node.child_by_field_name("arguments")
+    if constructor is None or arguments is None or _text(data, constructor) != "URL":
+        return []
+    args = [a for a in arguments.named_children if a.type != "comment"]
+    if len(args) != 2 or args[1].type != "member_expression":
+        return []
+    base_object = args[1].child_by_field_name("object")
+    base_property = args[1].child_by_field_name("property")
+    if base_object is None or base_object.type != "meta_property":
+        return []
+    if base_property is None or _text(data, base_property) != "url":
+        return []
+    return _string_reference(data, args[0], "url")
+
+
+def _string_reference(data: bytes, node: Node, kind: Kind) -> list[JsReference]:
+    """A reference for a plain string literal or a template literal without substitutions."""
+    if node.type == "string":
+        quote = chr(data[node.start_byte])
+    elif node.type == "template_string":
+        if any(child.type == "template_substitution" for child in node.named_children):
+            return []
+        quote = "`"
+    else:
+        return []
+    start, end = node.start_byte + 1, node.end_byte - 1
+    if end < start or data[end : end + 1] != quote.encode():
+        return []  # an unterminated string (a parse error): not something to rewrite
+    raw = data[start:end].decode("utf-8", errors="surrogateescape")
+    value = _unescaped(raw) if "\\" in raw else raw
+    return [JsReference(start, end, value, node.start_point[0] + 1, kind, quote)]
+
+
+def _source_map(data: bytes, node: Node) -> list[JsReference]:
+    text = data[node.start_byte : node.end_byte]
+    match = SOURCE_MAP.match(text)
+    if match is None:
+        return []
+    start = node.start_byte + match.start(1)
+    value = match.group(1).decode("utf-8", errors="surrogateescape")
+    return [
+        JsReference(start, start + len(match.group(1)), value, node.start_point[0] + 1, "sourcemap")
+    ]
+
+
+def _text(data: bytes, node: Node) -> str:
+    return data[node.start_byte : node.end_byte].decode("utf-8", errors="surrogateescape")
+
+
+def _unescaped(raw: str) -> str:
+    """The value of a string literal's body (``\\u002e`` is ``.``; a line continuation is
+    nothing)."""
+
+    def one(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if body[0] == "u":
+            return chr(int(body[1:].strip("{}"), 16))
+        if body[0] == "x" and len(body) == 3:
+            return chr(int(body[1:], 16))
+        if body in ("\n", "\r", "\r\n", "\u2028", "\u2029"):
+            return ""
+        return SIMPLE_ESCAPES.get(body, body)
+
+    return ESCAPE.sub(one, raw)
+
+
+def rewrite(
+    data: bytes,
+    references: list[JsReference] | tuple[JsReference, ...],
+    new_value: Callable[[JsReference], str],
+) -> bytes:
+    """``data`` with each reference replaced by ``new_value(ref)``; a reference whose value
+    does not change keeps its original bytes (escapes and all)."""
+    out: list[bytes] = []
+    done = 0
+    for ref in references:
+        value = new_value(ref)
+        if value == ref.value:
+            continue
+        out.append(data[done : ref.start])
+        out.append(_spelled(value, ref.quote).encode("utf-8", errors="surrogateescape"))
+        done = ref.end
+    if not out:
+        return data
+    out.append(data[done:])
+    return b"".join(out)
+
+
+def _spelled(value: str, quote: str) -> str:
+    """``value`` as the body of a literal in ``quote`` (or bare, in a comment)."""
+    if not quote:
+        return value
+    body = value.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    if quote == "`":
+        body = body.replace("${", "\\${")
+    return body.replace("\n", "\\n").replace("\r", "\\r")
