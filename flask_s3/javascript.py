@@ -13,6 +13,7 @@ the rest of the file is kept byte for byte.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,7 @@ SOURCE_MAP = re.compile(rb"\A(?://|/\*)[#@][ \t]*sourceMappingURL=([^\s'\"*]+)")
 # Cheap test before parsing: a file without any of these has no reference.
 CANDIDATES = (b"import", b"export", b"URL", b"sourceMappingURL")
 ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
+COMMENT_UNSAFE = re.compile(r"[\s'\"*]")
 SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
 
@@ -222,8 +224,8 @@ def rewrite(
 
 def _spelled(value: str, quote: str) -> str:
     """``value`` as the body of a literal in ``quote`` (or bare, in a comment)."""
-    if not quote:
-        return value
+    if not quote:  # a comment's URL ends at white space, a quote or "*": encode those
+        return COMMENT_UNSAFE.sub(lambda m: urllib.parse.quote(m.group()), value)
     body = value.replace("\\", "\\\\").replace(quote, "\\" + quote)
     if quote == "`":
         body = body.replace("${", "\\${")
