@@ -201,7 +201,7 @@ def _reference(text: str, start: int, node: Node) -> Reference:
     return Reference(start, min(i + 1, len(text)), value, "")
 
 
-SOURCE_MAP = re.compile(r"\A/\*[#@][ \t]*sourceMappingURL=([^\s*]+)")
+SOURCE_MAP = re.compile(r"/\*[#@][ \t]*sourceMappingURL=([^\s*]+)")
 
 
 def source_map(text: str) -> Reference | None:
