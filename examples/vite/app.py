@@ -19,31 +19,32 @@ from flask import Flask, render_template
 from flask_s3 import FlaskS3
 
 HERE = Path(__file__).parent
-SPEC = HERE / "deploy.yaml"
-VITE_MANIFEST = HERE / "static" / "dist" / ".vite" / "manifest.json"
+VITE_MANIFEST = Path("dist", ".vite", "manifest.json")  # in the static folder
 
 
-def vite_entry(name: str = "src/main.js") -> dict[str, Any]:
+def vite_entry(app: Flask, name: str = "src/main.js") -> dict[str, Any]:
     """The built files of one Vite entry, as paths in the static folder."""
-    manifest = json.loads(VITE_MANIFEST.read_text(encoding="utf-8"))
-    entry = manifest[name]
+    path = Path(app.static_folder or "static") / VITE_MANIFEST
+    entry = json.loads(path.read_text(encoding="utf-8"))[name]
     return {
         "script": f"dist/{entry['file']}",
         "css": [f"dist/{css}" for css in entry.get("css", [])],
     }
 
 
-def create_app(spec: Path | str = SPEC, **config: object) -> Flask:
-    app = Flask(__name__)
+def create_app(root: Path | str = HERE, **config: object) -> Flask:
+    """The app; ``root`` is the folder holding ``static/``, ``templates/`` and ``deploy.yaml``
+    (a copy of this one, say, built somewhere else)."""
+    app = Flask(__name__, root_path=str(root))
     app.config.update(config)
 
     @app.route("/")
     def index() -> str:
-        return render_template("vite.html", entry=vite_entry())
+        return render_template("vite.html", entry=vite_entry(app))
 
     @app.route("/plain")
     def plain() -> str:
         return render_template("plain.html")
 
-    FlaskS3(app, spec=spec)
+    FlaskS3(app, spec=Path(root) / "deploy.yaml")
     return app
