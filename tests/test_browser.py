@@ -8,6 +8,7 @@ test is skipped with the reason. Playwright drives it by executable path: no bro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -435,33 +436,43 @@ def _vite_app(site: Path) -> Any:
     return create_app(site)
 
 
-def module_visit(base: str, paths: dict[str, str]) -> dict[str, Any]:
-    """Each page in Chromium until its modules say they ran; what was fetched, what failed."""
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """One browser for several visits: starting Chromium is most of a visit's time."""
     from playwright.sync_api import sync_playwright
 
-    seen: dict[str, Any] = {"responses": [], "failed": [], "console": [], "text": {}}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
-            context = browser.new_context()
-            for path, ready in paths.items():
-                page = context.new_page()
-                page.on("response", lambda r: seen["responses"].append((r.url, r.status)))
-                page.on("requestfailed", lambda r: seen["failed"].append((r.url, r.failure)))
-                page.on(
-                    "console",
-                    lambda m: seen["console"].append(m.text) if m.type == "error" else None,
-                )
-                page.goto(base + path, wait_until="load")
-                page.wait_for_function(ready, timeout=10_000)
-                seen["text"][path] = page.evaluate(
-                    "[...document.querySelectorAll('p')].map(p => p.textContent)"
-                )
-                if path == "/":
-                    seen["logo"] = page.evaluate("document.getElementById('logo').naturalWidth")
-                page.close()
+            yield browser
         finally:
             browser.close()
+
+
+def module_visit(browser: Any, base: str, paths: dict[str, str]) -> dict[str, Any]:
+    """Each page, in a fresh context (no cache), until its modules say they ran; what was
+    fetched, what failed."""
+    seen: dict[str, Any] = {"responses": [], "failed": [], "console": [], "text": {}}
+    context = browser.new_context()
+    try:
+        for path, ready in paths.items():
+            page = context.new_page()
+            page.on("response", lambda r: seen["responses"].append((r.url, r.status)))
+            page.on("requestfailed", lambda r: seen["failed"].append((r.url, r.failure)))
+            page.on(
+                "console",
+                lambda m: seen["console"].append(m.text) if m.type == "error" else None,
+            )
+            page.goto(base + path, wait_until="load")
+            page.wait_for_function(ready, timeout=10_000)
+            seen["text"][path] = page.evaluate(
+                "[...document.querySelectorAll('p')].map(p => p.textContent)"
+            )
+            if path == "/":
+                seen["logo"] = page.evaluate("document.getElementById('logo').naturalWidth")
+            page.close()
+    finally:
+        context.close()
     return seen
 
 
@@ -522,6 +533,18 @@ def check_visit(seen: dict[str, Any], bucket_url: str) -> list[str]:
 def test_es_modules_and_a_vite_build_survive_fingerprinting(
     cors_strict_s3, vite_modules, monkeypatch, tmp_path, bucket_name
 ):
+    with contextlib.ExitStack() as stack:
+        modules_survive(stack, cors_strict_s3, vite_modules, monkeypatch, tmp_path, bucket_name)
+
+
+def modules_survive(
+    stack: contextlib.ExitStack[Any],
+    cors_strict_s3: LocalS3,
+    vite_modules: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    bucket_name: str,
+) -> None:
     import json
     import re
 
@@ -544,11 +567,12 @@ def test_es_modules_and_a_vite_build_survive_fingerprinting(
     deploy_site(site)
     bucket_url = f"{cors_strict_s3.endpoint_url}/{bucket_name}/"
 
+    browser = stack.enter_context(chromium())
     app = _vite_app(site)
     old_pages = {path: app.test_client().get(path).get_data(as_text=True) for path in PAGES}
     base, server = serve(app)
     try:
-        first = module_visit(base, PAGES)
+        first = module_visit(browser, base, PAGES)
     finally:
         server.shutdown()
     scripts = check_visit(first, bucket_url)
@@ -584,7 +608,7 @@ def test_es_modules_and_a_vite_build_survive_fingerprinting(
         old_app.add_url_rule(path, path, lambda html=html: html)
     base, server = serve(old_app)
     try:
-        again = module_visit(base, PAGES)
+        again = module_visit(browser, base, PAGES)
     finally:
         server.shutdown()
     assert sorted(check_visit(again, bucket_url)) == scripts  # the same files, all still there
@@ -592,7 +616,7 @@ def test_es_modules_and_a_vite_build_survive_fingerprinting(
     new_app = _vite_app(site)
     base, server = serve(new_app)
     try:
-        new = module_visit(base, PAGES)
+        new = module_visit(browser, base, PAGES)
     finally:
         server.shutdown()
     assert new["failed"] == [] and new["console"] == []
