@@ -67,10 +67,15 @@ class _Parsed:
 
     targets: set[str]
     rewrite: Callable[[Mapping[str, str]], bytes]
+    original: bytes
 
 
 def fingerprint(
-    files: Mapping[str, str], spec: FingerprintSpec, hashed: Collection[str] = ()
+    files: Mapping[str, str],
+    spec: FingerprintSpec,
+    hashed: Collection[str] = (),
+    *,
+    scan_hashed: bool = True,
 ) -> Fingerprinted:
     """Hash every logical key in ``files`` (logical key -> path on disk).
 
@@ -80,29 +85,32 @@ def fingerprint(
     graph) cannot be hashed leaves first: they are hashed together, each name taken from the
     digest of all their contents (their references to each other left unrenamed) and their
     own key, so a change to any of them renames all of them. ``hashed`` keys (a bundler's
-    output) keep their names and bytes.
+    output) keep their names and bytes; with ``scan_hashed`` their scripts are still parsed,
+    only to tell whether they are ES modules.
     """
     result = Fingerprinted({}, {}, hashed=set(hashed))
     excluded = key_matcher(spec.exclude)
     references = ReferenceCache()
+    scripts = javascript.ScanCache()
     parsed: dict[str, _Parsed] = {}
     for logical in sorted(files):
         kind = _kind(logical)
         if logical in result.hashed:
             result.names[logical] = logical
-            if kind == "js" and javascript.scan(_read(files[logical])).module:
+            if kind == "js" and scan_hashed and scripts.scan(_read(files[logical])).module:
                 result.modules.append(logical)
             continue
         data = _read(files[logical])
         if kind == "css":
             parsed[logical] = _parse_css(logical, data, files, references, result.warnings)
         elif kind == "js":
-            parsed[logical] = _parse_js(logical, data, files, result)
+            parsed[logical] = _parse_js(logical, data, files, result, scripts)
         else:
             result.names[logical] = (
                 logical if excluded(logical) else hashed_name(logical, data, spec.length)
             )
     references.save()
+    scripts.save()
     for component in strongly_connected(
         {k: sorted(p.targets & parsed.keys()) for k, p in sorted(parsed.items())}
     ):
@@ -111,7 +119,7 @@ def fingerprint(
         if not cyclic:
             logical = members[0]
             data = parsed[logical].rewrite(result.names)
-            result.content[logical] = data
+            _keep(result, logical, data, parsed[logical].original)
             result.names[logical] = (
                 logical if excluded(logical) else hashed_name(logical, data, spec.length)
             )
@@ -126,8 +134,16 @@ def fingerprint(
                 logical if excluded(logical) else _named(logical, own.hexdigest()[: spec.length])
             )
         for logical in members:
-            result.content[logical] = parsed[logical].rewrite(result.names)
+            _keep(result, logical, parsed[logical].rewrite(result.names), parsed[logical].original)
     return result
+
+
+def _keep(result: Fingerprinted, logical: str, data: bytes, original: bytes) -> None:
+    """Record the bytes to store for a file read for references. A script whose bytes did
+    not change is left out, so it is stored from disk (and its MD5 comes from the hash cache);
+    stylesheets are always kept, as they were before scripts were read."""
+    if _kind(logical) == "css" or data != original:
+        result.content[logical] = data
 
 
 def strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
@@ -241,15 +257,19 @@ def _parse_css(
 
         return css_rewrite(text, found, new_value).encode("utf-8", errors="surrogateescape")
 
-    return _Parsed(set(targets.values()), rewrite)
+    return _Parsed(set(targets.values()), rewrite, data)
 
 
 def _parse_js(
-    logical: str, data: bytes, files: Mapping[str, str], result: Fingerprinted
+    logical: str,
+    data: bytes,
+    files: Mapping[str, str],
+    result: Fingerprinted,
+    cache: javascript.ScanCache,
 ) -> _Parsed:
     """References of a script (see ``javascript.py``); a missing file is a located warning and
     the reference is left as written."""
-    found = javascript.scan(data)
+    found = cache.scan(data)
     if found.module:
         result.modules.append(logical)
     if found.error_lines and found.references:
@@ -284,7 +304,7 @@ def _parse_js(
 
         return javascript.rewrite(data, found.references, new_value)
 
-    return _Parsed(set(targets.values()), rewrite)
+    return _Parsed(set(targets.values()), rewrite, data)
 
 
 def _missing(logical: str, line: int, verb: str, value: str, looked: str) -> str:

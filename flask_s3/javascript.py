@@ -12,15 +12,19 @@ the rest of the file is kept byte for byte.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from tree_sitter import Node, Parser
+    from tree_sitter import Node, Parser, Query
 
 Kind = Literal["import", "url", "sourcemap"]
 SOURCE_MAP = re.compile(rb"\A(?://|/\*)[#@][ \t]*sourceMappingURL=([^\s'\"*]+)")
@@ -60,43 +64,54 @@ class JsScan:
     error_lines: tuple[int, ...] = ()
 
 
+# What the parser is asked for; Python then checks each match (first non-comment argument,
+# ``import.meta.url`` as the base). Matching in C is what keeps a megabyte bundle cheap.
+QUERY = """
+(import_statement) @statement
+(export_statement) @statement
+(meta_property) @meta
+(call_expression function: (import) arguments: (arguments) @dynamic)
+(new_expression constructor: (identifier) @constructor (#eq? @constructor "URL")) @new
+(comment) @comment
+"""
+FINDER_VERSION = 1  # bump when scan changes what it returns: cached answers are dropped
+MAX_CACHED = 10_000  # scripts remembered before the cache keeps only the last run's
+
+
 @lru_cache(maxsize=1)
-def _parser() -> Parser:
+def _parser() -> tuple[Parser, Query]:
     import tree_sitter
     import tree_sitter_javascript
 
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
+    language = tree_sitter.Language(tree_sitter_javascript.language())
+    return tree_sitter.Parser(language), tree_sitter.Query(language, QUERY)
 
 
 def scan(data: bytes) -> JsScan:
     """Every reference in the JavaScript source ``data``, in order."""
     if not any(word in data for word in CANDIDATES):
         return JsScan((), False)
-    tree = _parser().parse(data)
+    from tree_sitter import QueryCursor
+
+    parser, query = _parser()
+    tree = parser.parse(data)
+    captures = QueryCursor(query).captures(tree.root_node)
     found: list[JsReference] = []
-    module = False
-    errors: list[int] = []
-    for node in _walk(tree.root_node):
-        kind = node.type
-        if kind in ("import_statement", "export_statement"):
-            module = True
-            source = node.child_by_field_name("source")
-            if source is not None:
-                found += _string_reference(data, source, "import")
-        elif kind == "meta_property":
-            module = True
-        elif kind == "call_expression":
-            function = node.child_by_field_name("function")
-            if function is not None and function.type == "import":
-                found += _first_argument(data, node, "import")
-        elif kind == "new_expression":
-            found += _new_url(data, node)
-        elif kind == "comment":
-            found += _source_map(data, node)
-        elif kind == "ERROR" or node.is_missing:
-            errors.append(node.start_point[0] + 1)
+    statements = captures.get("statement", [])
+    module = bool(statements or captures.get("meta"))
+    for node in statements:
+        source = node.child_by_field_name("source")
+        if source is not None:
+            found += _string_reference(data, source, "import")
+    for node in captures.get("dynamic", []):
+        found += _first_argument(data, node, "import")
+    for node in captures.get("new", []):
+        found += _new_url(data, node)
+    for node in captures.get("comment", []):
+        found += _source_map(data, node)
     found.sort(key=lambda ref: ref.start)
-    return JsScan(tuple(found), module, tuple(sorted(set(errors))))
+    errors = _error_lines(tree.root_node) if tree.root_node.has_error else ()
+    return JsScan(tuple(found), module, errors)
 
 
 def find_references(data: bytes) -> list[JsReference]:
@@ -104,27 +119,89 @@ def find_references(data: bytes) -> list[JsReference]:
     return list(scan(data).references)
 
 
-def _walk(root: Node) -> Iterator[Node]:
-    """Every node below ``root``, depth first, without recursion (minified bundles nest deep)."""
-    cursor = root.walk()
-    while True:
-        node = cursor.node
-        if node is not None:
-            yield node
-        if cursor.goto_first_child() or cursor.goto_next_sibling():
+def _error_lines(root: Node) -> tuple[int, ...]:
+    """Lines of the parse errors, descending only into the parts that hold one."""
+    lines: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            lines.add(node.start_point[0] + 1)
             continue
-        while True:
-            if not cursor.goto_parent():
-                return
-            if cursor.goto_next_sibling():
-                break
+        stack += [child for child in node.children if child.has_error or child.is_missing]
+    return tuple(sorted(lines))
+
+
+class ScanCache:
+    """``scan`` answers per script content, kept between runs in the cache folder.
+
+    Parsing costs about a second per MB of minified JavaScript on a busy machine; the answer
+    is a function of the bytes alone, so it is cached by their SHA-256 and never goes stale.
+    ``FLASK_S3_NO_HASH_CACHE=1`` turns this cache off too.
+    """
+
+    def __init__(self) -> None:
+        from .hashcache import cache_dir
+
+        self.entries: dict[str, list[Any]] = {}
+        self.seen: set[str] = set()
+        self.dirty = False
+        directory = cache_dir()
+        self.path = None if directory is None else directory / "js-references.json"
+        if self.path is None:
+            return
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            if stored.get("v") == FINDER_VERSION:
+                self.entries = dict(stored["scripts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries = {}
+
+    def scan(self, data: bytes) -> JsScan:
+        """``scan(data)``, from the cache when this content was scanned before."""
+        if not any(word in data for word in CANDIDATES):
+            return JsScan((), False)
+        digest = hashlib.sha256(data).hexdigest()
+        self.seen.add(digest)
+        cached = self.entries.get(digest)
+        if cached is not None:
+            try:
+                references, module, errors = cached
+                return JsScan(
+                    tuple(JsReference(*row) for row in references), bool(module), tuple(errors)
+                )
+            except (TypeError, ValueError):
+                pass
+        found = scan(data)
+        self.entries[digest] = [
+            [list(astuple(ref)) for ref in found.references],
+            found.module,
+            list(found.error_lines),
+        ]
+        self.dirty = True
+        return found
+
+    def save(self) -> None:
+        """Write the cache (atomically) if it changed."""
+        if self.path is None or not self.dirty:
+            return
+        if len(self.entries) > MAX_CACHED:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".js-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"v": FINDER_VERSION, "scripts": self.entries}, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
 
 
 def _first_argument(data: bytes, call: Node, kind: Kind) -> list[JsReference]:
-    arguments = call.child_by_field_name("arguments")
+    arguments = call if call.type == "arguments" else call.child_by_field_name("arguments")
     if arguments is None:
         return []
-    first = next(iter(arguments.named_children), None)
+    first = next((a for a in arguments.named_children if a.type != "comment"), None)
     if first is None:
         return []
     return _string_reference(data, first, kind)

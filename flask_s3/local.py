@@ -149,7 +149,10 @@ def scan_sources(
         from .fingerprint import fingerprint
 
         bundled = already_hashed(files, [s.folder for s in sources], spec)
-        hashed = fingerprint(files, spec.assets.fingerprint, bundled.keys)
+        modules_refused = cors_warning(spec) is not None  # only then do modules matter
+        hashed = fingerprint(
+            files, spec.assets.fingerprint, bundled.keys, scan_hashed=modules_refused
+        )
         inventory.names, content, kept = hashed.names, hashed.content, hashed.hashed
         inventory.warnings += bundled.warnings + hashed.warnings
         if hashed.modules:

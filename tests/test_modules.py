@@ -163,7 +163,7 @@ def test_already_hashed_files_keep_their_names_and_bytes(tmp_path: Path) -> None
     result = run(tmp_path, files, hashed=hashed)
     assert {k: result.names[k] for k in hashed} == {k: k for k in hashed}
     assert not hashed & result.content.keys()  # never read for references, never rewritten
-    assert result.content["static/js/app.js"] == files["static/js/app.js"].encode()
+    assert "static/js/app.js" not in result.content  # unchanged: stored from the file
     assert set(result.modules) == {*hashed, "static/js/app.js"}
 
 
@@ -342,3 +342,14 @@ def test_hashed_globs_are_validated(tmp_path: Path) -> None:
     assert "deploy.yaml:5:17: assets.fingerprint.hashed[1]: this glob starts with /" in validate(
         '[a, "/static/x/**"]'
     )
+
+
+def test_stylesheets_that_import_each_other_are_hashed_together(tmp_path: Path) -> None:
+    files = {
+        "static/css/a.css": '@import "b.css";\na { color: red }\n',
+        "static/css/b.css": "@import url(a.css);\nb { color: blue }\n",
+    }
+    result = run(tmp_path, files)
+    a, b = (result.names[f"static/css/{n}.css"].rsplit("/", 1)[1] for n in "ab")
+    assert result.content["static/css/a.css"].decode().startswith(f'@import "{b}";')
+    assert result.content["static/css/b.css"].decode().startswith(f"@import url({a});")
