@@ -61,7 +61,7 @@ def already_hashed(files: Mapping[str, str], folders: Iterable[Path], spec: Spec
         where = f"assets.fingerprint.manifests[{i}]"
         try:
             data = _load(path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise PlanError(
                 f"{where}: cannot read the bundler manifest {path} ({exc})",
                 "Build the front end first (npm run build), or fix the path: it is taken "
@@ -82,7 +82,7 @@ def already_hashed(files: Mapping[str, str], folders: Iterable[Path], spec: Spec
         seen.add(_real(str(path)))
         try:
             data = _load(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue  # not a bundler's manifest after all (a web app manifest, say)
         entries = _entries(path, data)
         if entries is not None:

@@ -100,15 +100,17 @@ def fingerprint(
             if kind == "js" and scan_hashed and scripts.scan(_read(files[logical])).module:
                 result.modules.append(logical)
             continue
+        if not kind and excluded(logical):
+            result.names[logical] = logical  # keeps its name and points at nothing: not read
+            continue
+        if not kind:  # streamed: a large video need not fit in memory
+            result.names[logical] = _named(logical, _file_digest(files[logical])[: spec.length])
+            continue
         data = _read(files[logical])
         if kind == "css":
             parsed[logical] = _parse_css(logical, data, files, references, result.warnings)
-        elif kind == "js":
-            parsed[logical] = _parse_js(logical, data, files, result, scripts)
         else:
-            result.names[logical] = (
-                logical if excluded(logical) else hashed_name(logical, data, spec.length)
-            )
+            parsed[logical] = _parse_js(logical, data, files, result, scripts)
     references.save()
     scripts.save()
     for component in strongly_connected(
@@ -197,6 +199,15 @@ def _kind(logical: str) -> str:
     if lower.endswith((".js", ".mjs")):
         return "js"
     return ""
+
+
+def _file_digest(path: str) -> str:
+    """The SHA-256 of a file, as ``hashed_name`` takes it of bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _read(path: str) -> bytes:
