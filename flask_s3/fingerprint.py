@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -113,31 +114,38 @@ def fingerprint(
             parsed[logical] = _parse_js(logical, data, files, result, scripts)
     references.save()
     scripts.save()
-    for component in strongly_connected(
-        {k: sorted(p.targets & parsed.keys()) for k, p in sorted(parsed.items())}
-    ):
-        members = sorted(component)
-        cyclic = len(members) > 1 or members[0] in parsed[members[0]].targets
-        if not cyclic:
-            logical = members[0]
-            data = parsed[logical].rewrite(result.names)
-            _keep(result, logical, data, parsed[logical].original)
-            result.names[logical] = (
-                logical if excluded(logical) else hashed_name(logical, data, spec.length)
-            )
-            continue
-        together = hashlib.sha256()
-        for logical in members:  # references to each other left as written
-            data = parsed[logical].rewrite(result.names)
-            together.update(f"{logical}\0{len(data)}\0".encode("utf-8", "surrogateescape") + data)
-        for logical in members:
-            own = hashlib.sha256(together.digest() + logical.encode("utf-8", "surrogateescape"))
-            result.names[logical] = (
-                logical if excluded(logical) else _named(logical, own.hexdigest()[: spec.length])
-            )
-        for logical in members:
-            _keep(result, logical, parsed[logical].rewrite(result.names), parsed[logical].original)
+    graph = {k: sorted(p.targets & parsed.keys()) for k, p in sorted(parsed.items())}
+    for component in strongly_connected(graph):
+        _hash_component(sorted(component), parsed, excluded, spec.length, result)
     return result
+
+
+def _hash_component(
+    members: list[str],
+    parsed: Mapping[str, _Parsed],
+    excluded: Callable[[str], bool],
+    length: int,
+    result: Fingerprinted,
+) -> None:
+    """Name one strongly connected part of the reference graph; every file it points at
+    outside itself is named already (``strongly_connected`` yields leaves first)."""
+    if len(members) == 1 and members[0] not in parsed[members[0]].targets:
+        logical = members[0]
+        data = parsed[logical].rewrite(result.names)
+        _keep(result, logical, data, parsed[logical].original)
+        result.names[logical] = logical if excluded(logical) else hashed_name(logical, data, length)
+        return
+    together = hashlib.sha256()
+    for logical in members:  # references to each other left as written
+        data = parsed[logical].rewrite(result.names)
+        together.update(f"{logical}\0{len(data)}\0".encode("utf-8", "surrogateescape") + data)
+    for logical in members:
+        own = hashlib.sha256(together.digest() + logical.encode("utf-8", "surrogateescape"))
+        result.names[logical] = (
+            logical if excluded(logical) else _named(logical, own.hexdigest()[:length])
+        )
+    for logical in members:
+        _keep(result, logical, parsed[logical].rewrite(result.names), parsed[logical].original)
 
 
 def _keep(result: Fingerprinted, logical: str, data: bytes, original: bytes) -> None:
@@ -244,7 +252,9 @@ def _parse_css(
     source_map = css_source_map(text)
     if source_map is not None and source_map.value and not EXTERNAL.match(source_map.value):
         target = _existing(folder, _split_suffix(source_map.value)[0], files)
-        if target is None:
+        if target is None and _left_out(files[logical], source_map.value):
+            pass  # the map is there but not deployed (assets.exclude): nothing to warn about
+        elif target is None:
             line = text.count("\n", 0, source_map.start) + 1
             warnings.append(
                 _missing(
@@ -298,6 +308,8 @@ def _parse_js(
             continue  # a bare specifier names a package (an import map resolves it), not a file
         path = _split_suffix(value)[0]
         target = _existing(folder, path, files)
+        if target is None and ref.kind == "sourcemap" and _left_out(files[logical], path):
+            continue  # the map is there but not deployed (assets.exclude)
         if target is None:
             verb = {"import": "imports", "url": "loads", "sourcemap": "names the source map"}
             result.warnings.append(
@@ -316,6 +328,18 @@ def _parse_js(
         return javascript.rewrite(data, found.references, new_value)
 
     return _Parsed(set(targets.values()), rewrite, data)
+
+
+def _left_out(source: str, path: str) -> bool:
+    """Whether a relative ``path`` from the file at ``source`` names a file on disk (one that
+    is not a static file because the spec leaves it out)."""
+    if not path or path.startswith("/"):
+        return False
+    path = _split_suffix(path)[0]
+    folder = os.path.dirname(source)
+    return os.path.isfile(os.path.join(folder, path)) or os.path.isfile(
+        os.path.join(folder, unquote(path))
+    )
 
 
 def _missing(logical: str, line: int, verb: str, value: str, looked: str) -> str:

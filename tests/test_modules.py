@@ -353,3 +353,18 @@ def test_stylesheets_that_import_each_other_are_hashed_together(tmp_path: Path) 
     a, b = (result.names[f"static/css/{n}.css"].rsplit("/", 1)[1] for n in "ab")
     assert result.content["static/css/a.css"].decode().startswith(f'@import "{b}";')
     assert result.content["static/css/b.css"].decode().startswith(f"@import url({a});")
+
+
+def test_a_source_map_left_out_on_purpose_is_not_warned_about(tmp_path: Path) -> None:
+    files = tree(
+        tmp_path,
+        {
+            "static/js/app.js": "x();\n//# sourceMappingURL=app.js.map\n",
+            "static/css/app.css": "p{}\n/*# sourceMappingURL=app.css.map */\n",
+        },
+    )
+    (tmp_path / "static/js/app.js.map").write_text("{}")  # on disk, but assets.exclude'd
+    (tmp_path / "static/css/app.css.map").write_text("{}")
+    result = fingerprint(files, SPEC)
+    assert result.warnings == []
+    assert "static/js/app.js" not in result.content  # left as written
