@@ -368,3 +368,17 @@ def test_a_source_map_left_out_on_purpose_is_not_warned_about(tmp_path: Path) ->
     result = fingerprint(files, SPEC)
     assert result.warnings == []
     assert "static/js/app.js" not in result.content  # left as written
+
+
+def test_components_come_leaves_first_even_for_deep_graphs() -> None:
+    from flask_s3.fingerprint import strongly_connected
+
+    depth = 20_000  # deeper than Python's recursion limit
+    graph = {f"m{i}": [f"m{i + 1}"] for i in range(depth)}
+    graph[f"m{depth}"] = []
+    graph["m5"] = ["m6", "m3"]  # m3 -> m4 -> m5 -> m3: one cycle in the chain
+    order = strongly_connected(graph)
+    assert order[0] == [f"m{depth}"]
+    assert sorted(order[-4]) == ["m3", "m4", "m5"] and order[-1] == ["m0"]
+    position = {node: i for i, part in enumerate(order) for node in part}
+    assert all(position[n] >= position[m] for n, targets in graph.items() for m in targets)
