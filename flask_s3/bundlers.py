@@ -125,10 +125,14 @@ def _load(path: Path) -> object:
 
 def _entries(path: Path, data: object) -> list[str] | None:
     """The output files a manifest names, as paths relative to its build folder (or rooted
-    at ``/``: a URL path), or None when it is not a bundler's manifest."""
+    at ``/``: a URL path), or None when it is not a bundler's manifest.
+
+    Vite's entries are objects with ``file`` (also when ``build.manifest`` gives the file
+    another name); webpack-manifest-plugin's are strings.
+    """
     if not isinstance(data, dict) or not data:
         return None
-    if path.parent.name == ".vite":
+    if all(isinstance(entry, dict) for entry in data.values()):  # Vite's shape
         out: list[str] = []
         for entry in data.values():
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):

@@ -382,3 +382,48 @@ def test_components_come_leaves_first_even_for_deep_graphs() -> None:
     assert sorted(order[-4]) == ["m3", "m4", "m5"] and order[-1] == ["m0"]
     position = {node: i for i, part in enumerate(order) for node in part}
     assert all(position[n] >= position[m] for n, targets in graph.items() for m in targets)
+
+
+def test_which_manifests_are_read(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from flask_s3.bundlers import already_hashed
+    from flask_s3.spec import AssetsSpec, BucketSpec, Spec
+
+    files = tree(
+        tmp_path,
+        {
+            "static/dist/assets/a-1234abcd.js": "",
+            "static/dist/assets/a-1234abcd.js.map": "{}",
+            "static/dist/assets/b-99.css": "",
+            "static/other/c-77.js": "",
+            "static/manifest.json": json.dumps(  # a web app manifest: not a bundler's
+                {"name": "Shop", "icons": [{"src": "icon.png"}], "start_url": "/"}
+            ),
+            "static/icon.png": "png",
+        },
+    )
+    (tmp_path / "static/dist/.vite").mkdir()
+    (tmp_path / "static/dist/.vite/manifest.json").write_text(
+        json.dumps({"src/a.js": {"file": "assets/a-1234abcd.js", "css": ["assets/b-99.css"]}})
+    )
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build/vite-manifest.json").write_text(  # Vite's shape under another name
+        json.dumps({"src/c.js": {"file": "../static/other/c-77.js"}, "x": {"file": "gone.js"}})
+    )
+    spec = Spec(bucket=BucketSpec(name="b"), source=tmp_path / "deploy.yaml")
+    found = already_hashed(files, [tmp_path / "static"], spec)
+    assert found.keys == {
+        "static/dist/assets/a-1234abcd.js",
+        "static/dist/assets/a-1234abcd.js.map",  # the map beside a kept file
+        "static/dist/assets/b-99.css",
+    }
+    assert found.warnings == []
+    fingerprint = replace(spec.assets.fingerprint, manifests=("build/vite-manifest.json",))
+    named = replace(spec, assets=AssetsSpec(fingerprint=fingerprint))
+    found = already_hashed(files, [tmp_path / "static"], named)
+    assert "static/other/c-77.js" in found.keys
+    assert found.warnings == [
+        f"{tmp_path / 'build/vite-manifest.json'}: names 'gone.js', which is not a static file; "
+        "build the front end into a static folder"
+    ]
