@@ -427,3 +427,15 @@ def test_which_manifests_are_read(tmp_path: Path) -> None:
         f"{tmp_path / 'build/vite-manifest.json'}: names 'gone.js', which is not a static file; "
         "build the front end into a static folder"
     ]
+
+
+def test_the_vite_example_spec_validates() -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "flask_s3", "validate", "examples/vite/deploy.yaml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
