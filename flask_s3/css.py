@@ -201,12 +201,38 @@ def _reference(text: str, start: int, node: Node) -> Reference:
     return Reference(start, min(i + 1, len(text)), value, "")
 
 
-def rewrite(text: str, references: list[Reference], new_value: Callable[[str], str]) -> str:
-    """``text`` with each reference's URL replaced by ``new_value(url)`` (same quoting)."""
+SOURCE_MAP = re.compile(r"/\*[#@][ \t]*sourceMappingURL=([^\s*]+)")
+
+
+def source_map(text: str) -> Reference | None:
+    """The URL of a ``/*# sourceMappingURL=... */`` comment at the top level, or None.
+
+    Found with the tokenizer, so the same text inside a string or a rule is not one; its
+    ``quote`` is ``/*``, which ``rewrite`` writes back bare.
+    """
+    if "sourceMappingURL" not in text:
+        return None
+    import tinycss2
+    from tinycss2 import ast
+
+    starts = [0] + [m.end() for m in LINE_BREAK.finditer(text)]
+    found = None
+    for node in tinycss2.parse_component_value_list(text, skip_comments=False):
+        if not isinstance(node, ast.Comment):
+            continue
+        start = starts[node.source_line - 1] + node.source_column - 1
+        match = SOURCE_MAP.match(text, start)
+        if match is not None:
+            found = Reference(match.start(1), match.end(1), match.group(1), "/*")
+    return found
+
+
+def rewrite(text: str, references: list[Reference], new_value: Callable[[Reference], str]) -> str:
+    """``text`` with each reference's URL replaced by ``new_value(ref)`` (same quoting)."""
     out: list[str] = []
     done = 0
     for ref in references:
-        value = new_value(ref.value)
+        value = new_value(ref)
         if value == ref.value:
             continue
         out.append(text[done : ref.start])
@@ -218,6 +244,8 @@ def rewrite(text: str, references: list[Reference], new_value: Callable[[str], s
 
 def _spelled(raw: str, ref: Reference, value: str) -> str:
     """The new text of a reference: same quotes, same ``url(`` spelling and inner spaces."""
+    if ref.quote == "/*":
+        return value  # the URL of a source-map comment, written bare
     if ref.quote:
         body = value.replace("\\", "\\\\").replace(ref.quote, "\\" + ref.quote)
         body = re.sub(r"[\n\r\f]", lambda m: f"\\{ord(m.group()):x} ", body)

@@ -288,4 +288,7 @@ def spec_globs(assets: AssetsSpec) -> list[tuple[str, str]]:
     found += [
         (f"assets.fingerprint.exclude[{i}]", p) for i, p in enumerate(assets.fingerprint.exclude)
     ]
+    found += [
+        (f"assets.fingerprint.hashed[{i}]", p) for i, p in enumerate(assets.fingerprint.hashed)
+    ]
     return found

@@ -49,30 +49,40 @@ def sri_value(data: bytes) -> str:
     return sri_of_digest(hashlib.sha384(data).digest())
 
 
-def cors_warning(spec: Spec) -> str | None:
+INTEGRITY_REASON = ("assets.integrity is on", "assets with an integrity attribute")
+
+
+def module_reason(modules: list[str]) -> tuple[str, str]:
+    """``cors_warning``'s reason for ES modules (``<script type="module">`` and what it
+    imports are fetched as CORS requests too)."""
+    shown = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
+    return f"the static files hold ES modules ({shown})", "module scripts"
+
+
+def cors_warning(spec: Spec, reason: tuple[str, str] = INTEGRITY_REASON) -> str | None:
     """Why browsers would refuse every asset with an integrity attribute, or None.
 
     ``crossorigin="anonymous"`` makes the fetch a CORS request; without an
-    Access-Control-Allow-Origin answer the browser blocks the asset.
+    Access-Control-Allow-Origin answer the browser blocks the asset. Module scripts are
+    always fetched that way; ``reason`` (why, what is refused) says which case this is.
     """
+    why, what = reason
     cors = spec.bucket.cors
     if cors is None:
         return (
-            "assets.integrity is on but bucket.cors is not set: browsers fetch assets with an "
-            "integrity attribute as CORS requests and refuse them without CORS headers. Set "
-            'bucket.cors to the pages\' origins (e.g. ["https://shop.example.com"]) unless the '
-            "bucket or CDN already sends them"
+            f"{why} but bucket.cors is not set: browsers fetch {what} as CORS requests and "
+            "refuse them without CORS headers. Set bucket.cors to the pages' origins "
+            '(e.g. ["https://shop.example.com"]) unless the bucket or CDN already sends them'
         )
     if not cors.allowed_origins:
         return (
-            "assets.integrity is on but bucket.cors allows no origin: browsers will refuse "
-            "assets with an integrity attribute. List the pages' origins in "
-            "bucket.cors.allowed_origins"
+            f"{why} but bucket.cors allows no origin: browsers will refuse {what}. List the "
+            "pages' origins in bucket.cors.allowed_origins"
         )
     if "GET" not in {m.upper() for m in cors.allowed_methods}:
         return (
-            "assets.integrity is on but bucket.cors does not allow GET: browsers will refuse "
-            "assets with an integrity attribute. Add GET to bucket.cors.allowed_methods"
+            f"{why} but bucket.cors does not allow GET: browsers will refuse {what}. Add GET "
+            "to bucket.cors.allowed_methods"
         )
     return None
 

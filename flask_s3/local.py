@@ -17,7 +17,7 @@ from . import headers as hdr
 from .contenttypes import content_type, type_matches
 from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
-from .integrity import cors_warning, sri_of_digest, sri_value
+from .integrity import cors_warning, module_reason, sri_of_digest, sri_value
 from .keys import (
     StaticSource,
     join_key,
@@ -143,11 +143,22 @@ def scan_sources(
             cached[logical] = (cache, relpath)
             seen.add(relpath)
     content: dict[str, bytes] = {}
+    kept: set[str] = set()  # already hashed by a bundler: immutable under their own names
     if spec.assets.fingerprint.enabled:
+        from .bundlers import already_hashed
         from .fingerprint import fingerprint
 
-        hashed = fingerprint(files, spec.assets.fingerprint)
-        inventory.names, content = hashed.names, hashed.content
+        bundled = already_hashed(files, [s.folder for s in sources], spec)
+        modules_refused = cors_warning(spec) is not None  # only then do modules matter
+        hashed = fingerprint(
+            files, spec.assets.fingerprint, bundled.keys, scan_hashed=modules_refused
+        )
+        inventory.names, content, kept = hashed.names, hashed.content, hashed.hashed
+        inventory.warnings += bundled.warnings + hashed.warnings
+        if hashed.modules:
+            problem = cors_warning(spec, module_reason(hashed.modules))
+            if problem is not None:
+                inventory.warnings.append(problem)
     meta_warned: set[str] = set()
     memo: HeaderMemo = {}
     if spec.assets.integrity:
@@ -169,6 +180,7 @@ def scan_sources(
             stored,
             cached.get(logical),
             memo,
+            immutable=logical in kept or stored != logical,
         )
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
@@ -238,10 +250,11 @@ def build_asset(
     stored: str | None = None,
     cache: tuple[HashCache, str] | None = None,
     memo: HeaderMemo | None = None,
+    immutable: bool | None = None,
 ) -> LocalAsset:
-    headers, became_meta = asset_headers(
-        logical, spec, immutable=stored not in (None, logical), memo=memo
-    )
+    if immutable is None:
+        immutable = stored not in (None, logical)
+    headers, became_meta = asset_headers(logical, spec, immutable=immutable, memo=memo)
     for name in became_meta:
         if name.lower() not in meta_warned:
             meta_warned.add(name.lower())

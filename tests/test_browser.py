@@ -8,6 +8,7 @@ test is skipped with the reason. Playwright drives it by executable path: no bro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -346,3 +347,290 @@ def test_integrity_refuses_an_asset_changed_in_the_bucket(
 
     assert no_cors["gz"] == "not run", no_cors["console"]
     assert any("CORS policy" in m and "gz-part.js" in m for m in no_cors["console"])
+
+
+# ES modules: plain modules fingerprinted by flask-s3, and a real Vite build kept as it is.
+
+FRONTEND = ROOT / "examples" / "vite"
+PAGES = {  # path -> what the page sets once every module (and the lazy ones) ran
+    "/plain": "document.body.dataset.ready === 'yes' && "
+    "document.getElementById('data').textContent === 'data loaded'",
+    "/": "document.body.dataset.vite === 'yes' && document.getElementById('logo').complete",
+}
+
+
+@pytest.fixture(scope="session")
+def vite_modules() -> Path:
+    """Vite installed by `npm ci` from the example's lock file, once per lock file: in the
+    user's cache folder, so the next run only links to it."""
+    import hashlib
+
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: the Vite page needs it (apt-get install npm)")
+    key = hashlib.sha256(
+        (FRONTEND / "package.json").read_bytes() + (FRONTEND / "package-lock.json").read_bytes()
+    ).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-s3-tests"
+    done = base / f"vite-{key}"
+    if not (done / "node_modules" / "vite" / "bin" / "vite.js").is_file():
+        work = base / f"vite-{key}.{os.getpid()}.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(FRONTEND / name, work / name)
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        try:
+            work.rename(done)  # atomic: another run never sees half an install
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)  # a parallel run finished first
+    return done / "node_modules"
+
+
+def build_site(site: Path, modules: Path) -> None:
+    """The example copied to ``site`` and built there by Vite (into static/dist)."""
+    if not site.exists():
+        shutil.copytree(
+            FRONTEND,
+            site,
+            ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__"),
+        )
+        (site / "node_modules").symlink_to(modules, target_is_directory=True)
+    result = subprocess.run(
+        ["node", str(modules / "vite" / "bin" / "vite.js"), "build", "--logLevel", "error"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def deploy_site(site: Path) -> None:
+    from flask_s3.apply import apply_plan
+    from flask_s3.extension import loading_for_deploy
+    from flask_s3.s3 import open_store
+    from flask_s3.snapshot import snapshot, write_fingerprint_manifest
+    from flask_s3.spec import load_spec
+
+    spec = load_spec(site / "deploy.yaml")
+    with loading_for_deploy():
+        app = _vite_app(site)
+    store = open_store(spec)
+    snap = snapshot(spec, app, store)
+    assert not snap.plan.warnings, snap.plan.warnings
+    write_fingerprint_manifest(app, spec, snap.local)
+    report = apply_plan(snap.plan, spec, snap.local, store, remote=snap.remote)
+    assert not report.failed, report.failed
+
+
+def _vite_app(site: Path) -> Any:
+    from examples.vite.app import create_app
+
+    return create_app(site)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """One browser for several visits: starting Chromium is most of a visit's time."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def module_visit(browser: Any, base: str, paths: dict[str, str]) -> dict[str, Any]:
+    """Each page, in a fresh context (no cache), until its modules say they ran; what was
+    fetched, what failed."""
+    seen: dict[str, Any] = {"responses": [], "failed": [], "console": [], "text": {}}
+    context = browser.new_context()
+    try:
+        for path, ready in paths.items():
+            page = context.new_page()
+            page.on("response", lambda r: seen["responses"].append((r.url, r.status)))
+            page.on("requestfailed", lambda r: seen["failed"].append((r.url, r.failure)))
+            page.on(
+                "console",
+                lambda m: seen["console"].append(m.text) if m.type == "error" else None,
+            )
+            page.goto(base + path, wait_until="load")
+            page.wait_for_function(ready, timeout=10_000)
+            seen["text"][path] = page.evaluate(
+                "[...document.querySelectorAll('p')].map(p => p.textContent)"
+            )
+            if path == "/":
+                seen["logo"] = page.evaluate("document.getElementById('logo').naturalWidth")
+            page.close()
+    finally:
+        context.close()
+    return seen
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    import gzip
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = resp.read()
+            if resp.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return resp.status, body
+    except urllib.error.HTTPError as err:
+        return err.code, b""
+
+
+def source_maps_resolve(urls: list[str]) -> list[str]:
+    """The source map URL of every script in ``urls``, each checked to load as JSON."""
+    import json
+    from urllib.parse import urljoin
+
+    from flask_s3.javascript import scan
+
+    maps = []
+    for url in urls:
+        status, body = fetch(url)
+        assert status == 200, url
+        named = [r.value for r in scan(body).references if r.kind == "sourcemap"]
+        for value in named:
+            status, data = fetch(urljoin(url, value))
+            assert status == 200, (url, value, status)
+            assert json.loads(data)["version"] == 3
+            maps.append(urljoin(url, value))
+    return maps
+
+
+def check_visit(seen: dict[str, Any], bucket_url: str) -> list[str]:
+    """Every request succeeded and every module ran; the scripts fetched from the bucket."""
+    assert seen["failed"] == [], seen["failed"]
+    assert seen["console"] == [], seen["console"]
+    assert all(status == 200 for _, status in seen["responses"]), seen["responses"]
+    assert seen["text"]["/plain"] == [
+        "modules ran",
+        "lazy module loaded",
+        "cycle done",
+        "data loaded",
+    ]
+    assert seen["text"]["/"] == ["Hello from Vite", "lazy chunk loaded"]
+    assert seen["logo"] == 32
+    scripts = sorted(
+        {u for u, _ in seen["responses"] if u.startswith(bucket_url) and u.endswith(".js")}
+    )
+    return scripts
+
+
+def test_es_modules_and_a_vite_build_survive_fingerprinting(
+    cors_strict_s3, vite_modules, monkeypatch, tmp_path, bucket_name
+):
+    with contextlib.ExitStack() as stack:
+        modules_survive(stack, cors_strict_s3, vite_modules, monkeypatch, tmp_path, bucket_name)
+
+
+def modules_survive(
+    stack: contextlib.ExitStack[Any],
+    cors_strict_s3: LocalS3,
+    vite_modules: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    bucket_name: str,
+) -> None:
+    import json
+    import re
+
+    from flask import Flask
+
+    env = {
+        "AWS_ACCESS_KEY_ID": cors_strict_s3.access_key or "",
+        "AWS_SECRET_ACCESS_KEY": cors_strict_s3.secret_key or "",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FLASK_S3_BUCKET": bucket_name,
+        "FLASK_S3_ENDPOINT_URL": cors_strict_s3.endpoint_url,
+        "FLASK_S3_URL_STYLE": "path",
+        "FLASK_S3_URL_SCHEME": "http",
+        "FLASK_S3_BUCKET_DOMAIN": cors_strict_s3.host,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    site = tmp_path / "site"
+    build_site(site, vite_modules)
+    deploy_site(site)
+    bucket_url = f"{cors_strict_s3.endpoint_url}/{bucket_name}/"
+
+    browser = stack.enter_context(chromium())
+    app = _vite_app(site)
+    old_pages = {path: app.test_client().get(path).get_data(as_text=True) for path in PAGES}
+    base, server = serve(app)
+    try:
+        first = module_visit(browser, base, PAGES)
+    finally:
+        server.shutdown()
+    scripts = check_visit(first, bucket_url)
+    names = [u[len(bucket_url) :] for u in scripts]
+    plain = [n for n in names if n.startswith("static/modules/")]
+    assert len(plain) == 5 and all(
+        re.fullmatch(r"static/modules/[a-z-]+\.[0-9a-f]{12}\.js", n) for n in plain
+    ), names
+    built = [n for n in names if n.startswith("static/dist/assets/")]
+    assert len(built) == 2 and all(
+        re.fullmatch(r"static/dist/assets/(main|lazy)-[\w-]{8}\.js", n) for n in built
+    )
+    manifest = json.loads((site / "static/dist/.vite/manifest.json").read_text())
+    vite_files = {f"static/dist/{e['file']}" for e in manifest.values()}
+    vite_files |= {f"static/dist/{c}" for e in manifest.values() for c in e.get("css", [])}
+    fetched = {u[len(bucket_url) :] for u, _ in first["responses"] if u.startswith(bucket_url)}
+    assert len(vite_files) == 4 and vite_files <= fetched  # Vite's names, not hashed again
+    maps = source_maps_resolve(scripts)
+    assert len(maps) == 3  # app.js's, and Vite's for both chunks
+
+    # A second deploy after a change: a new module graph, and the old one still whole.
+    (site / "static/modules/util.js").write_text(
+        "export function label(what) {\n  return `${what} ran again`;\n}\n"
+    )
+    (site / "src/lazy.js").write_text(
+        'export function lazyMessage() {\n  return "lazy chunk loaded again";\n}\n'
+    )
+    build_site(site, vite_modules)
+    deploy_site(site)
+
+    old_app = Flask("old_pages")
+    for path, html in old_pages.items():
+        old_app.add_url_rule(path, path, lambda html=html: html)
+    base, server = serve(old_app)
+    try:
+        again = module_visit(browser, base, PAGES)
+    finally:
+        server.shutdown()
+    assert sorted(check_visit(again, bucket_url)) == scripts  # the same files, all still there
+
+    new_app = _vite_app(site)
+    base, server = serve(new_app)
+    try:
+        new = module_visit(browser, base, PAGES)
+    finally:
+        server.shutdown()
+    assert new["failed"] == [] and new["console"] == []
+    assert new["text"]["/plain"][0] == "modules ran again"
+    assert new["text"]["/"][1] == "lazy chunk loaded again"
+    new_scripts = sorted(
+        {u for u, _ in new["responses"] if u.startswith(bucket_url) and u.endswith(".js")}
+    )
+    changed = set(scripts) ^ set(new_scripts)
+    # util.js changed: it and app.js (which imports it) are renamed; Vite renamed its chunks
+    assert {u.rsplit("/", 1)[1].split(".")[0].split("-")[0] for u in changed} == {
+        "util",
+        "app",
+        "lazy",
+        "main",
+    }

@@ -69,6 +69,8 @@ class FingerprintSpec:
     exclude: tuple[str, ...] = ()
     keep: int = 3
     manifest: str | None = None  # default: .flask-s3-manifest.json in the app's static folder
+    hashed: tuple[str, ...] = ()  # globs on keys a bundler already hashed: stored as they are
+    manifests: tuple[str, ...] = ()  # bundler manifests (Vite, webpack) naming such files
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,8 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
                 exclude=tuple(fingerprint.get("exclude", ())),
                 keep=fingerprint.get("keep", 3),
                 manifest=fingerprint.get("manifest") or None,
+                hashed=tuple(fingerprint.get("hashed", ())),
+                manifests=tuple(fingerprint.get("manifests", ())),
             ),
             integrity=assets.get("integrity", False),
             encryption=EncryptionSpec(

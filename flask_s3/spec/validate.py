@@ -129,6 +129,10 @@ def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
             ("assets", "fingerprint", "exclude"),
             fingerprint.get("exclude") if isinstance(fingerprint, dict) else None,
         ),
+        (
+            ("assets", "fingerprint", "hashed"),
+            fingerprint.get("hashed") if isinstance(fingerprint, dict) else None,
+        ),
     ]
     found: list[tuple[Path_, Any]] = []
     for path, values in lists:

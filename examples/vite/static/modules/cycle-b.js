@@ -1,0 +1,5 @@
+import { ping } from "./cycle-a.js";
+
+export function pong(n) {
+  return ping(n);
+}

@@ -1,0 +1,3 @@
+export function lazyMessage() {
+  return "lazy module loaded";
+}

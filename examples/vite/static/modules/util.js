@@ -1,0 +1,3 @@
+export function label(what) {
+  return `${what} ran`;
+}
