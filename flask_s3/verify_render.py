@@ -9,7 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .render import GITHUB_LIMIT, _md_cell
+from .render import GITHUB_LIMIT, md_code, md_text
+from .safe_output import printable
 
 MARKER = "<!-- flask-s3-verify -->"
 
@@ -35,9 +36,9 @@ def _how(report: Mapping[str, Any]) -> str:
 
 
 def _safe_line(text: str) -> str:
-    # A file name may hold a newline or a control character: one report line stays one line
-    # (a CI log reads "::warning::" at a line start as a command).
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    # A file name may hold a newline or a control character, a URL a masked secret: one
+    # report line stays one inert line (a CI log reads "::warning::" at a line start).
+    return printable(text)
 
 
 def render_text(report: Mapping[str, Any], *, color: bool = False) -> str:
@@ -63,13 +64,12 @@ def render_text(report: Mapping[str, Any], *, color: bool = False) -> str:
 def _md(text: str) -> str:
     """A table cell from text a server or a file name chose: no table break, HTML, link,
     image or @-mention."""
-    out = _md_cell(text).replace("@", "&#64;").replace("[", "\\[").replace("]", "\\]")
-    return out.replace("*", "\\*").replace("_", "\\_")
+    return md_text(printable(text))
 
 
 def _code(url: str) -> str:
-    """A URL in a code span; a backtick (never in a URL we build) cannot end the span."""
-    return "`" + _safe_line(url).replace("`", "%60") + "`"
+    """A URL in a code span that nothing in it can close, in a table cell."""
+    return md_code(printable(url), in_table=True)
 
 
 def render_markdown(report: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> str:
