@@ -171,12 +171,14 @@ def take_snapshot(
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
     from .s3 import open_store
+    from .s3.reach import check_endpoint
     from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
     spec = load_spec(spec_path)
     app, target = resolve_app(spec, app_import)
     store = open_store(spec)
+    check_endpoint(store)  # nothing listening: say so now, not after every retry's backoff
     snap = snapshot(
         spec,
         app,

@@ -18,13 +18,21 @@ import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import StoreUnreachable
+from .errors import StoreUnreachable, describe_error
 
 if TYPE_CHECKING:
     from .store import Store
 
 # The run stops only on these: no server behind the address, or no address at all.
 FAST_FAILURES = (ConnectionRefusedError, socket.gaierror)
+
+
+def check_endpoint(store: Store) -> None:
+    """S3Error, on one line, when nothing can answer at the store's endpoint (see above)."""
+    try:
+        first_contact(store)
+    except StoreUnreachable as exc:
+        raise describe_error(exc, "connect", store.bucket) from None
 
 
 def first_contact(store: Store) -> None:

@@ -307,27 +307,7 @@ def open_store(
 
     ``client`` is a boto3 client of the caller's; its configuration is obeyed as it is.
     ``FLASK_S3_STORE=boto3`` (or ``fast``) forces a choice, for tests and for debugging.
-    Before returning it, one connection to a custom endpoint (``reach.first_contact``) ends
-    the run at once when nothing listens there or its host does not resolve.
     """
-    store = _choose_store(spec, access_key, secret_key, concurrency, client)
-    from .errors import StoreUnreachable, describe_error
-    from .reach import first_contact
-
-    try:
-        first_contact(store)
-    except StoreUnreachable as exc:
-        raise describe_error(exc, "connect", spec.bucket.name) from None
-    return store
-
-
-def _choose_store(
-    spec: Spec,
-    access_key: str | None,
-    secret_key: str | None,
-    concurrency: int | None,
-    client: S3Client | None,
-) -> Store:
     choice = os.environ.get(STORE_VARIABLE, "auto").strip().lower() or "auto"
     if choice not in ("auto", "fast", "boto3"):
         raise S3Error(

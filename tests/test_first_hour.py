@@ -1,0 +1,217 @@
+"""A new user's first mistakes, met through the command line (issue 26): each gets a clear,
+located answer at once, never a traceback or a long silence."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from flask_s3.cli import flask_group, main
+
+APP = """
+from flask import Flask
+
+def create_app():
+    return Flask(__name__, static_folder="static")
+"""
+
+
+def write_project(root: Path, bucket: str, endpoint: str) -> None:
+    (root / "shopapp.py").write_text(APP)
+    (root / "static" / "css").mkdir(parents=True)
+    (root / "static" / "css" / "app.css").write_text("body{}")
+    (root / "static" / "app.js").write_text("1;")
+    (root / "deploy.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            app: "shopapp:create_app()"
+            bucket:
+              name: {bucket}
+              endpoint_url: {endpoint}
+            """
+        )
+    )
+
+
+def run(
+    cwd: Path, *args: str, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask_s3", *args],
+        cwd=cwd,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=preexec,
+    )
+
+
+# --- -h wherever --help works -----------------------------------------------------------------
+
+
+def test_h_is_help_for_the_flask_group_and_every_subcommand():
+    runner = CliRunner()
+    for group in (main, flask_group):
+        assert runner.invoke(group, ["-h"]).output == runner.invoke(group, ["--help"]).output
+        for name in group.commands:
+            short = runner.invoke(group, [name, "-h"])
+            assert short.exit_code == 0, (name, short.output)
+            assert short.output == runner.invoke(group, [name, "--help"]).output
+
+
+def test_h_works_under_flask_s3(tmp_path: Path):
+    (tmp_path / "shopapp.py").write_text(APP)
+    for args in (["s3", "-h"], ["s3", "plan", "-h"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "shopapp:create_app()", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "No such option" not in result.stderr
+        assert "Usage: python -m flask s3" in result.stdout
+
+
+# --- an endpoint with nothing behind it ---------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("store", ["fast", "boto3"])
+@pytest.mark.parametrize(
+    "endpoint, what",
+    [
+        (None, "connection refused"),
+        ("http://no-such-host.invalid:9000", "its host name does not resolve"),
+    ],
+    ids=["refused", "unresolvable"],
+)
+def test_nothing_at_the_endpoint_fails_within_3_s_on_one_line(
+    tmp_path: Path, s3_env: Any, bucket_name: str, store: str, endpoint: str | None, what: str
+):
+    endpoint = endpoint or f"http://127.0.0.1:{closed_port()}"
+    write_project(tmp_path, bucket_name, endpoint)
+    os.environ["FLASK_S3_STORE"] = store
+    try:
+        started = time.monotonic()
+        result = run(tmp_path, "plan", "deploy.yaml")
+        elapsed = time.monotonic() - started
+    finally:
+        del os.environ["FLASK_S3_STORE"]
+    assert result.returncode == 1
+    assert elapsed < 3.0, elapsed
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"Error: cannot reach the S3 endpoint {endpoint} ({what}) while trying to connect; "
+        "check bucket.endpoint_url" + lines[0].split("check bucket.endpoint_url", 1)[-1]
+    ]
+    assert "check bucket.endpoint_url" in lines[0]
+
+
+# --- local files that cannot be read ------------------------------------------------------------
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def without_read_override() -> Callable[[], None] | None:
+    """Root reads a mode-000 file anyway; the CLI then runs without the capabilities that
+    allow it (dropped from the bounding set before exec), so it meets EACCES like a user."""
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def drop() -> None:
+        for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return drop
+
+
+def test_an_unreadable_static_file_is_named_and_nothing_is_uploaded(
+    tmp_path: Path, s3_env: Any, s3_server: Any, s3_client: Any, bucket_name: str
+):
+    """PermissionError while hashing (local.py); the same handler takes any OSError there."""
+    write_project(tmp_path, bucket_name, s3_server.endpoint_url)
+    secret = tmp_path / "static" / "css" / "app.css"
+    secret.chmod(0o000)
+    for command in ("plan", "apply"):
+        result = run(tmp_path, command, "deploy.yaml", preexec=without_read_override())
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"Error: cannot read {secret}: Permission denied" in result.stderr
+        assert "Nothing was uploaded. Make the file readable" in result.stderr
+    buckets = [b["Name"] for b in s3_client.list_buckets()["Buckets"]]
+    assert bucket_name not in buckets  # apply stopped before creating or uploading anything
+
+
+def test_a_dangling_symlink_is_reported_as_dangling(
+    tmp_path: Path, s3_env: Any, s3_server: Any, bucket_name: str
+):
+    write_project(tmp_path, bucket_name, s3_server.endpoint_url)
+    static = tmp_path / "static"
+    (static / "gone.css").symlink_to(static / "css" / "removed.css")
+    (static / "loop.css").symlink_to(static / "loop.css")
+    (tmp_path / "elsewhere.css").write_text("x")
+    (static / "outside.css").symlink_to(tmp_path / "elsewhere.css")
+    result = run(tmp_path, "plan", "deploy.yaml")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "gone.css: symlink points to nothing (-> " in out
+    assert "loop.css: symlink points to nothing" in out
+    assert "gone.css: symlink leaves" not in out
+    assert "outside.css: symlink leaves the static folder; skipped" in out
+
+
+def test_a_file_gone_between_plan_and_upload_is_named_in_the_apply_error(
+    tmp_path: Path, s3_env: Any, s3_server: Any, s3_client: Any, bucket_name: str, both_stores: str
+):
+    """FileNotFoundError during the upload: that key fails with the file named, the others
+    are uploaded, and no delete is sent."""
+    from flask import Flask
+
+    from flask_s3.apply import apply_plan
+    from flask_s3.errors import ApplyError
+    from flask_s3.s3 import open_store
+    from flask_s3.snapshot import snapshot
+    from flask_s3.spec import BucketSpec, Spec
+
+    (tmp_path / "static").mkdir()
+    for name in ("a.css", "b.css"):
+        (tmp_path / "static" / name).write_text(name)
+    app = Flask("gone", root_path=str(tmp_path))
+    spec = Spec(bucket=BucketSpec(name=bucket_name, endpoint_url=s3_server.endpoint_url))
+    store = open_store(spec)
+    snap = snapshot(spec, app, store)
+    (tmp_path / "static" / "b.css").unlink()
+    with pytest.raises(ApplyError) as info:
+        apply_plan(snap.plan, spec, snap.local, store)
+    assert info.value.report.failed == {  # type: ignore[attr-defined]
+        "static/b.css": f"cannot read {tmp_path / 'static' / 'b.css'}: No such file or directory"
+    }
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket_name).get("Contents", [])]
+    assert "static/a.css" in keys and "static/b.css" not in keys
