@@ -32,9 +32,14 @@ pytest: $(STAMP)
 # HTML with warnings as errors, into the git-ignored build/ folder; nothing is fetched.
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -E -q -b html -d build/docs/doctrees docs build/docs/html
+	@echo "Docs built: open build/docs/html/index.html"
 
-demo: $(STAMP)
+demo: demo-intro $(STAMP)
 	$(BIN)/python -m examples.demo
+
+# Said before a first install, which runs quietly for a minute or two.
+demo-intro:
+	@[ $(STAMP) -nt pyproject.toml ] || echo "make demo: installing flask-s3 and its tools into .venv first (quiet; about 1-2 minutes on a first run) ..."
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

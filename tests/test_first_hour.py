@@ -4,6 +4,8 @@ located answer at once, never a traceback or a long silence."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -215,3 +217,63 @@ def test_a_file_gone_between_plan_and_upload_is_named_in_the_apply_error(
     }
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket_name).get("Contents", [])]
     assert "static/a.css" in keys and "static/b.css" not in keys
+
+
+# --- make demo / make docs, and local-s3's lines to paste ---------------------------------------
+
+
+def make_dry_run(target: str, tmp_path: Path) -> list[str]:
+    """The commands `make TARGET` would run with no .venv yet (a fresh clone)."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_says_what_happens_before_the_quiet_install(tmp_path: Path):
+    lines = make_dry_run("demo", tmp_path)
+    intro = next(i for i, line in enumerate(lines) if "about 1-2 minutes" in line)
+    install = next(i for i, line in enumerate(lines) if "pip install" in line or "-m venv" in line)
+    assert intro < install, lines
+    assert lines[-1].endswith("-m examples.demo")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_docs_says_where_the_html_is(tmp_path: Path):
+    lines = make_dry_run("docs", tmp_path)
+    assert "open build/docs/html/index.html" in lines[-1]
+
+
+def test_local_s3_prints_the_lines_the_quickstart_pastes(tmp_path: Path):
+    """What `flask-s3 local-s3` prints is what tests/test_docs.py gives the Quickstart."""
+    from flask_s3.seaweedfs import LocalS3, shell_settings
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flask_s3", "local-s3", "--dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert server.stdout is not None
+        out = []
+        for line in server.stdout:
+            out.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(out)
+        endpoint = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        port = int(endpoint.rsplit(":", 1)[1])
+        assert shell_settings(LocalS3(tmp_path / "unused", port=port)) in text
+        assert f"export FLASK_S3_ENDPOINT_URL=http://127.0.0.1:{port}\n" in text
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=20)
