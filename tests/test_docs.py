@@ -626,3 +626,59 @@ def test_readme_links_resolve():
     for link in links:
         if "://" not in link:
             assert (ROOT / link).exists(), link
+
+
+# --- the built HTML: site navigation, the CLI examples, long lines --------------------------
+
+
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("docs-html")
+    sphinx = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html"]
+    result = subprocess.run(
+        [*sphinx, "-d", str(out / "doctrees"), str(DOCS), str(out / "html")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return out / "html"
+
+
+def _sidebar(html: str) -> str:
+    start = html.index('class="sphinxsidebar"')
+    return html[start : html.index("</div>\n    </div>", start)]
+
+
+def test_every_page_has_the_whole_site_in_its_sidebar(built_html: Path):
+    pages = sorted(built_html.glob("*.html")) + sorted(built_html.glob("reference/*.html"))
+    skip = ("genindex", "search", "py-modindex", "404")
+    documents = [p for p in pages if p.stem not in skip]
+    assert len(documents) > 10
+    for page in documents:
+        sidebar = _sidebar(page.read_text(encoding="utf-8"))
+        for target in ("quickstart.html", "troubleshooting.html", "reference/cli.html"):
+            href = Path(os.path.relpath(built_html / target, page.parent)).as_posix()
+            here = page == built_html / target
+            assert here or f'href="{href}"' in sidebar, (page.name, target)
+
+
+def test_the_cli_reference_lists_the_examples(built_html: Path):
+    html = (built_html / "reference" / "cli.html").read_text(encoding="utf-8")
+    items = re.findall(r"<li><p><code[^>]*>(.*?)</code>: ([^<]*)</p></li>", html)
+    commands = [re.sub(r"<[^>]+>", "", code) for code, _ in items]
+    assert "flask-s3 validate deploy.yaml" in commands
+    listed = dict(zip(commands, [what for _, what in items], strict=True))
+    assert listed["flask-s3 plan deploy.yaml"] == "show what would change"
+    assert 'class="line"' not in html.split("flask-s3 plan deploy.yaml")[0][-2000:]
+
+
+def test_long_lines_on_the_troubleshooting_page_wrap(built_html: Path):
+    html = (built_html / "troubleshooting.html").read_text(encoding="utf-8")
+    sheets = re.findall(r'<link rel="stylesheet"[^>]*href="([^"]+)"', html)
+    ours = [s for s in sheets if "flask-s3.css" in s]
+    assert ours, sheets
+    css = (built_html / ours[0].split("?")[0]).read_text(encoding="utf-8")
+    rule = re.search(r"div\.highlight pre\s*\{([^}]*)\}", css)
+    assert rule and "white-space: pre-wrap" in rule.group(1)
+    assert "(connection refused) while trying to connect; check bucket.endpoint_url" in html
