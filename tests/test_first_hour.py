@@ -277,3 +277,48 @@ def test_local_s3_prints_the_lines_the_quickstart_pastes(tmp_path: Path):
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=20)
+
+
+# --- validate: every problem, and the names S3 refuses ------------------------------------------
+
+BAD_SPECS = Path(__file__).parent / "specs" / "bad"
+
+
+def test_validate_reports_a_duplicate_key_and_a_misspelt_one_together():
+    spec = BAD_SPECS / "52-duplicate-and-misspelt.yaml"
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{spec}:4:3: bucket.name: duplicate key (first given on line 3); keep one",
+        f'{spec}:6:3: assets.prnue: unknown key; did you mean "prune"?',
+        "Error: 2 problems in the deploy spec",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("shop..assets", "has two adjacent periods"),
+        ("192.168.1.1", "looks like an IP address"),
+        ("Shop_Assets", "a bucket name has 3-63 lowercase letters"),
+        ("xn--shop", "starts with 'xn--', which S3 reserves"),
+        ("shop-s3alias", "ends with '-s3alias', which S3 reserves"),
+    ],
+)
+def test_validate_refuses_bucket_names_s3_refuses(tmp_path: Path, name: str, says: str):
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text(f'version: 1\nbucket:\n  name: "{name}"\n')
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{spec}:3:3: bucket.name: ")
+    assert says in result.output
+
+
+def test_validate_checks_an_interpolated_bucket_name(tmp_path: Path, monkeypatch):
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text("version: 1\nbucket:\n  name: ${BUCKET}\n")
+    monkeypatch.setenv("BUCKET", "shop..assets")
+    assert "two adjacent periods" in CliRunner().invoke(main, ["validate", str(spec)]).output
+    monkeypatch.setenv("BUCKET", "shop.assets")
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
