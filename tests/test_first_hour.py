@@ -108,26 +108,29 @@ def closed_port() -> int:
     ids=["refused", "unresolvable"],
 )
 def test_nothing_at_the_endpoint_fails_within_3_s_on_one_line(
-    tmp_path: Path, s3_env: Any, bucket_name: str, store: str, endpoint: str | None, what: str
+    tmp_path: Path,
+    s3_env: Any,
+    bucket_name: str,
+    store: str,
+    endpoint: str | None,
+    what: str,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     endpoint = endpoint or f"http://127.0.0.1:{closed_port()}"
     write_project(tmp_path, bucket_name, endpoint)
-    os.environ["FLASK_S3_STORE"] = store
-    try:
-        started = time.monotonic()
-        result = run(tmp_path, "plan", "deploy.yaml")
-        elapsed = time.monotonic() - started
-    finally:
-        del os.environ["FLASK_S3_STORE"]
+    monkeypatch.setenv("FLASK_S3_STORE", store)
+    started = time.monotonic()
+    result = run(tmp_path, "plan", "deploy.yaml")
+    elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert elapsed < 3.0, elapsed
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines == [
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
         f"Error: cannot reach the S3 endpoint {endpoint} ({what}) while trying to connect; "
-        "check bucket.endpoint_url" + lines[0].split("check bucket.endpoint_url", 1)[-1]
-    ]
-    assert "check bucket.endpoint_url" in lines[0]
+        "check bucket.endpoint_url"
+    )
 
 
 # --- local files that cannot be read ------------------------------------------------------------
