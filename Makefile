@@ -42,8 +42,9 @@ pytest: $(STAMP)
 # HTML with warnings as errors, into the git-ignored build/ folder; nothing is fetched.
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -E -q -b html -d build/docs/doctrees docs build/docs/html
+	@echo "Docs built: open build/docs/html/index.html"
 
-demo: $(STAMP)
+demo: demo-intro $(STAMP)
 	$(BIN)/python -m examples.demo
 
 # The sdist and the wheel, checked as an index would check them.
@@ -77,6 +78,10 @@ test-latest:
 	.venv-latest/bin/uv pip list --python .venv-latest/bin/python
 	touch .venv-latest/.installed
 	$(MAKE) lint typecheck docs dist pytest VENV=.venv-latest
+
+# Said before a first install, which runs quietly for a minute or two.
+demo-intro:
+	@[ $(STAMP) -nt pyproject.toml ] || echo "make demo: installing flask-s3 and its tools into .venv first (quiet; about 1-2 minutes on a first run) ..."
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

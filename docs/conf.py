@@ -42,17 +42,20 @@ autodoc_preserve_defaults = True
 html_theme = "flask"
 html_title = f"flask-s3 documentation ({release})"
 html_short_title = "flask-s3"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["flask-s3.css"]
 html_context = {
     "project_links": [
         ProjectLink("Source code", "https://github.com/flask-s3/flask-s3/"),
         ProjectLink("Issue tracker", "https://github.com/flask-s3/flask-s3/issues/"),
     ]
 }
+# Every page shows the whole site (the global table of contents), then its own sections.
 html_sidebars = {
-    "index": ["project.html", "localtoc.html", "searchbox.html"],
-    "**": ["localtoc.html", "relations.html", "searchbox.html"],
+    "index": ["project.html", "globaltoc.html", "searchbox.html"],
+    "**": ["globaltoc.html", "localtoc.html", "relations.html", "searchbox.html"],
 }
+html_theme_options = {"globaltoc_maxdepth": 1}
 html_show_sourcelink = False
 # The theme's version banner asks PyPI about "flask-s3" in the reader's browser; PyPI's
 # flask-s3 is still the 0.3 line, so the banner would mislead until 1.0 is released.

@@ -51,9 +51,24 @@ def fetch(url: str) -> tuple[int, str, bytes]:
         return err.code, err.headers.get("Content-Type", ""), b""
 
 
+STEPS = 4
+
+
+def step(number: int, text: str) -> None:
+    print(f"\n[{number}/{STEPS}] {text}", flush=True)
+
+
+NEXT = """
+Next:
+  - docs/quickstart.md: your own app against a local S3, ending on its page served from it
+    (start one with `.venv/bin/flask-s3 local-s3`; it prints the lines to paste)
+  - make docs: the documentation as HTML, in build/docs/html/index.html
+  - .venv/bin/flask-s3 --help: every command"""
+
+
 def run_cli(*args: str, env: dict[str, str]) -> None:
     command = [sys.executable, "-m", "flask_s3", *args]
-    print(f"\n$ flask-s3 {' '.join(args)}", flush=True)
+    print(f"$ flask-s3 {' '.join(args)}", flush=True)
     result = subprocess.run(command, cwd=ROOT, env=env)
     if result.returncode not in (0, 2):
         raise SystemExit(f"flask-s3 {args[0]} failed with exit code {result.returncode}")
@@ -91,7 +106,7 @@ def main() -> int:
     server = LocalS3(
         access_key="DEMO" + secrets.token_hex(8).upper(), secret_key=secrets.token_urlsafe(30)
     )
-    print("Starting a local S3 (SeaweedFS) on loopback ...", flush=True)
+    step(1, "Starting a local S3 (SeaweedFS) on loopback (a few seconds) ...")
     server.start()
     try:
         env = {
@@ -105,13 +120,17 @@ def main() -> int:
             "FLASK_S3_BUCKET_DOMAIN": server.host,
         }
         print(f"Local S3 at {server.endpoint_url}")
+        step(2, "Planning the example shop's deploy (deploy.example.yaml) ...")
         run_cli("plan", "deploy.example.yaml", env=env)
+        step(3, "Applying it: creating the bucket and uploading the assets ...")
         run_cli("apply", "deploy.example.yaml", env=env)
         os.environ.update(env)
+        step(4, "Rendering the shop's page and fetching every asset it links from the local S3 ...")
         failures = check_page(server)
     finally:
         server.stop()
         print("Local S3 stopped.")
+    print(NEXT)
     return 1 if failures else 0
 
 

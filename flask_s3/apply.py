@@ -329,7 +329,10 @@ def record(future: Future[str | None], action: Action, report: Report, done: set
         if isinstance(exc, (StoreError, StoreUnreachable)):
             err = describe_error(exc, doing, "")
             report.failed[key] = err.summary.replace(" on bucket ''", "")
-        else:  # not an S3 answer: an unreadable file, say
+        elif isinstance(exc, OSError):  # the file changed or went away since the scan
+            why = exc.strerror or type(exc).__name__
+            report.failed[key] = f"cannot read {exc.filename or 'the file'}: {why}"
+        else:
             report.failed[key] = f"{type(exc).__name__}: {exc}"
         return isinstance(exc, StoreUnreachable)
     done.add(key)

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .errors import AppImportError, ApplyError, CommentError, FlaskS3Error, SpecError
+from .errors import (
+    AppImportError,
+    ApplyError,
+    CommentError,
+    FlaskS3Error,
+    LocalFileError,
+    SpecError,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -61,6 +68,17 @@ def reports_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.secho("Interrupted.", fg="red", err=True)
             sys.exit(130)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            # A local file no step above anticipated: name it instead of a traceback.
+            fail(
+                LocalFileError(
+                    f"{exc.filename}: {exc.strerror or type(exc).__name__}",
+                    "Check that the file exists and that this user may read it, then run "
+                    "the command again.",
+                )
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -160,12 +178,14 @@ def take_snapshot(
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
     from .s3 import open_store
+    from .s3.reach import check_endpoint
     from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
     spec = load_spec(spec_path)
     app, target = resolve_app(spec, app_import)
     store = open_store(spec)
+    check_endpoint(store)  # nothing listening: say so now, not after every retry's backoff
     snap = snapshot(
         spec,
         app,
@@ -572,6 +592,11 @@ def local_s3(data_dir: str | None, port: int | None) -> None:
     serve(Path(data_dir) if data_dir else None, port)
 
 
-flask_group = click.Group("s3", help="Deploy static assets to S3 (flask-s3).")
+flask_group = click.Group(
+    "s3",
+    help="Deploy static assets to S3 (flask-s3).",
+    # Flask's own group knows only --help; its subcommands inherit this from here.
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 for _name, _command in main.commands.items():
     flask_group.add_command(_command, _name)

@@ -18,6 +18,7 @@ from .keys import static_key, static_sources
 from .local import LocalInventory, walk_static
 from .migrate import filepath_headers
 from .s3 import StoreError, StoreUnreachable, open_store
+from .s3.reach import check_endpoint
 from .s3.store import Store
 from .snapshot import snapshot, write_fingerprint_manifest
 from .spec import (
@@ -257,6 +258,7 @@ def create_all(
         secret_key=password or app.config.get("AWS_SECRET_ACCESS_KEY"),
         client=client,
     )
+    check_endpoint(store)
     public = public_read_wanted(put_bucket_acl, resolved, store, from_config=spec is None)
     if public != resolved.bucket.public_read_policy:
         resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))

@@ -87,3 +87,7 @@ class ApplyError(FlaskS3Error):
 
 class CommentError(FlaskS3Error):
     """The plan comment could not be posted to the pull or merge request."""
+
+
+class LocalFileError(FlaskS3Error):
+    """A file of a static folder could not be read (permissions, removed meanwhile, I/O)."""

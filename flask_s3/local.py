@@ -15,6 +15,7 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, type_matches
+from .errors import LocalFileError
 from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
 from .integrity import cors_warning, module_reason, sri_of_digest, sri_value
@@ -150,9 +151,12 @@ def scan_sources(
 
         bundled = already_hashed(files, [s.folder for s in sources], spec)
         modules_refused = cors_warning(spec) is not None  # only then do modules matter
-        hashed = fingerprint(
-            files, spec.assets.fingerprint, bundled.keys, scan_hashed=modules_refused
-        )
+        try:
+            hashed = fingerprint(
+                files, spec.assets.fingerprint, bundled.keys, scan_hashed=modules_refused
+            )
+        except OSError as exc:
+            raise unreadable(exc.filename or "a static file", exc) from None
         inventory.names, content, kept = hashed.names, hashed.content, hashed.hashed
         inventory.warnings += bundled.warnings + hashed.warnings
         if hashed.modules:
@@ -169,24 +173,37 @@ def scan_sources(
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
         key = join_key(prefix, stored)
-        asset = inventory.assets[key] = build_asset(
-            key,
-            logical,
-            path,
-            spec,
-            meta_warned,
-            inventory.warnings,
-            content.get(logical),
-            stored,
-            cached.get(logical),
-            memo,
-            immutable=logical in kept or stored != logical,
-        )
+        try:
+            asset = inventory.assets[key] = build_asset(
+                key,
+                logical,
+                path,
+                spec,
+                meta_warned,
+                inventory.warnings,
+                content.get(logical),
+                stored,
+                cached.get(logical),
+                memo,
+                immutable=logical in kept or stored != logical,
+            )
+        except OSError as exc:
+            raise unreadable(path, exc) from None
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
     for cache, seen in caches:
         cache.save(seen)
     return inventory
+
+
+def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
+    """A static file that cannot be read: which, why, and what to do (nothing is uploaded)."""
+    why = exc.strerror or type(exc).__name__
+    return LocalFileError(
+        f"cannot read {os.fspath(path)}: {why}",
+        "Nothing was uploaded. Make the file readable by this user (or remove it, or leave "
+        "it out with assets.exclude), then run the command again.",
+    )
 
 
 def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
@@ -361,6 +378,13 @@ def hash_file(path: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _link_text(path: str) -> str:
+    try:
+        return f"-> {os.readlink(path)}"
+    except OSError:
+        return "unreadable link"
+
+
 def walk_static(
     folder: Path, include_hidden: bool, inventory: LocalInventory
 ) -> Iterator[tuple[str, str]]:
@@ -384,6 +408,11 @@ def walk_static(
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_symlink():
+                if not os.path.exists(entry.path):  # dangling, or a loop of links
+                    inventory.warnings.append(
+                        f"{rel}: symlink points to nothing ({_link_text(entry.path)}); skipped"
+                    )
+                    continue
                 target = Path(entry.path).resolve()
                 if not target.is_relative_to(root):
                     inventory.warnings.append(f"{rel}: symlink leaves the static folder; skipped")

@@ -288,6 +288,18 @@ def _stop_all() -> None:
         server.stop()
 
 
+def shell_settings(server: LocalS3) -> str:
+    """The ``export`` lines ``local-s3`` prints: a spec that interpolates these variables (as
+    the Quickstart's and deploy.example.yaml do) deploys to this server, and the app's pages
+    link to it. Any access key is accepted by a server started without one."""
+    return (
+        f"export FLASK_S3_ENDPOINT_URL={server.endpoint_url}\n"
+        "export FLASK_S3_URL_SCHEME=http FLASK_S3_URL_STYLE=path "
+        f"FLASK_S3_BUCKET_DOMAIN={server.host}\n"
+        "export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n"
+    )
+
+
 class _Stopped(BaseException):
     """SIGTERM or SIGHUP arrived: unwind through ``finally`` so the server child stops too."""
 
@@ -319,7 +331,10 @@ def serve(data_dir: Path | None, port: int | None) -> None:
         server.start()
         print(
             f"Local S3 ready at {server.endpoint_url} (any access key is accepted).\n"
-            "Put this in deploy.yaml:\n\n"
+            "Paste these lines in the terminal where you run flask-s3 and the app:\n\n"
+            f"{shell_settings(server)}\n"
+            "A spec that interpolates them (see the Quickstart) deploys here and its pages link\n"
+            "here. Or write the values into deploy.yaml:\n\n"
             "bucket:\n"
             f"  endpoint_url: {server.endpoint_url}\n"
             "urls:\n"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from faultproxy import FaultProxy
 from flask import Blueprint, Flask, render_template_string
+from migration import expect_migration
 
 import flask_s3
 from flask_s3 import FlaskS3, create_all
@@ -178,7 +179,7 @@ def test_seed_positional_order_wins(s3_env, bucket_name, tmp_path):
 
 def test_a_regex_in_the_seventh_position_is_read_as_0_3_did(s3_env, bucket_name, tmp_path):
     app = old_style_app(tmp_path, s3_env, bucket_name)
-    with pytest.warns(MigrationWarning, match="filepath_filter_regex"):
+    with expect_migration("filepath_filter_regex"):
         report = create_all(app, None, None, None, None, False, r"^js/")
     assert report.uploaded == 1
 

@@ -12,11 +12,15 @@ Code blocks in ``docs/*.md`` follow one convention, checked here:
   (a reason is required), ``% exit: N`` expects that exit code, ``% cwd: checkout`` runs it
   in the repository (``make demo``), and ``% output`` before a ``text`` block checks that its
   lines (``...`` matches anything) appear, in order, in the previous ``sh`` block's output.
+  ``% serve: /PATH`` runs an ``sh`` block that serves the app (``flask run``) on a free port
+  (``FLASK_RUN_PORT``), fetches PATH, then every asset URL the page links (``href``/``src``):
+  each must answer 200 from the local S3 (``FLASK_S3_ENDPOINT_URL``); then stops the server.
 - Shell or Python written any other way (``console``, ``bash``, ``$ `` prompts in ``text``)
   fails, so an example cannot escape the test by its spelling.
 
-Pages run against the session's SeaweedFS: the AWS credentials are in the environment and
-``FLASK_S3_ENDPOINT_URL`` names the local S3, as the Quickstart's local-S3 step tells a reader.
+Pages run against the session's SeaweedFS, in the environment the Quickstart's local-S3 step
+gives a reader: the ``export`` lines ``flask-s3 local-s3`` prints for this server
+(``shell_settings``), with the server's own access key.
 """
 
 from __future__ import annotations
@@ -288,7 +292,7 @@ def check_spelling(block: Block) -> None:
     """Refuse examples that would slip past the runner by how they are written."""
     if "not run" in block.notes and not block.notes["not run"]:
         raise DocsError(f"{block.where}: `% not run:` needs a reason")
-    unknown = set(block.notes) - {"not run", "exit", "cwd", "output", "files from"}
+    unknown = set(block.notes) - {"not run", "exit", "cwd", "output", "files from", "serve"}
     if unknown:
         raise DocsError(f"{block.where}: unknown note(s) {sorted(unknown)}")
     if block.caption:
@@ -344,6 +348,8 @@ class PageRun:
             if self.last_output is None:
                 raise DocsError(f"{block.where}: `% output` follows no `sh` block")
             expect_output(block, self.last_output)
+        elif block.language == "sh" and "serve" in block.notes:
+            self.serve(block)
         elif block.language == "sh":
             self.shell(block)
         elif block.language == "python":
@@ -370,6 +376,72 @@ class PageRun:
                 f"{block.where}: exit code {result.returncode}, expected {expected}\n"
                 f"{block.text}\n{self.last_output}"
             )
+
+    def serve(self, block: Block) -> None:
+        """Serve the app as the block says, then fetch the page and every asset it links."""
+        import socket
+        import time
+        import urllib.error
+        import urllib.request
+        from html.parser import HTMLParser
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**self.env, "FLASK_RUN_PORT": str(port), "FLASK_RUN_HOST": "127.0.0.1"}
+        server = subprocess.Popen(
+            ["bash", "-e", "-c", f"exec {block.text.strip()}"],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            page_url = f"http://127.0.0.1:{port}{block.notes['serve'] or '/'}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(page_url, timeout=5) as resp:
+                        html = resp.read().decode()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        message = f"{block.where}: the app did not serve {page_url}"
+                        raise DocsError(message) from None
+                    time.sleep(0.2)
+
+            class Links(HTMLParser):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.urls: list[str] = []
+
+                def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                    self.urls += [v for k, v in attrs if k in ("href", "src") and v]
+
+            links = Links()
+            links.feed(html)
+            endpoint = self.env["FLASK_S3_ENDPOINT_URL"]
+            lines = []
+            for url in links.urls:
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as resp:
+                        status = resp.status
+                except urllib.error.HTTPError as err:
+                    status = err.code
+                lines.append(f"{status} {url}")
+                if status != 200 or not url.startswith(endpoint + "/"):
+                    raise DocsError(
+                        f"{block.where}: {url} answered {status}; every asset must come from the "
+                        f"local S3 ({endpoint})\n{html}"
+                    )
+            if not lines:
+                raise DocsError(f"{block.where}: the page links no assets\n{html}")
+            self.last_output = html + "\n" + "\n".join(lines) + "\n"
+        finally:
+            server.terminate()
+            server.communicate(timeout=10)
 
     def python(self, block: Block) -> None:
         out = io.StringIO()
@@ -439,9 +511,23 @@ def run_page(page: Path, workdir: Path, env: dict[str, str]) -> None:
                 del sys.modules[name]
 
 
+def local_s3_exports(server: Any) -> dict[str, str]:
+    """The variables of the ``export`` lines ``flask-s3 local-s3`` prints for ``server``."""
+    from flask_s3.seaweedfs import shell_settings
+
+    found = {}
+    for line in shell_settings(server).splitlines():
+        for word in line.removeprefix("export ").split():
+            name, _, value = word.partition("=")
+            found[name] = value
+    return found
+
+
 @pytest.fixture
 def docs_env(s3_env, monkeypatch, tmp_path):
-    monkeypatch.setenv("FLASK_S3_ENDPOINT_URL", s3_env.endpoint_url)
+    for name, value in local_s3_exports(s3_env).items():
+        if not name.startswith("AWS_"):  # the session's server checks its own key
+            monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     workdir = tmp_path / "page"
     workdir.mkdir()
@@ -540,3 +626,59 @@ def test_readme_links_resolve():
     for link in links:
         if "://" not in link:
             assert (ROOT / link).exists(), link
+
+
+# --- the built HTML: site navigation, the CLI examples, long lines --------------------------
+
+
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("docs-html")
+    sphinx = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html"]
+    result = subprocess.run(
+        [*sphinx, "-d", str(out / "doctrees"), str(DOCS), str(out / "html")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return out / "html"
+
+
+def _sidebar(html: str) -> str:
+    start = html.index('class="sphinxsidebar"')
+    return html[start : html.index("</div>\n    </div>", start)]
+
+
+def test_every_page_has_the_whole_site_in_its_sidebar(built_html: Path):
+    pages = sorted(built_html.glob("*.html")) + sorted(built_html.glob("reference/*.html"))
+    skip = ("genindex", "search", "py-modindex", "404")
+    documents = [p for p in pages if p.stem not in skip]
+    assert len(documents) > 10
+    for page in documents:
+        sidebar = _sidebar(page.read_text(encoding="utf-8"))
+        for target in ("quickstart.html", "troubleshooting.html", "reference/cli.html"):
+            href = Path(os.path.relpath(built_html / target, page.parent)).as_posix()
+            here = page == built_html / target
+            assert here or f'href="{href}"' in sidebar, (page.name, target)
+
+
+def test_the_cli_reference_lists_the_examples(built_html: Path):
+    html = (built_html / "reference" / "cli.html").read_text(encoding="utf-8")
+    items = re.findall(r"<li><p><code[^>]*>(.*?)</code>: ([^<]*)</p></li>", html)
+    commands = [re.sub(r"<[^>]+>", "", code) for code, _ in items]
+    assert "flask-s3 validate deploy.yaml" in commands
+    listed = dict(zip(commands, [what for _, what in items], strict=True))
+    assert listed["flask-s3 plan deploy.yaml"] == "show what would change"
+    assert 'class="line"' not in html.split("flask-s3 plan deploy.yaml")[0][-2000:]
+
+
+def test_long_lines_on_the_troubleshooting_page_wrap(built_html: Path):
+    html = (built_html / "troubleshooting.html").read_text(encoding="utf-8")
+    sheets = re.findall(r'<link rel="stylesheet"[^>]*href="([^"]+)"', html)
+    ours = [s for s in sheets if "flask-s3.css" in s]
+    assert ours, sheets
+    css = (built_html / ours[0].split("?")[0]).read_text(encoding="utf-8")
+    rule = re.search(r"div\.highlight pre\s*\{([^}]*)\}", css)
+    assert rule and "white-space: pre-wrap" in rule.group(1)
+    assert "(connection refused) while trying to connect; check bucket.endpoint_url" in html

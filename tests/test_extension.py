@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, render_template_string
+from migration import expect_migration
 
 import flask_s3
 from flask_s3 import FlaskS3
@@ -55,7 +56,7 @@ def test_second_registration_rereads_old_keys_and_defaults(tmp_path: Path) -> No
     app.config["FLASKS3_BUCKET_NAME"] = "two"  # the filled S3_BUCKET_NAME must not stick
     app.config["FLASKS3_USE_HTTPS"] = False
     app.debug = True
-    with pytest.warns(MigrationWarning, match="FLASKS3_USE_HTTPS"):
+    with expect_migration("FLASKS3_USE_HTTPS"):
         FlaskS3(app)
     assert app.config["S3_BUCKET_NAME"] == "two"
     assert app.config["USE_S3"] is False and app.config["FLASKS3_ACTIVE"] is False
@@ -161,7 +162,7 @@ def test_flasks3_alias_fills_absent_seed_key(
     tmp_path: Path, old: str, value: Any, new: str, expected: Any
 ) -> None:
     app = new_app(tmp_path, **{old: value})
-    with pytest.warns(MigrationWarning, match=new) as caught:
+    with expect_migration(new) as caught:
         FlaskS3(app)
     assert app.config[new] == expected
     assert all(w.filename == __file__ for w in caught)  # points at the user's line
@@ -190,7 +191,7 @@ def test_seed_key_wins_over_its_alias(
     tmp_path: Path, old: str, value: Any, new: str, expected: Any
 ) -> None:
     app = new_app(tmp_path, **{old: value, new: CURRENT[new]})
-    with pytest.warns(MigrationWarning, match=f"{old}.*ignored because {new} is set"):
+    with expect_migration(f"{old}.*ignored because {new} is set"):
         FlaskS3(app)
     assert app.config[new] == CURRENT[new] != expected
 
@@ -198,7 +199,7 @@ def test_seed_key_wins_over_its_alias(
 def test_flasks3_cache_control_needs_use_cache_control(tmp_path: Path) -> None:
     # 0.3 applied FLASKS3_CACHE_CONTROL only with FLASKS3_USE_CACHE_CONTROL on.
     app = new_app(tmp_path, FLASKS3_HEADERS={"Expires": "x"}, FLASKS3_CACHE_CONTROL="max-age=9")
-    with pytest.warns(MigrationWarning, match="no effect because FLASKS3_USE_CACHE_CONTROL"):
+    with expect_migration("no effect because FLASKS3_USE_CACHE_CONTROL"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == {"Expires": "x"}
 
@@ -210,7 +211,7 @@ def test_flasks3_cache_control_wins_over_flasks3_headers(tmp_path: Path) -> None
         FLASKS3_CACHE_CONTROL="max-age=9",
         FLASKS3_USE_CACHE_CONTROL=True,
     )
-    with pytest.warns(MigrationWarning, match=r"write S3_HEADERS = \{'Expires'"):
+    with expect_migration(r"write S3_HEADERS = \{'Expires'"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == {"Expires": "x", "Cache-Control": "max-age=9"}
     assert app.config["FLASKS3_HEADERS"]["cache-control"] == "no-cache"  # not changed in place
@@ -224,14 +225,14 @@ def test_flasks3_cache_control_does_not_replace_an_explicit_one(tmp_path: Path) 
         FLASKS3_CACHE_CONTROL="max-age=9",
         FLASKS3_USE_CACHE_CONTROL=True,
     )
-    with pytest.warns(MigrationWarning, match="ignored because S3_HEADERS"):
+    with expect_migration("ignored because S3_HEADERS"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == {"cache-control": "no-store"}
 
 
 def test_empty_gzip_only_exts_gzips_every_type(tmp_path: Path) -> None:
     app = new_app(tmp_path, FLASKS3_GZIP=True)
-    with pytest.warns(MigrationWarning, match="every file is gzipped"):
+    with expect_migration("every file is gzipped"):
         FlaskS3(app)
     assert app.config["S3_GZIP_CONTENT_TYPES"] == ["*/*"]
 
@@ -239,7 +240,7 @@ def test_empty_gzip_only_exts_gzips_every_type(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "scheme"), [(True, "https"), (False, "http")])
 def test_s3_use_https(tmp_path: Path, value: bool, scheme: str) -> None:
     app = new_app(tmp_path, S3_BUCKET_NAME="bk", S3_USE_HTTPS=value)
-    with pytest.warns(MigrationWarning, match="S3_URL_SCHEME") as caught:
+    with expect_migration("S3_URL_SCHEME") as caught:
         FlaskS3(app)
     assert app.config["S3_URL_SCHEME"] == scheme
     assert static_url(app) == f"{scheme}://bk.s3.amazonaws.com/static/a.css"
@@ -248,7 +249,7 @@ def test_s3_use_https(tmp_path: Path, value: bool, scheme: str) -> None:
 
 def test_s3_use_https_ignored_when_scheme_set(tmp_path: Path) -> None:
     app = new_app(tmp_path, S3_USE_HTTPS=True, S3_URL_SCHEME="http")
-    with pytest.warns(MigrationWarning, match="ignored because S3_URL_SCHEME"):
+    with expect_migration("ignored because S3_URL_SCHEME"):
         FlaskS3(app)
     assert app.config["S3_URL_SCHEME"] == "http"
 
@@ -289,7 +290,7 @@ def test_s3_use_https_wins_over_flasks3_use_https(tmp_path: Path) -> None:
 def test_s3_cache_control(tmp_path: Path, config: dict[str, Any], headers: dict[str, str]) -> None:
     given = dict(config.get("S3_HEADERS", {}))
     app = new_app(tmp_path, **config)
-    with pytest.warns(MigrationWarning, match=r"S3_HEADERS\ = \{'Cache-Control'"):
+    with expect_migration(r"S3_HEADERS\ = \{'Cache-Control'"):
         FlaskS3(app)
     assert app.config["S3_HEADERS"] == headers
     assert config.get("S3_HEADERS", {}) == given  # the user's dict is not changed in place

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Blueprint, Flask, render_template_string
+from migration import expect_migration
 
 import flask_s3
 from flask_s3 import FlaskS3
@@ -163,9 +164,7 @@ def test_errors_are_value_errors_raised_no_later_than_in_0_3(tmp_path: Path) -> 
 )
 def test_misspelt_keys_warn_with_the_closest_name(tmp_path: Path, key: str, closest: str) -> None:
     app = old_app(tmp_path, S3_BUCKET_NAME="bk", **{key: "x"})
-    with pytest.warns(
-        MigrationWarning, match=f"{key} is not a flask-s3 setting.*did you mean {closest}"
-    ):
+    with expect_migration(f"{key} is not a flask-s3 setting.*did you mean {closest}"):
         FlaskS3(app)
 
 
@@ -178,9 +177,7 @@ def test_other_extensions_s3_keys_do_not_warn(tmp_path: Path) -> None:
 
 def test_unknown_flasks3_key_warns(tmp_path: Path) -> None:
     app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_SOMETHING_ELSE=1)
-    with pytest.warns(
-        MigrationWarning, match="FLASKS3_SOMETHING_ELSE is not a Flask-S3 0.3 setting"
-    ):
+    with expect_migration("FLASKS3_SOMETHING_ELSE is not a Flask-S3 0.3 setting"):
         FlaskS3(app)
 
 
@@ -200,7 +197,7 @@ def test_harmless_or_deploy_time_keys_still_say_something(
         {r"\.css$": {"Cache-Control": "max-age=1"}} if key == "FLASKS3_FILEPATH_HEADERS" else True
     )
     app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", **{key: value})
-    with pytest.warns(MigrationWarning, match=says):
+    with expect_migration(says):
         FlaskS3(app)
 
 
@@ -250,6 +247,6 @@ def test_warnings_are_shown_by_default(tmp_path: Path) -> None:
 
 def test_gzip_extension_without_a_dot_says_what_changed(tmp_path: Path) -> None:
     app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_GZIP_ONLY_EXTS=["css", ".js"])
-    with pytest.warns(MigrationWarning, match="without one .like 'css'. gzipped nothing"):
+    with expect_migration("without one .like 'css'. gzipped nothing"):
         FlaskS3(app)
     assert app.config["S3_GZIP_CONTENT_TYPES"] == ["text/css", "application/javascript"]

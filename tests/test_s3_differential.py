@@ -476,3 +476,110 @@ def test_expires_is_written_as_an_http_date():
     assert http_date("2027-01-01T00:00:00Z") == "Fri, 01 Jan 2027 00:00:00 GMT"
     assert http_date("Fri, 01 Jan 2027 01:00:00 +0100") == "Fri, 01 Jan 2027 00:00:00 GMT"
     assert http_date("next tuesday") is None
+
+
+# -- first contact (issue 26): a refused or unresolvable endpoint, judged as botocore does ------
+
+
+def _listener() -> Any:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    return server
+
+
+def _accepted(server: Any) -> int:
+
+    count = 0
+    while True:
+        try:
+            conn, _ = server.accept()
+        except (TimeoutError, BlockingIOError):
+            return count
+        conn.close()
+        count += 1
+
+
+@pytest.mark.parametrize("kind", ["fast", "boto3"])
+def test_first_contact_dials_where_botocores_requests_go(env: pytest.MonkeyPatch, kind: str):
+    from flask_s3.s3.reach import first_contact
+
+    server = _listener()
+    try:
+        host, port = server.getsockname()
+        spec = spec_for({"endpoint_url": f"http://{host}:{port}", "region": "us-east-1"})
+        env.setenv("FLASK_S3_STORE", kind)
+        store = open_store(spec)
+        assert store.kind == kind
+        request = prepared_request(boto_client(spec), "ListObjectsV2", Bucket="site-assets")
+        assert urlsplit(request.url).netloc == f"{host}:{port}"
+        first_contact(store)
+        assert _accepted(server) == 1  # one connection, to that address, no request sent
+    finally:
+        server.close()
+
+
+def test_first_contact_is_skipped_behind_a_proxy_as_botocore_connects_there(
+    env: pytest.MonkeyPatch,
+):
+    from flask_s3.s3.reach import boto_address
+
+    spec = spec_for({"endpoint_url": "http://127.0.0.1:9", "region": "us-east-1"})
+    assert boto_address(boto_client(spec)) == ("127.0.0.1", 9, 5.0)
+    env.setenv("HTTP_PROXY", "http://proxy.corp:3128")
+    client = boto_client(spec)
+    assert client._endpoint.http_session._proxy_config.proxy_url_for("http://127.0.0.1:9/x")
+    assert boto_address(client) is None
+
+
+@pytest.mark.parametrize(
+    "endpoint, kind",
+    [(None, "refused"), ("http://no-such-host.invalid:9000", "dns")],
+    ids=["refused", "unresolvable"],
+)
+def test_first_contact_decides_as_botocore_with_a_budget_of_one_attempt(
+    env: pytest.MonkeyPatch, endpoint: str | None, kind: str
+):
+    """The check's budget is one attempt with botocore's connect timeout: botocore, given that
+    budget, makes one attempt and fails the same way, as fast; the run's requests keep theirs."""
+    import time
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from flask_s3.errors import S3Error
+    from flask_s3.s3.boto import _connection_kind
+    from flask_s3.s3.reach import check_endpoint
+
+    if endpoint is None:
+        server = _listener()
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        server.close()  # nothing listens there any more: connections are refused
+    spec = spec_for({"endpoint_url": endpoint, "region": "us-east-1"})
+    client = boto_client(spec)
+    assert target_of(client, "site-assets").max_attempts == 5  # the requests' budget
+    one = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=client.meta.config.merge(
+            Config(retries={"mode": "standard", "total_max_attempts": 1})
+        ),
+    )
+    assert target_of(one, "site-assets").max_attempts == 1
+    started = time.monotonic()
+    with pytest.raises(EndpointConnectionError) as botocore_says:
+        one.head_bucket(Bucket="site-assets")
+    botocore_took = time.monotonic() - started
+    assert _connection_kind(str(botocore_says.value.kwargs["error"])) == kind
+    for store_kind in ("fast", "boto3"):
+        env.setenv("FLASK_S3_STORE", store_kind)
+        started = time.monotonic()
+        with pytest.raises(S3Error) as ours:
+            check_endpoint(open_store(spec))
+        assert time.monotonic() - started < max(1.0, 2 * botocore_took)
+        what = "connection refused" if kind == "refused" else "its host name does not resolve"
+        assert ours.value.summary.startswith(f"cannot reach the S3 endpoint {endpoint} ({what})")
+        assert ours.value.detail == ""

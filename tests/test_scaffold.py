@@ -13,6 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from flask import Blueprint, Flask
+from migration import expect_migration
 
 from flask_s3 import FlaskS3, create_all, url_for
 from flask_s3.cli import main
@@ -157,7 +158,8 @@ def test_init_spec_reproduces_urls_and_a_filled_bucket(
 def test_init_without_a_bucket_says_what_to_set(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     module = write_app(tmp_path, {"FLASKS3_GZIP": True})
-    result = CliRunner().invoke(main, ["init", "--app", f"{module}:app"])
+    with expect_migration("FLASKS3_GZIP is a Flask-S3 0.3 setting"):  # importing the app
+        result = CliRunner().invoke(main, ["init", "--app", f"{module}:app"])
     assert result.exit_code == 1
     assert "names no bucket" in result.output and "FLASKS3_BUCKET_NAME" in result.output
     assert not (tmp_path / "deploy.yaml").exists()

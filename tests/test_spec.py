@@ -59,6 +59,13 @@ EXPECTED = {
     "35-merge-key.yaml": (3, 1, "bucket", "merge keys (<<) are not supported"),
     "50-expires-not-a-date.yaml": (6, 5, "assets.headers.Expires", '"next tuesday" is not a date'),
     "51-expected-owner.yaml": (4, 3, "bucket.expected_owner", "12-digit AWS account id"),
+    "52-duplicate-and-misspelt.yaml": (4, 3, "bucket.name", "duplicate key (first given on"),
+    "53-bucket-adjacent-periods.yaml": (3, 3, "bucket.name", "two adjacent periods"),
+    "54-bucket-ip-address.yaml": (3, 3, "bucket.name", "looks like an IP address"),
+    "55-bucket-underscore-capitals.yaml": (3, 3, "bucket.name", "3-63 lowercase letters"),
+    "56-bucket-xn-prefix.yaml": (3, 3, "bucket.name", "starts with 'xn--', which S3 reserves"),
+    "57-bucket-s3alias-suffix.yaml": (3, 3, "bucket.name", "ends with '-s3alias', which S3"),
+    "58-bucket-from-var-mrap.yaml": (3, 3, "bucket.name", "\"shop.mrap\" ends with '.mrap'"),
     "36-cloudfront-domain-as-id.yaml": (
         6,
         5,
@@ -143,6 +150,56 @@ def test_every_problem_is_reported_at_once():
         "upload.concurency",
     ]
     assert info.value.summary == "3 problems in the deploy spec"
+
+
+def test_a_duplicate_key_does_not_hide_the_other_problems():
+    with pytest.raises(SpecError) as info:
+        load_spec(BAD / "52-duplicate-and-misspelt.yaml")
+    found = [(p.path, p.message) for p in info.value.problems]
+    assert found == [
+        ("bucket.name", "duplicate key (first given on line 3); keep one"),
+        ("assets.prnue", 'unknown key; did you mean "prune"?'),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shop-assets",
+        "a.b-c",
+        "123",
+        "shop.s3alias",  # the reserved suffix is "-s3alias"
+        "xn-shop",
+        "amzn-s3-demo",
+        "sthree",
+        "1.2.3.4.5",  # not the four-part IP form
+        "mrap-shop",
+    ],
+)
+def test_bucket_names_s3_accepts_pass(name: str):
+    assert spec_from_dict({"version": 1, "bucket": {"name": name}}).bucket.name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab",
+        "a" * 64,
+        "-shop",
+        "shop-",
+        "shop..assets",
+        "10.0.0.1",
+        "sthree-shop",
+        "amzn-s3-demo-shop",
+        "shop--ol-s3",
+        "shop--x-s3",
+        "shop--table-s3",
+    ],
+)
+def test_bucket_names_s3_refuses_are_refused(name: str):
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({"version": 1, "bucket": {"name": name}})
+    assert [p.path for p in info.value.problems] == ["bucket.name"]
 
 
 def test_validate_command_exits_1_without_traceback_for_every_bad_spec():

@@ -398,7 +398,31 @@ def _python_value(value: Any) -> str:
     return repr(value)
 
 
+EXAMPLE_LINE = re.compile(r"^\| (\S.*?)\s{2,}(\S.*)$")
+
+
+def examples_as_lists(app: Sphinx, ctx: Any, lines: list[str]) -> None:
+    """A help text's aligned examples (a click ``\\b`` block: ``COMMAND   what it does``)
+    become a list of ``COMMAND``: what it does; HTML would run the columns together."""
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        end = index
+        while end < len(lines) and lines[end].startswith("| "):
+            end += 1
+        block = lines[index:end]
+        matches = [EXAMPLE_LINE.match(line) for line in block]
+        if block and all(matches):
+            out += [f"* ``{m.group(1)}``: {m.group(2)}" for m in matches if m] + [""]
+            index = end
+        else:
+            out.append(lines[index])
+            index += 1
+    lines[:] = out
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("sphinx-click-process-description", examples_as_lists)
     app.add_directive("flask-s3-schema", SchemaDirective)
     app.add_directive("flask-s3-config-keys", ConfigKeysDirective)
     app.add_directive("flask-s3-old-config-keys", OldConfigKeysDirective)

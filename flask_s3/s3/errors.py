@@ -119,27 +119,29 @@ PERMISSIONS = {
     "write-encryption": "s3:PutEncryptionConfiguration",
 }
 
+TLS_UNVERIFIED = (
+    "the TLS certificate of the S3 endpoint could not be verified",
+    "If the endpoint uses a private certificate authority, point AWS_CA_BUNDLE (or "
+    "ca_bundle in the AWS config file) at its CA bundle.",
+)
+# kind -> (what happened, what to check). Refused and unresolvable say all there is on one
+# line; for the others the cause underneath follows on the next.
 _UNREACHABLE = {
-    "tls": (
-        "the TLS certificate of the S3 endpoint could not be verified",
-        "If the endpoint uses a private certificate authority, point AWS_CA_BUNDLE (or "
-        "ca_bundle in the AWS config file) at its CA bundle.",
-    ),
     "dns": (
-        "cannot reach the S3 endpoint: its host name does not resolve",
-        "Check bucket.endpoint_url / bucket.region and your DNS.",
+        "its host name does not resolve",
+        "check bucket.endpoint_url / bucket.region and your DNS",
     ),
     "refused": (
-        "cannot reach the S3 endpoint: connection refused",
-        "Check bucket.endpoint_url and that the server is running.",
+        "connection refused",
+        "check bucket.endpoint_url (or AWS_ENDPOINT_URL) and that the server is running",
     ),
     "timeout": (
-        "cannot reach the S3 endpoint: timed out",
-        "Check bucket.endpoint_url, the network and any proxy settings.",
+        "timed out",
+        "check bucket.endpoint_url, the network and any proxy settings",
     ),
     "connection": (
-        "cannot reach the S3 endpoint: the connection failed",
-        "Check bucket.endpoint_url and that the server is running.",
+        "the connection failed",
+        "check bucket.endpoint_url and that the server is running",
     ),
 }
 
@@ -155,8 +157,18 @@ def describe_error(exc: BaseException, doing: str, bucket: str) -> S3Error:
             "or name a profile in bucket.profile (or AWS_PROFILE).",
         )
     if isinstance(exc, StoreUnreachable):
-        summary, fix = _UNREACHABLE.get(exc.kind, _UNREACHABLE["connection"])
-        return S3Error(f"{summary} while trying to {doing}", f"{exc.endpoint}: {exc.reason}. {fix}")
+        if exc.kind == "tls":
+            summary, fix = TLS_UNVERIFIED
+            return S3Error(
+                f"{summary} while trying to {doing}", f"{exc.endpoint}: {exc.reason}. {fix}"
+            )
+        what, check = _UNREACHABLE.get(exc.kind, _UNREACHABLE["connection"])
+        cause = "" if exc.kind in ("dns", "refused") else f"{exc.reason}."
+        return S3Error(
+            f"cannot reach the S3 endpoint {exc.endpoint} ({what}) while trying to {doing}; "
+            f"{check}",
+            cause,
+        )
     if isinstance(exc, StoreError):
         code = exc.code
         if code in ("403", "Forbidden"):

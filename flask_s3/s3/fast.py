@@ -319,6 +319,10 @@ class FastStore:
                 response = None
                 error: BaseException | None = ConnectionResetError("connection closed")
             except (OSError, http.client.HTTPException) as exc:
+                if isinstance(exc, OSError) and exc.filename is not None:
+                    # Opening the body (a local file) failed, not the network: the boto3
+                    # store opens it before botocore sends, so nothing retries it there either.
+                    raise
                 response, error = None, exc
             else:
                 error = None

@@ -15,6 +15,11 @@ from typing import Any
 from ..errors import Problem, SpecError
 from .yamlfile import EMPTY_IS_UNSET, Locator, Path_
 
+# S3's bucket naming rules beyond the schema's pattern (length and characters):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+IP_FORM = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private_key")
 SECRET_KEYS = {"aws_access_key_id", "access_key_id", "access_key", "aws_access_key"}
 
@@ -62,7 +67,7 @@ def find_secrets(node: Any, path: Path_, locator: Locator) -> list[Problem]:
 
 def validate(data: dict[str, Any], locator: Locator) -> None:
     """Raise SpecError with every problem: secrets first, then everything the schema finds."""
-    problems = find_secrets(data, (), locator)
+    problems = [*locator.carried, *find_secrets(data, (), locator)]
     for path in EMPTY_IS_UNSET:
         parent: Any = data
         for part in path[:-1]:
@@ -71,6 +76,7 @@ def validate(data: dict[str, Any], locator: Locator) -> None:
             del parent[path[-1]]
     problems += glob_problems(data, locator)
     problems += endpoint_problems(data, locator) + prefix_problems(data, locator)
+    problems += bucket_name_problems(data, locator)
     if not problems and _known_valid(data):
         return
     from jsonschema import Draft202012Validator
@@ -110,6 +116,35 @@ def check_dates(data: dict[str, Any], locator: Locator) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why S3 would refuse this bucket name (InvalidBucketName), or None.
+
+    Length and characters are the schema's pattern; these are the rules a name that passes
+    the pattern can still break.
+    """
+    if ".." in name:
+        return f"{_shown(name)} has two adjacent periods; S3 refuses it (write one '.')"
+    if IP_FORM.match(name):
+        return f"{_shown(name)} looks like an IP address; S3 refuses such names"
+    for prefix in RESERVED_BUCKET_PREFIXES:
+        if name.startswith(prefix):
+            return f"{_shown(name)} starts with {prefix!r}, which S3 reserves; choose another name"
+    for suffix in RESERVED_BUCKET_SUFFIXES:
+        if name.endswith(suffix):
+            return f"{_shown(name)} ends with {suffix!r}, which S3 reserves; choose another name"
+    return None
+
+
+def bucket_name_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
+    """S3's bucket naming rules on ``bucket.name`` (after interpolation), located."""
+    bucket = data.get("bucket")
+    name = bucket.get("name") if isinstance(bucket, dict) else None
+    if not isinstance(name, str):
+        return []  # a missing or non-text name is the schema's to explain
+    message = bucket_name_problem(name)
+    return [locator.problem(("bucket", "name"), message)] if message else []
 
 
 def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class Locator:
 
     file: str
     where: dict[Path_, tuple[int, int]]
+    # Problems found while reading that leave the data usable (a duplicate key keeps its
+    # first value): validation reports them beside everything else it finds.
+    carried: list[Problem] = field(default_factory=list)
 
     def at(self, path: Path_) -> tuple[int, int]:
         for end in range(len(path), -1, -1):
@@ -72,6 +75,7 @@ class _Builder:
     def __init__(self, locator: Locator) -> None:
         self.locator = locator
         self.problems: list[Problem] = []
+        self.duplicates: list[Problem] = []
         self.nodes = 0
         self.constructor = yaml.SafeLoader("")
 
@@ -127,7 +131,7 @@ class _Builder:
             position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
                 first = self.locator.where.get(child, position)
-                self.problems.append(
+                self.duplicates.append(
                     Problem(
                         self.locator.file,
                         position[0],
@@ -207,13 +211,16 @@ def parse_file(path: Path) -> tuple[dict[str, Any], Locator]:
         raise single("the YAML nests too deeply") from None
     problems = builder.problems
     if not isinstance(data, dict):
+        problems += builder.duplicates
         problems.append(
             locator.problem((), "the top level must be a mapping (`version: 1`, `bucket: ...`)")
         )
         raise SpecError(problems)
     problems += interpolate(data, (), locator, os.environ)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(sorted([*problems, *builder.duplicates], key=lambda p: (p.line, p.column)))
+    # The first value of a duplicated key stands, so the schema can still check the rest.
+    locator.carried += builder.duplicates
     return data, locator
 
 

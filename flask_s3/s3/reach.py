@@ -1,0 +1,94 @@
+"""First contact: one connection to the endpoint before a run's first request.
+
+With nothing listening (a local S3 not started, a wrong port) or a host name that does not
+resolve, botocore's standard retries spend several seconds of backoff on every request before
+the error shows. The check here connects once, to the host and port botocore's requests go to,
+with botocore's connect timeout and a budget of one attempt: the decision botocore itself makes
+for ``retries={"mode": "standard", "total_max_attempts": 1}`` (tests/test_s3_differential.py
+holds the two side by side). A refused connection or an unresolvable host ends the run there;
+anything else (a timeout, TLS) is left to the requests and their full retries, which stay
+botocore's. The fast store keeps the connection for its first request, so the check costs no
+round trip. AWS's own endpoints are left alone (they always listen); behind a proxy botocore
+connects to the proxy, so there is nothing to check.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import StoreUnreachable, describe_error
+
+if TYPE_CHECKING:
+    from .store import Store
+
+# The run stops only on these: no server behind the address, or no address at all.
+FAST_FAILURES = (ConnectionRefusedError, socket.gaierror)
+
+
+def check_endpoint(store: Store) -> None:
+    """S3Error, on one line, when nothing can answer at the store's endpoint (see above)."""
+    try:
+        first_contact(store)
+    except StoreUnreachable as exc:
+        raise describe_error(exc, "connect", store.bucket) from None
+
+
+def first_contact(store: Store) -> None:
+    """Raise StoreUnreachable (refused or dns) when nothing can answer at the endpoint."""
+    from .boto import BotoStore
+    from .fast import FastStore
+
+    if is_aws(store.endpoint):
+        return  # AWS always listens; its requests keep botocore's full retries
+    if isinstance(store, FastStore):
+        host = store.target.host
+        try:
+            connection, _ = store.connections.take(host)
+        except FAST_FAILURES as exc:
+            raise _unreachable(exc, store.endpoint) from None
+        except (OSError, ValueError):
+            return  # timeouts, TLS...: the requests retry these as botocore does
+        store.connections.give_back(host, connection)
+    elif isinstance(store, BotoStore):
+        address = boto_address(store.client)
+        if address is None:
+            return
+        try:
+            with socket.create_connection(address[:2], timeout=address[2]):
+                pass
+        except FAST_FAILURES as exc:
+            raise _unreachable(exc, store.endpoint) from None
+        except (OSError, ValueError):
+            return
+
+
+def is_aws(endpoint: str) -> bool:
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def boto_address(client: Any) -> tuple[str, int, float] | None:
+    """(host, port, connect timeout) botocore's requests connect to, when it is the endpoint's.
+
+    Only for path-style addressing (a custom endpoint), where every request goes to the
+    endpoint URL's host; None behind a proxy (botocore connects to the proxy instead).
+    """
+    config = client.meta.config
+    if (getattr(config, "s3", None) or {}).get("addressing_style") != "path":
+        return None
+    url = str(client.meta.endpoint_url)
+    session = client._endpoint.http_session
+    if session._proxy_config.proxy_url_for(url):
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port, float(config.connect_timeout)
+
+
+def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
+    kind = "dns" if isinstance(exc, socket.gaierror) else "refused"
+    return StoreUnreachable(kind, endpoint, str(exc))
