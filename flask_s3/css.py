@@ -9,15 +9,12 @@ rest of the stylesheet keeps its bytes.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
-from .hashcache import cache_dir
+from .hashcache import cache_dir, read_cache, write_cache
 
 if TYPE_CHECKING:
     from tinycss2.ast import Node
@@ -106,12 +103,7 @@ class ReferenceCache:
         self.path = None if directory is None else directory / "css-references.json"
         if self.path is None:
             return
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("v") == FINDER_VERSION:
-                self.entries = dict(data["stylesheets"])
-        except (OSError, ValueError, KeyError, TypeError):
-            self.entries = {}
+        self.entries = read_cache(self.path, FINDER_VERSION, "stylesheets")
 
     def references(self, text: str) -> list[Reference]:
         if "\\" not in text and not maybe_has_references(text):
@@ -135,14 +127,7 @@ class ReferenceCache:
             return
         if len(self.entries) > MAX_CACHED:
             self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".css-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"v": FINDER_VERSION, "stylesheets": self.entries}, fh)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        write_cache(self.path, {"v": FINDER_VERSION, "stylesheets": self.entries}, ".css-")
 
 
 def _url_nodes(nodes: Iterable[Node]) -> Iterator[Node]:

@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RACY_NS = 2_000_000_000  # entries modified this close to the cache's write are re-hashed
 
@@ -29,6 +30,34 @@ def cache_dir() -> Path | None:
         return Path(os.environ["FLASK_S3_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "flask-s3"
+
+
+def read_cache(path: Path | None, version: int | str, section: str) -> dict[str, Any]:
+    """The ``section`` of a cache file written by ``write_cache`` with this ``version``.
+
+    Anything missing, unreadable or of another version is an empty cache, never an error.
+    """
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("v") == version and isinstance(data[section], dict):
+            return dict(data[section])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {}
+
+
+def write_cache(path: Path, payload: dict[str, object], prefix: str) -> None:
+    """Write ``payload`` as JSON atomically (a reader sees the old file or the new one)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 class HashCache:
@@ -93,12 +122,5 @@ class HashCache:
             self.dirty = True
         if not self.dirty and self.written_ns:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"v": 1, "written_ns": time.time_ns(), "files": self.entries}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".md5-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        payload = {"v": 1, "written_ns": time.time_ns(), "files": self.entries}
+        write_cache(self.path, payload, ".md5-")

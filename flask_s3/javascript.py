@@ -13,10 +13,7 @@ the rest of the file is kept byte for byte.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import tempfile
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
@@ -141,7 +138,7 @@ class ScanCache:
     """
 
     def __init__(self) -> None:
-        from .hashcache import cache_dir
+        from .hashcache import cache_dir, read_cache
 
         self.entries: dict[str, list[Any]] = {}
         self.seen: set[str] = set()
@@ -150,12 +147,7 @@ class ScanCache:
         self.path = None if directory is None else directory / "js-references.json"
         if self.path is None:
             return
-        try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))
-            if stored.get("v") == FINDER_VERSION:
-                self.entries = dict(stored["scripts"])
-        except (OSError, ValueError, KeyError, TypeError):
-            self.entries = {}
+        self.entries = read_cache(self.path, FINDER_VERSION, "scripts")
 
     def scan(self, data: bytes) -> JsScan:
         """``scan(data)``, from the cache when this content was scanned before."""
@@ -187,14 +179,9 @@ class ScanCache:
             return
         if len(self.entries) > MAX_CACHED:
             self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".js-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"v": FINDER_VERSION, "scripts": self.entries}, fh)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        from .hashcache import write_cache
+
+        write_cache(self.path, {"v": FINDER_VERSION, "scripts": self.entries}, ".js-")
 
 
 def _first_argument(data: bytes, call: Node, kind: Kind) -> list[JsReference]:

@@ -222,22 +222,18 @@ class ParseCache:
         """Keep what this scan used (others' templates and old versions drop out)."""
         if self.path is None or self.used.keys() == self.entries.keys():
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            temporary.write_text(json.dumps({"v": 1, "templates": self.used}), encoding="utf-8")
-            os.replace(temporary, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        from .hashcache import write_cache
+
+        write_cache(self.path, {"v": 1, "templates": self.used}, ".templates-")
 
 
 def load_parse_cache(path: Path) -> dict[str, list[Found]]:
     """The cache file's entries; anything malformed is dropped, never trusted."""
+    from .hashcache import read_cache
+
+    out: dict[str, list[Found]] = {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        raw = data["templates"] if data.get("v") == 1 else {}
-        out: dict[str, list[Found]] = {}
-        for key, items in raw.items():
+        for key, items in read_cache(path, 1, "templates").items():
             found: list[Found] = []
             for line, func, endpoint, filename in items:
                 if not (
@@ -250,7 +246,7 @@ def load_parse_cache(path: Path) -> dict[str, list[Found]]:
                 found.append((line, func, endpoint, filename))
             out[str(key)] = found
         return out
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, TypeError):
         return {}
 
 
