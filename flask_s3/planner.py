@@ -236,9 +236,10 @@ def differences(saved: Plan, fresh: Plan) -> list[str]:
     def identity(action: Action) -> tuple[object, ...]:
         changed = tuple(sorted((action.changed or {}).items()))
         headers = tuple(sorted((action.headers or {}).items()))
-        cdn = tuple((action.cdn or {}).get("invalidate", ()))
+        # Everything an apply acts on: the distribution and paths it invalidates, too.
+        cdn = json.dumps(action.cdn, sort_keys=True)
         after = json.dumps(action.after, sort_keys=True)  # as a saved plan holds it
-        return (action.action, action.key, action.md5, headers, changed, after, cdn)
+        return (action.action, action.key, action.md5, action.size, headers, changed, after, cdn)
 
     before = {identity(a): a for a in saved.actions}
     now = {identity(a): a for a in fresh.actions}

@@ -325,8 +325,9 @@ def test_public_read_statement_uses_the_partition():
 def test_for_is_required_and_checked(tmp_path):
     spec = tmp_path / "deploy.yaml"
     spec.write_text(SHOP + "bucket: {name: shop-assets}\n")
-    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deploy"])
-    assert result.exit_code == 2 and "'deploy' is not one of 'plan', 'apply'" in result.output
+    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deployer"])
+    assert result.exit_code == 2
+    assert "'deployer' is not one of 'plan', 'apply', 'deploy', 'admin'" in result.output
 
 
 def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
