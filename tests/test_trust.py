@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from faultproxy import FaultProxy
+from loopback import LISTING, Answer, Loopback, serve
 
 EVIL_MODULE = """
 from pathlib import Path
@@ -33,7 +34,9 @@ def create_app():
 """
 
 
-def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flask_s3", *args],
         cwd=cwd,
@@ -199,3 +202,29 @@ def test_a_file_changed_during_a_multipart_upload_is_refused(
     assert again.returncode == 0, again.stderr
     planned = {a["key"]: a["action"] for a in json.loads(again.stdout)["actions"]}
     assert planned == {"static/video.mp4": "upload"}
+
+
+# -- finding 9: the botocore-decision cache routes nothing it cannot vouch for ---------------
+
+
+def test_an_edited_decision_cache_sends_nothing_elsewhere(project: Path, s3_env: Any):
+    first = run(project, "plan", "deploy.yaml")
+    assert first.returncode == 0, first.stderr
+    cache = Path(os.environ["FLASK_S3_CACHE_DIR"])
+    files = list(cache.glob("target-*.json"))
+    assert len(files) == 1
+    assert files[0].stat().st_mode & 0o777 == 0o600
+    text = files[0].read_text()
+    for secret in (s3_env.secret_key, s3_env.access_key):
+        assert secret not in text
+
+    with serve(Loopback(lambda seen: Answer(200, LISTING))) as elsewhere:
+        data = json.loads(text)
+        data["host"] = f"127.0.0.1:{elsewhere.port}"  # where an attacker wants the requests
+        files[0].write_text(json.dumps(data))
+        again = run(project, "plan", "deploy.yaml")
+        assert again.returncode == 0, again.stderr
+        assert "1 to upload" in again.stdout  # the real bucket's answer
+        assert elsewhere.seen == []  # not one signed request went to the forged host
+    # botocore was asked again, and its answer remembered in place of the forgery.
+    assert json.loads(files[0].read_text())["host"] == s3_env.endpoint_url.split("//")[1]
