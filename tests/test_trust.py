@@ -110,11 +110,25 @@ def test_a_plan_made_from_another_spec_is_refused_naming_both(project: Path, buc
     assert "1 uploaded" in ok.stdout
 
 
-def test_a_plan_with_a_forged_action_is_stale(project: Path):
-    """Everything apply acts on is compared with a fresh plan, not only keys and MD5s."""
+def _forge_size(data: dict[str, Any]) -> None:
+    data["actions"][0]["size"] = 10**12  # what apply reads to choose a multipart upload
+
+
+def _forge_bucket(data: dict[str, Any]) -> None:
+    data["bucket"]["name"] = "the-bucket-the-reviewer-saw"
+
+
+def _forge_options(data: dict[str, Any]) -> None:
+    data["options"]["prune"] = True
+
+
+@pytest.mark.parametrize("forge", [_forge_size, _forge_bucket, _forge_options])
+def test_a_plan_forged_in_what_apply_acts_on_or_shows_is_stale(project: Path, forge: Any):
+    """Everything apply acts on, and what show names as the target, is compared with a
+    fresh plan, not only keys and MD5s."""
     assert run(project, "plan", "deploy.yaml", "--out", "plan.json").returncode == 0
     data = json.loads((project / "plan.json").read_text())
-    data["actions"][0]["size"] = 10**12  # what apply reads to choose a multipart upload
+    forge(data)
     (project / "plan.json").write_text(json.dumps(data))
     applied = run(project, "apply", "deploy.yaml", "--plan", "plan.json")
     assert applied.returncode == 1
