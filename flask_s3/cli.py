@@ -375,6 +375,9 @@ def init(app_import: str | None, out: str, force: bool) -> None:
 def iam_policy(spec_path: str, command: str, app_import: str | None, region: str | None) -> None:
     """Print the least-privilege IAM policy (JSON) that `plan` or `apply` needs for SPEC.
 
+    `--for deploy` leaves out bucket creation and settings (s3:PutBucketPolicy can grant
+    anything on the bucket): those go to a separate `--for admin` role.
+
     Only the bucket, the app's static folders and the `.flask-s3/` folder under the prefix;
     CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
     static folders: print the policy again after adding a blueprint with its own.
