@@ -7,11 +7,15 @@ the plan runs through the command line, on both stores.
 
 from __future__ import annotations
 
+import gzip
 import os
+import resource
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -78,17 +82,19 @@ def project(tmp_path: Path) -> Path:
 
 
 def plan_against(
-    project: Path, answer_listing: object
+    project: Path, answer_listing: Any, other: Any = None, bucket_extra: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], Loopback]:
-    def respond(seen: object) -> Answer:
-        query = parse_qs(urlsplit(seen.path).query)  # type: ignore[attr-defined]
+    def respond(seen: Any) -> Answer:
+        query = parse_qs(urlsplit(seen.path).query, keep_blank_values=True)
         if "list-type" in query:
             token = query.get("continuation-token", [None])[0]
-            return answer_listing(query.get("prefix", [""])[0], token)  # type: ignore[operator]
+            return answer_listing(query.get("prefix", [""])[0], token)  # type: ignore[no-any-return]
         if answer_listing is redirect_without_region:
             return redirect_without_region("", None)
         if "policy" in query:
             return error(404, "NoSuchBucketPolicy")
+        if other is not None:
+            return other(seen)  # type: ignore[no-any-return]
         return error(404, "NoSuchKey")
 
     with serve(Loopback(respond)) as loop:
@@ -103,6 +109,7 @@ def plan_against(
                   region: us-east-1
                 """
             )
+            + bucket_extra
         )
         env = {
             **os.environ,
@@ -157,6 +164,71 @@ def test_an_oversized_listing_page_is_refused_unread(
     monkeypatch.setenv("FLASK_S3_STORE", "fast")
     result, loop = plan_against(project, huge_page)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "where S3 sends at most 8,388,608" in result.stderr
+    assert "where flask-s3 expects at most 8,388,608" in result.stderr
     assert loop.url in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _manifest_listing(prefix: str, token: str | None) -> Answer:
+    if prefix == ".flask-s3/":
+        item = (
+            "<Contents><Key>.flask-s3/manifest.json.gz</Key><Size>9</Size>"
+            "<ETag>&quot;m&quot;</ETag></Contents>"
+        )
+        return listing(prefix, item)
+    return listing(prefix)
+
+
+def _gzip_bomb() -> bytes:
+    """A small object that unpacks into 1 GiB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"\0" * (1 << 20)
+    return b"".join([*(packer.compress(block) for _ in range(1024)), packer.flush()])
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        pytest.param(lambda: gzip.compress(b"[" * 100_000 + b"]" * 100_000), id="deep-json"),
+        pytest.param(_gzip_bomb, id="gzip-bomb"),
+    ],
+)
+def test_a_hostile_manifest_is_ignored_as_corrupt(
+    project: Path, monkeypatch: pytest.MonkeyPatch, manifest: Any
+):
+    """The manifest only saves HEAD requests: a hostile one counts as corrupt, the plan goes
+    on without it, in bounded memory."""
+    monkeypatch.setenv("FLASK_S3_STORE", "fast")
+    body = manifest()
+
+    def respond(seen: Any) -> Answer:
+        if "manifest.json.gz" in seen.path:
+            return Answer(200, body, {"Content-Type": "application/gzip"})
+        return error(404, "NoSuchKey")
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result, _ = plan_against(project, _manifest_listing, other=respond)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 to upload" in result.stdout
+    assert "Traceback" not in result.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak > before:  # this plan is the largest child so far: it stayed small
+        assert peak < 400 * 1024, f"{peak // 1024} MB"
+
+
+@pytest.mark.usefixtures("both_stores")
+def test_an_answer_that_is_not_xml_is_an_error_not_a_traceback(project: Path):
+    """CORS rules read from an endpoint that answers garbage."""
+    spec_extra = '  cors: ["https://shop.example.com"]\n'
+
+    def respond(seen: Any) -> Answer:
+        if "cors" in seen.path:
+            return Answer(200, b"\x00<<not xml", {"Content-Type": "application/xml"})
+        return error(404, "NoSuchKey")
+
+    result, _ = plan_against(
+        project, lambda prefix, token: listing(prefix), other=respond, bucket_extra=spec_extra
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr

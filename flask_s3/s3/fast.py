@@ -31,7 +31,7 @@ from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError, StoreUnreachable, is_retryable
 from .resolve import Target
-from .store import MAX_ANSWER, Body, ListingCheck, ObjectInfo
+from .store import MAX_ANSWER, MAX_OBJECT, Body, ListingCheck, ObjectInfo
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -312,7 +312,7 @@ class FastStore:
                     signed,
                     body,
                     size,
-                    None if operation == "GetObject" else MAX_ANSWER,
+                    MAX_OBJECT if operation == "GetObject" else MAX_ANSWER,
                 )
             except _Stale:
                 if fresh_retry:
@@ -435,8 +435,8 @@ class FastStore:
             "AnswerTooLarge",
             200,
             f"the endpoint {self.target.endpoint} answered {method} {url.split('?')[0]} with "
-            f"{size:,} bytes or more, where S3 sends at most {limit:,}; it is broken or not "
-            "S3. Check bucket.endpoint_url.",
+            f"{size:,} bytes or more, where flask-s3 expects at most {limit:,}; it is broken "
+            "or not S3. Check bucket.endpoint_url.",
         )
 
     def _with_continue(

@@ -13,6 +13,7 @@ from typing import IO, Any, NamedTuple, Protocol
 
 Body = Callable[[], "IO[bytes] | bytes"]  # opens the bytes afresh for each attempt
 MAX_ANSWER = 8 * 1024 * 1024  # S3's largest XML answer (1000 keys of 1 KiB, URL-encoded) < 4 MB
+MAX_OBJECT = 256 * 1024 * 1024  # what get_object reads: the manifest and the lock, both small
 
 
 class ObjectInfo(NamedTuple):  # a tuple: tens of thousands are made per listing
