@@ -295,9 +295,9 @@ def read_plan_file(path: str | Path) -> dict[str, Any]:
     where = _too_deep(data)
     if where is not None:
         raise PlanError(
-            f"{path} is not a plan: its JSON is nested too deeply (more than {MAX_DEPTH} "
-            f"levels at {json.dumps(where)})",
-            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
+            f"{path} is not a plan: its JSON is nested too deeply",
+            f"More than {MAX_DEPTH} levels at {json.dumps(where)}. Make a plan with "
+            "`flask-s3 plan SPEC --out PLAN.json`.",
         )
     try:
         validate_plan_dict(data)
