@@ -82,7 +82,11 @@ def project(tmp_path: Path) -> Path:
 
 
 def plan_against(
-    project: Path, answer_listing: Any, other: Any = None, bucket_extra: str = ""
+    project: Path,
+    answer_listing: Any,
+    other: Any = None,
+    bucket_extra: str = "",
+    command: str = "plan",
 ) -> tuple[subprocess.CompletedProcess[str], Loopback]:
     def respond(seen: Any) -> Answer:
         query = parse_qs(urlsplit(seen.path).query, keep_blank_values=True)
@@ -117,7 +121,7 @@ def plan_against(
             "AWS_SECRET_ACCESS_KEY": "loopback-secret-key",
         }
         result = subprocess.run(
-            [sys.executable, "-m", "flask_s3", "plan", "deploy.yaml"],
+            [sys.executable, "-m", "flask_s3", command, "deploy.yaml"],
             cwd=project,
             env=env,
             capture_output=True,
@@ -131,8 +135,8 @@ def plan_against(
 @pytest.mark.parametrize(
     "answer, message",
     [
-        (repeated_token, "a continuation token it had already sent"),
-        (token_cycle, "a continuation token it had already sent"),
+        (repeated_token, "a continuation token or marker it had already sent"),
+        (token_cycle, "a continuation token or marker it had already sent"),
         (self_prefix, "a folder that is not below it"),
         (foreign_key, "a key outside it ('index.html')"),
         (redirect_without_region, "PermanentRedirect"),
@@ -232,3 +236,36 @@ def test_an_answer_that_is_not_xml_is_an_error_not_a_traceback(project: Path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.usefixtures("both_stores")
+def test_a_looping_multipart_uploads_listing_stops_the_apply(project: Path):
+    """Before a multipart upload, apply lists the unfinished ones under our roots to abort
+    them: a listing whose markers repeat stops the apply instead of looping."""
+    (project / "static" / "big.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+
+    def respond(seen: Any) -> Answer:
+        if seen.method == "GET" and "uploads" in parse_qs(
+            urlsplit(seen.path).query, keep_blank_values=True
+        ):
+            xml = (
+                f"<ListMultipartUploadsResult {NS}><IsTruncated>true</IsTruncated>"
+                "<NextKeyMarker>static/big.bin</NextKeyMarker>"
+                "<NextUploadIdMarker>u-1</NextUploadIdMarker></ListMultipartUploadsResult>"
+            )
+            return Answer(200, xml.encode(), {"Content-Type": "application/xml"})
+        if seen.method in ("PUT", "DELETE"):  # the lock
+            return Answer(200 if seen.method == "PUT" else 204, b"", {"ETag": '"e"'})
+        return error(404, "NoSuchKey")
+
+    result, loop = plan_against(
+        project,
+        lambda prefix, token: listing(prefix),
+        other=respond,
+        bucket_extra="upload:\n  multipart_threshold: 5242880\n",
+        command="apply",
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "a continuation token or marker it had already sent" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(loop.seen) < 50

@@ -286,11 +286,15 @@ class BotoStore:
             )
         )
         found: list[tuple[str, str]] = []
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             page = self._call("ListMultipartUploads", lambda: next(pages, None))
             if page is None:
                 return found
-            found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+            uploads = [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+            markers = f"{page.get('NextKeyMarker', '')}\0{page.get('NextUploadIdMarker', '')}"
+            check.page([k for k, _ in uploads], [], markers if page.get("IsTruncated") else None)
+            found += uploads
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         response = self._call(

@@ -604,12 +604,16 @@ class FastStore:
     def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         key_marker = id_marker = ""
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             query: list[tuple[str, str | None]] = [("uploads", None), ("prefix", prefix)]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", id_marker)]
             answer = self.send("GET", "", "ListMultipartUploads", query=query)
             page, key_marker, id_marker = xmlcodec.uploads_of(answer.data)
+            check.page(
+                [k for k, _ in page], [], f"{key_marker}\0{id_marker}" if key_marker else None
+            )
             found += page
             if not key_marker:
                 return found

@@ -165,7 +165,8 @@ class ListingCheck:
         )
 
     def page(self, keys: Sequence[str], folders: Sequence[str], token: str | None) -> None:
-        """Check one page: its keys, its folders (CommonPrefixes) and its next token."""
+        """Check one page: its keys, its folders (CommonPrefixes) and its next token (or, for
+        the multipart uploads' listing, its markers)."""
         for key in keys:
             if not key.startswith(self.prefix):
                 self._refuse(f"a key outside it ({key[:200]!r})")
@@ -174,5 +175,5 @@ class ListingCheck:
                 self._refuse(f"a folder that is not below it ({folder[:200]!r})")
         if token is not None:
             if token in self.tokens:
-                self._refuse("a continuation token it had already sent (a loop)")
+                self._refuse("a continuation token or marker it had already sent (a loop)")
             self.tokens.add(token)
