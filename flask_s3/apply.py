@@ -12,7 +12,7 @@ from typing import Any
 from . import cdn
 from .bucket import apply_bucket_actions
 from .encryption import set_bucket_default, spec_headers
-from .errors import ApplyError, CdnError, S3Error
+from .errors import ApplyError, CdnError, FlaskS3Error, S3Error
 from .local import LocalAsset, LocalInventory
 from .multipart import abort_leftovers, upload_in_parts
 from .plan import Action, Plan
@@ -329,6 +329,8 @@ def record(future: Future[str | None], action: Action, report: Report, done: set
         if isinstance(exc, (StoreError, StoreUnreachable)):
             err = describe_error(exc, doing, "")
             report.failed[key] = err.summary.replace(" on bucket ''", "")
+        elif isinstance(exc, FlaskS3Error):  # ours, e.g. a file changed during its upload
+            report.failed[key] = exc.summary
         elif isinstance(exc, OSError):  # the file changed or went away since the scan
             why = exc.strerror or type(exc).__name__
             report.failed[key] = f"cannot read {exc.filename or 'the file'}: {why}"

@@ -76,7 +76,7 @@ def current_policy(store: Store) -> dict[str, Any] | None:
         return None
     try:
         policy = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a policy
         raise S3Error(
             f"the policy of bucket {store.bucket!r} is not valid JSON",
             "Fix or remove it by hand, then plan again.",

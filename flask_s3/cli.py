@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -275,11 +275,13 @@ def fail_on_template_problems(spec: Spec, snap: Snapshot) -> None:
 @format_option
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
-    """Render the plan saved in PLAN.json (no network)."""
+    """Render the plan saved in PLAN.json (no network), with the spec and app it names."""
     from .plan import read_plan_file
-    from .render import render
+    from .render import render, render_origin
 
     data = read_plan_file(plan_path)
+    if fmt == "text":
+        click.echo(render_origin(data), nl=False)
     click.echo(render(data, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
 
 
@@ -317,21 +319,25 @@ def apply(
 ) -> None:
     """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
 
-    With --plan PLAN.json, SPEC may be left out: the saved plan names it.
+    With --plan PLAN.json, apply that saved plan if it still holds. SPEC (and --app) are
+    still required: a plan file is data, the spec and the app are never taken from it.
     """
     from .apply import apply_plan
     from .plan import Plan, read_plan_file
     from .render import summary_line
-    from .snapshot import check_saved_plan
+    from .snapshot import check_plan_origin, check_saved_plan
 
+    if not spec_path:
+        raise click.UsageError(
+            "give the SPEC: `flask-s3 apply SPEC` or `flask-s3 apply SPEC --plan PLAN.json` "
+            "(a saved plan never names the spec or app to use)"
+        )
     saved = None
     if plan_path:
         saved = Plan.from_dict(read_plan_file(plan_path))
-        spec_path = spec_path or saved.spec_path
-        app_import = app_import or saved.app
+        # Before anything is imported or sent: a plan made from another spec or app is stale.
+        check_plan_origin(saved, spec_path, app_import)
         force_refresh = saved.options.force_refresh
-    if not spec_path:
-        raise click.UsageError("give a SPEC, or --plan PLAN.json")
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
     plan = snap.plan
     if saved is not None:
@@ -526,9 +532,10 @@ def init(app_import: str | None, out: str, force: bool) -> None:
 @click.option(
     "--for",
     "command",
-    type=click.Choice(["plan", "apply"]),
+    type=click.Choice(["plan", "apply", "deploy", "admin"]),
     required=True,
-    help="plan: the read-only role (pull requests); apply: the deploy role.",
+    help="plan: the read-only role (pull requests); apply: one role for everything; or split "
+    "it: deploy (objects only, no bucket settings) and admin (bucket settings too).",
 )
 @app_option
 @click.option("--region", help="Region whose partition the ARNs use (default: the spec's).")
@@ -536,19 +543,25 @@ def init(app_import: str | None, out: str, force: bool) -> None:
 def iam_policy(spec_path: str, command: str, app_import: str | None, region: str | None) -> None:
     """Print the least-privilege IAM policy (JSON) that `plan` or `apply` needs for SPEC.
 
+    `--for deploy` leaves out bucket creation and settings (s3:PutBucketPolicy can grant
+    anything on the bucket): those go to a separate `--for admin` role.
+
     Only the bucket, the app's static folders and the `.flask-s3/` folder under the prefix;
     CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
     static folders: print the policy again after adding a blueprint with its own.
     """
-    from .iam import policy_document, render_policy
+    from .iam import Command, policy_document, policy_notes, render_policy
     from .local import static_roots
     from .spec import load_spec
 
     spec = load_spec(spec_path)
     app, _target = resolve_app(spec, app_import)
     roots = static_roots(app, spec)
-    document = policy_document(spec, roots, "apply" if command == "apply" else "plan", region)
+    role = cast("Command", command)
+    document = policy_document(spec, roots, role, region)
     click.echo(render_policy(document), nl=False)
+    for note in policy_notes(spec, role):
+        click.echo(f"note: {note}", err=True)
 
 
 @main.command()

@@ -18,7 +18,10 @@ from .keys import join_key, normalize_prefix
 from .remote import CONTROL_DIR
 from .spec import Spec
 
-Command = Literal["plan", "apply"]
+# plan: read only. apply: everything an apply may send, in one role. The split for teams:
+# deploy: objects only (no bucket creation or settings); admin: the bucket settings as well.
+Command = Literal["plan", "apply", "deploy", "admin"]
+WRITERS = ("apply", "deploy", "admin")
 POLICY_VERSION = "2012-10-17"
 
 
@@ -95,7 +98,7 @@ def objects_arn(partition: str, bucket: str, key_prefix: str) -> str:
 
 
 def statements(
-    spec: Spec, roots: Sequence[str], command: Command, partition: str
+    spec: Spec, roots: Sequence[str], command: Command, partition: str, region: str = "us-east-1"
 ) -> list[Statement]:
     """What ``command`` may send for this spec. ``roots`` are the app's static key prefixes."""
     bucket = spec.bucket.name
@@ -118,19 +121,43 @@ def statements(
         out.append(Statement("FlaskS3ReadCors", ("s3:GetBucketCORS",), the_bucket))
     if spec.bucket.public_read_policy:
         out.append(Statement("FlaskS3ReadPolicy", ("s3:GetBucketPolicy",), the_bucket))
-    if command == "apply":
-        out.extend(_writes(spec, roots, control, partition))
-    out.extend(_other_services(spec, command, partition))
+    if command in WRITERS:
+        out.extend(_writes(spec, roots, control, partition, settings=command != "deploy"))
+    out.extend(_other_services(spec, command, partition, region))
     return out
 
 
-def _other_services(spec: Spec, command: Command, partition: str) -> list[Statement]:
+def cloudfront_account(spec: Spec) -> str | None:
+    """The account of the CloudFront distribution, when the spec says or implies it.
+
+    CloudFront has no cross-account access: the distribution belongs to the account whose
+    credentials invalidate it. ``cdn.cloudfront.account`` names it; without a separate
+    CloudFront profile those are the bucket's credentials, so ``bucket.expected_owner`` does.
+    """
+    cloudfront = spec.cdn.cloudfront
+    if cloudfront is None:
+        return None
+    if cloudfront.account:
+        return cloudfront.account
+    return spec.bucket.expected_owner if not cloudfront.profile else None
+
+
+def _dns_suffix(partition: str) -> str:
+    for known in _partitions():
+        if known["outputs"]["name"] == partition:
+            return str(known["outputs"]["dnsSuffix"])
+    return "amazonaws.com"
+
+
+def _other_services(spec: Spec, command: Command, partition: str, region: str) -> list[Statement]:
     """CloudFront invalidations and the KMS key, when the spec configures them."""
     out: list[Statement] = []
     cloudfront = spec.cdn.cloudfront
-    if command == "apply" and cloudfront is not None and cloudfront.invalidate != "off":
-        # The account is not in the spec; the distribution id is unique across accounts.
-        distribution = f"arn:{partition}:cloudfront::*:distribution/{cloudfront.distribution_id}"
+    if command in WRITERS and cloudfront is not None and cloudfront.invalidate != "off":
+        account = cloudfront_account(spec) or "*"  # unknown: see policy_notes
+        distribution = (
+            f"arn:{partition}:cloudfront::{account}:distribution/{cloudfront.distribution_id}"
+        )
         out.append(
             Statement(
                 "FlaskS3InvalidateCdn",
@@ -143,17 +170,46 @@ def _other_services(spec: Spec, command: Command, partition: str) -> list[Statem
         key = encryption.kms_key_id
         resource = key if key and key.startswith("arn:") else "*"
         # Reads of SSE-KMS objects (manifest, lock, HEAD) need Decrypt; writes GenerateDataKey.
-        actions = ("kms:Decrypt", "kms:GenerateDataKey") if command == "apply" else ("kms:Decrypt",)
-        out.append(Statement("FlaskS3UseKmsKey", actions, (resource,)))
+        actions = ("kms:Decrypt",) if command == "plan" else ("kms:Decrypt", "kms:GenerateDataKey")
+        # Only through S3 in the bucket's region: without a key ARN the resource is every
+        # key, and this condition keeps the role from using them directly.
+        via = {"StringEquals": {"kms:ViaService": [f"s3.{region}.{_dns_suffix(partition)}"]}}
+        out.append(Statement("FlaskS3UseKmsKey", actions, (resource,), via))
     return out
 
 
-def _writes(spec: Spec, roots: Sequence[str], control: str, partition: str) -> list[Statement]:
+def policy_notes(spec: Spec, command: Command) -> list[str]:
+    """What the policy cannot narrow from this spec, and how to narrow it."""
+    notes: list[str] = []
+    cloudfront = spec.cdn.cloudfront
+    if (
+        command in WRITERS
+        and cloudfront is not None
+        and cloudfront.invalidate != "off"
+        and not cloudfront_account(spec)
+    ):
+        notes.append(
+            "the CloudFront distribution's account is unknown, so its ARN allows any account: "
+            "set cdn.cloudfront.account (or bucket.expected_owner) to the 12-digit account id."
+        )
+    encryption = spec.assets.encryption
+    if encryption.type == "aws:kms" and not (encryption.kms_key_id or "").startswith("arn:"):
+        notes.append(
+            "no KMS key ARN in assets.encryption.kms_key_id: the KMS statement allows any key, "
+            "used through S3 only (kms:ViaService); set the key's full ARN to narrow it."
+        )
+    return notes
+
+
+def _writes(
+    spec: Spec, roots: Sequence[str], control: str, partition: str, *, settings: bool
+) -> list[Statement]:
+    """Object writes; with ``settings`` also bucket creation and bucket settings."""
     bucket = spec.bucket.name
     the_bucket = (bucket_arn(partition, bucket),)
     acl = spec.bucket.acl != "none"
     out: list[Statement] = []
-    if spec.bucket.create:
+    if spec.bucket.create and settings:
         # CreateBucket; an ACL sent with it needs PutBucketAcl too
         actions = ("s3:CreateBucket", "s3:PutBucketAcl") if acl else ("s3:CreateBucket",)
         out.append(Statement("FlaskS3CreateBucket", actions, the_bucket))
@@ -174,9 +230,13 @@ def _writes(spec: Spec, roots: Sequence[str], control: str, partition: str) -> l
             tuple(objects_arn(partition, bucket, f) for f in deletable),
         )
     )
+    if not settings:
+        return out
     if spec.bucket.cors is not None:
         out.append(Statement("FlaskS3WriteCors", ("s3:PutBucketCORS",), the_bucket))
     if spec.bucket.public_read_policy:
+        # PutBucketPolicy can grant anyone anything on the bucket: an admin's right, see
+        # `--for deploy` / `--for admin` in docs/ci.md.
         out.append(Statement("FlaskS3WritePolicy", ("s3:PutBucketPolicy",), the_bucket))
     if spec.bucket.create and spec.assets.encryption.type != "none":
         # A bucket flask-s3 creates gets the spec's encryption as its default.
@@ -190,10 +250,11 @@ def policy_document(
     spec: Spec, roots: Sequence[str], command: Command, region: str | None = None
 ) -> dict[str, Any]:
     """The IAM policy JSON (as a dict) for ``command`` on this spec."""
-    partition = partition_for(region or spec_region(spec))
+    region = region or spec_region(spec)
+    partition = partition_for(region)
     return {
         "Version": POLICY_VERSION,
-        "Statement": [s.to_dict() for s in statements(spec, roots, command, partition)],
+        "Statement": [s.to_dict() for s in statements(spec, roots, command, partition, region)],
     }
 
 

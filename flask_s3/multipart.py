@@ -4,6 +4,7 @@ A part is streamed from disk as it is sent, in small blocks, so memory stays sma
 the file's size. The part size is the smallest whole
 number of MiB (8 at least) that fits the file in S3's 10,000 parts: a 5 TiB file fits.
 An upload that fails or is interrupted is aborted, so no hidden parts are left to pay for.
+So is one whose bytes are not the planned ones: the MD5 of what is sent is checked.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import IO, Any, cast
 
+from .errors import FlaskS3Error
 from .local import LocalAsset
 from .s3.errors import StoreError, StoreUnreachable, s3_errors
-from .s3.store import Store
+from .s3.store import Body, Store
 
 MIB = 1024 * 1024
 MIN_PART = 8 * MIB
@@ -72,41 +75,83 @@ class _Span(io.RawIOBase):
         super().close()
 
 
-def _span_md5(opener: Callable[[], IO[bytes]]) -> str:
+class ChangedDuringUpload(FlaskS3Error):
+    """The bytes read for a multipart upload are not the ones the plan hashed."""
+
+
+def _read_part(source: IO[bytes], length: int, whole: Any) -> tuple[bytes | None, str]:
+    """Read the next ``length`` bytes of ``source`` once: the part's MD5 (base64, sent as
+    Content-MD5, which S3 checks against what arrives) and, fed in order, the whole object's.
+
+    The bytes themselves are kept only for an in-memory source; a file part is read again from
+    disk as it is sent, and S3 refuses it (BadDigest) if it is not what was hashed here.
+    """
     digest = hashlib.md5()
-    with opener() as body:
-        for block in iter(lambda: body.read(MIB), b""):
-            digest.update(block)
-    return base64.b64encode(digest.digest()).decode()
+    kept = io.BytesIO() if isinstance(source, io.BytesIO) else None
+    left = length
+    while left > 0:
+        block = source.read(min(MIB, left))
+        if not block:
+            break  # shorter than planned: the whole MD5 will not match
+        digest.update(block)
+        whole.update(block)
+        if kept is not None:
+            kept.write(block)
+        left -= len(block)
+    return (kept.getvalue() if kept is not None else None), base64.b64encode(
+        digest.digest()
+    ).decode()
 
 
-def _opener(asset: LocalAsset, offset: int, length: int) -> Callable[[], IO[bytes]]:
+def _opener(asset: LocalAsset, data: bytes | None, offset: int, length: int) -> Body:
     """Opens the bytes of one part afresh (for each attempt)."""
-    if asset.gzip or asset.content is not None:
-        with asset.open_body() as body:  # in memory anyway (gzip output, rewritten CSS)
-            part = body.read()[offset : offset + length]
-        return lambda: io.BytesIO(part)
+    if data is not None:  # gzip output or rewritten CSS: in memory anyway
+        return lambda: io.BytesIO(data)
     return lambda: cast(IO[bytes], _Span(asset.path, offset, length))
 
 
 def upload_in_parts(store: Store, asset: LocalAsset, acl: str | None) -> str:
-    """Upload ``asset`` as a multipart upload; the new object's ETag. Aborted on failure."""
+    """Upload ``asset`` as a multipart upload; the new object's ETag. Aborted on failure.
+
+    The bytes are read once, in order, to hash each part and the whole object: an upload whose
+    bytes are not the planned ones (the file changed since the plan, or while it went up) is
+    aborted with ChangedDuringUpload before it is completed, so the object is never stored
+    and the manifest never vouches for it.
+    """
     step = part_size(asset.size)
-    spans = [(n + 1, offset) for n, offset in enumerate(range(0, asset.size, step))]
     upload_id = store.create_multipart_upload(asset.key, asset.headers, acl)
-
-    def send(span: tuple[int, int]) -> tuple[int, str]:
-        number, offset = span
-        length = min(step, asset.size - offset)
-        opener = _opener(asset, offset, length)
-        etag = store.upload_part(
-            asset.key, upload_id, number, opener, size=length, md5_b64=_span_md5(opener)
-        )
-        return number, etag
-
+    whole = hashlib.md5()
     try:
-        with ThreadPoolExecutor(max_workers=min(PARTS_IN_FLIGHT, len(spans))) as pool:
-            parts = list(pool.map(send, spans))
+        with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool, asset.open_body() as source:
+            sent: list[tuple[int, Future[str]]] = []
+            for number, offset in enumerate(range(0, asset.size, step), start=1):
+                length = min(step, asset.size - offset)
+                data, md5_b64 = _read_part(source, length, whole)
+                # Read ahead of the sending by a few parts at most.
+                while sum(not f.done() for _, f in sent) >= PARTS_IN_FLIGHT:
+                    futures_wait([f for _, f in sent], return_when=FIRST_COMPLETED)
+                opener = _opener(asset, data, offset, length)
+                sent.append(
+                    (
+                        number,
+                        pool.submit(
+                            store.upload_part,
+                            asset.key,
+                            upload_id,
+                            number,
+                            opener,
+                            size=length,
+                            md5_b64=md5_b64,
+                        ),
+                    )
+                )
+            parts = [(number, future.result()) for number, future in sent]
+        if whole.hexdigest() != asset.md5:
+            raise ChangedDuringUpload(
+                f"{asset.path} changed since the plan (its bytes have MD5 {whole.hexdigest()}, "
+                f"the plan uploads {asset.md5}); the multipart upload was aborted",
+                "Make a new plan once the file stays put, and apply that.",
+            )
         return store.complete_multipart_upload(asset.key, upload_id, parts)
     except BaseException:
         try:

@@ -271,19 +271,61 @@ class Plan:
         Path(path).write_text(text, encoding="utf-8")
 
 
+MAX_DEPTH = 64  # a plan is at most a few levels deep; bucket policies and CORS rules too
+
+
 def read_plan_file(path: str | Path) -> dict[str, Any]:
-    """A saved plan's JSON form, validated; PlanError saying what is wrong otherwise."""
+    """A saved plan's JSON form, validated; PlanError saying what is wrong otherwise.
+
+    The file is hostile until proven otherwise (a pull-request job may have written it):
+    any JSON at all, however deep, gives a PlanError naming the file, never a traceback.
+    """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_bytes().decode("utf-8")
+        data = json.loads(text)
     except OSError as exc:
         raise PlanError(f"cannot read the plan {path}: {exc.strerror}") from None
-    except ValueError as exc:
+    except RecursionError:
+        raise PlanError(
+            f"{path} is not a plan: its JSON is nested too deeply",
+            "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
+        ) from None
+    except ValueError as exc:  # invalid UTF-8 or invalid JSON
         raise PlanError(
             f"{path} is not a plan: invalid JSON ({exc})",
             "Make one with `flask-s3 plan SPEC --out PLAN.json`.",
         ) from None
-    validate_plan_dict(data)
+    where = _too_deep(data)
+    if where is not None:
+        raise PlanError(
+            f"{path} is not a plan: its JSON is nested too deeply",
+            f"More than {MAX_DEPTH} levels at {json.dumps(where)}. Make a plan with "
+            "`flask-s3 plan SPEC --out PLAN.json`.",
+        )
+    try:
+        validate_plan_dict(data)
+    except PlanError as exc:
+        raise PlanError(f"{path}: {exc.summary}", exc.detail) from None
     return dict(data)
+
+
+def _too_deep(data: Any) -> str | None:
+    """The key path of the first value nested more than MAX_DEPTH deep, or None.
+
+    Walked without recursion, so it is safe on any input the JSON parser accepted.
+    """
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            return where or "(top level)"
+        if isinstance(value, Mapping):
+            stack += [(v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [
+                (v, depth + 1, f"{where}.{i}" if where else str(i)) for i, v in enumerate(value)
+            ]
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -248,15 +248,20 @@ def differences(saved: Plan, fresh: Plan) -> list[str]:
         out.append("the spec changed")
     if saved.local.fingerprint != fresh.local.fingerprint:
         out.append("the local static files changed")
-    if saved.options.force_refresh != fresh.options.force_refresh:
-        out.append("the options differ")
+    if saved.options != fresh.options:
+        out.append("the options differ (prune, max_delete or force-refresh)")
+    # What show prints as the target must be where the apply goes (the spec's bucket).
+    where = ("name", "region", "endpoint_url", "prefix")
+    if any(getattr(saved.bucket, f) != getattr(fresh.bucket, f) for f in where):
+        out.append("the bucket differs (name, region, endpoint or prefix)")
 
     def identity(action: Action) -> tuple[object, ...]:
         changed = tuple(sorted((action.changed or {}).items()))
         headers = tuple(sorted((action.headers or {}).items()))
-        cdn = tuple((action.cdn or {}).get("invalidate", ()))
+        # Everything an apply acts on: the distribution and paths it invalidates, too.
+        cdn = json.dumps(action.cdn, sort_keys=True)
         after = json.dumps(action.after, sort_keys=True)  # as a saved plan holds it
-        return (action.action, action.key, action.md5, headers, changed, after, cdn)
+        return (action.action, action.key, action.md5, action.size, headers, changed, after, cdn)
 
     before = {identity(a): a for a in saved.actions}
     now = {identity(a): a for a in fresh.actions}

@@ -241,6 +241,27 @@ def render_markdown(plan: Mapping[str, Any], *, limit: int = GITHUB_LIMIT) -> st
     return "\n".join(head + rows + tail)
 
 
+def render_origin(plan: Mapping[str, Any]) -> str:
+    """Where a saved plan says it came from, for ``show``: a reviewer sees what it names.
+
+    ``apply --plan`` takes none of it from the file (it refuses a plan whose spec or app
+    differ from the ones given); the values are quoted so control characters stay visible.
+    """
+    spec, options, tool = plan["spec"], plan["options"], plan.get("tool") or {}
+    prune = f"on, at most {options['max_delete']} deletes" if options.get("prune") else "off"
+    lines = [
+        f"Saved plan made {json.dumps(plan.get('created_at'))} by flask-s3 "
+        f"{json.dumps(tool.get('version'))}",
+        f"  spec: {json.dumps(spec.get('path'))} ({json.dumps(spec.get('digest'))})",
+        f"  app: {json.dumps(plan.get('app')) if plan.get('app') else '(the Flask CLI app)'}",
+        f"  options: prune {prune}; force-refresh "
+        f"{'on' if options.get('force_refresh') else 'off'}",
+        "  `flask-s3 apply SPEC --plan PLAN.json` refuses it unless given this spec and app.",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def render_json(plan: Mapping[str, Any]) -> str:
     """The plan's JSON form, secrets masked (control characters are escaped by JSON itself)."""
     return json.dumps(mask_data(plan), indent=2, sort_keys=True) + "\n"

@@ -6,6 +6,7 @@ spec -> inventories (local scan, remote gathering) -> plan. Nothing here writes 
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -94,6 +95,36 @@ def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) ->
                 f"cannot write the fingerprint manifest {path}: {exc.strerror}",
                 "Set assets.fingerprint.manifest to a writable path.",
             ) from None
+
+
+def check_plan_origin(saved: Plan, spec_path: str, app_import: str | None) -> None:
+    """Refuse a saved plan made from another spec file or app than the ones given now.
+
+    A plan file is data that a pull-request job can write: the spec and the app (code that
+    runs with the deploy role) come from the command line and the spec, never from the file.
+    ``app_import`` is ``--app`` as given; without it the spec's ``app`` is the one used.
+    """
+    from .spec import load_spec
+
+    target = app_import or load_spec(spec_path).app
+    found = []
+    if os.path.normpath(saved.spec_path) != os.path.normpath(spec_path):
+        found.append(f"  spec: the plan was made from {saved.spec_path!r}, given {spec_path!r}")
+    if saved.app != target:
+        found.append(
+            f"  app: the plan was made for {_app_name(saved.app)}, given {_app_name(target)}"
+        )
+    if found:
+        raise StalePlanError(
+            "plan is stale: it was made from another spec or app than the ones given",
+            "\n".join(found)
+            + "\nApply a plan with the spec and app it was made from, or make a new plan with "
+            "`flask-s3 plan SPEC --out PLAN.json`, review it, and apply that.",
+        )
+
+
+def _app_name(app: str | None) -> str:
+    return repr(app) if app else "the Flask CLI's app (no --app, no `app` in the spec)"
 
 
 def check_saved_plan(saved: Plan, fresh: Plan) -> None:

@@ -113,10 +113,10 @@ def test_plan_formats_and_saved_plan(project: Path, env: dict[str, str]):
     assert shown.returncode == 0, shown.stderr
     assert "4 to upload" in shown.stdout
 
-    applied = run(project, "apply", "--plan", "plan.json", env=env)
+    applied = run(project, "apply", "deploy.yaml", "--plan", "plan.json", env=env)
     assert applied.returncode == 0, applied.stderr
     # The same saved plan again: the bucket changed since, so it is stale.
-    stale = run(project, "apply", "--plan", "plan.json", env=env)
+    stale = run(project, "apply", "deploy.yaml", "--plan", "plan.json", env=env)
     assert stale.returncode == 1
     assert "plan is stale" in stale.stderr
     assert "Traceback" not in stale.stderr
@@ -126,7 +126,7 @@ def test_saved_plan_applies_when_nothing_changed(project: Path, env: dict[str, s
     run(project, "apply", "deploy.yaml", env=env)
     (project / "static/app.css").write_text("body{color:red}")
     assert run(project, "plan", "deploy.yaml", "--out", "p.json", env=env).returncode == 0
-    applied = run(project, "apply", "--plan", "p.json", env=env)
+    applied = run(project, "apply", "deploy.yaml", "--plan", "p.json", env=env)
     assert applied.returncode == 0, applied.stderr
     assert "1 updated" in applied.stdout
 
@@ -181,7 +181,7 @@ def test_secret_never_appears_in_any_output(project: Path, env: dict[str, str]):
         ("plan", "deploy.yaml", "--format", "json"),
         ("plan", "deploy.yaml", "--format", "markdown"),
         ("show", "p.json"),
-        ("apply", "--plan", "p.json"),
+        ("apply", "deploy.yaml", "--plan", "p.json"),
         ("apply", "deploy.yaml", "--force-refresh"),
         ("plan", "deploy.yaml", "--app", "missing_module:create_app()"),
     ):

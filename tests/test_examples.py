@@ -302,7 +302,7 @@ def test_gitlab_recipe_jobs_rules_and_the_skip_for_forks():
         assert job["id_tokens"]["FLASK_S3_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
         assert job["variables"]["AWS_ROLE_ARN"] == role
     assert "plan.json" in plan["artifacts"]["paths"]
-    assert "apply --plan plan.json" in str(apply["script"])
+    assert "apply deploy.yaml --plan plan.json" in str(apply["script"])
     assert "flask-s3 comment plan.md" in str(plan["script"])
     # the very first thing the plan job does: without the project's variables, say so, pass
     skip = plan["script"][0]

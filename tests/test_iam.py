@@ -325,8 +325,9 @@ def test_public_read_statement_uses_the_partition():
 def test_for_is_required_and_checked(tmp_path):
     spec = tmp_path / "deploy.yaml"
     spec.write_text(SHOP + "bucket: {name: shop-assets}\n")
-    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deploy"])
-    assert result.exit_code == 2 and "'deploy' is not one of 'plan', 'apply'" in result.output
+    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deployer"])
+    assert result.exit_code == 2
+    assert "'deployer' is not one of 'plan', 'apply', 'deploy', 'admin'" in result.output
 
 
 def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
@@ -402,3 +403,113 @@ def test_cloudfront_kms_and_bucket_encryption_join_only_when_configured():
     planned = {s["Sid"]: s for s in policy_document(spec, ["static"], "plan")["Statement"]}
     assert "FlaskS3InvalidateCdn" not in planned and "FlaskS3BucketEncryption" not in planned
     assert planned["FlaskS3UseKmsKey"]["Action"] == ["kms:Decrypt"]
+
+
+def test_the_deploy_role_writes_objects_only_and_the_admin_role_the_bucket_settings(
+    recorder, s3_env, bucket_name, tmp_path, monkeypatch
+):
+    """The split for teams: PutBucketPolicy can grant anyone anything on the bucket, so the
+    deploy role of every merge gets objects only; bucket settings need the admin role. The
+    proxy plays IAM with each printed policy in turn."""
+    proxy = recorder.proxy
+    module = f"iamapp_{secrets.token_hex(4)}"
+    write_app(tmp_path, module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "deploy.yaml"
+    write_spec(spec, module, proxy.endpoint_url, bucket_name, max_age=60)
+    policies = {
+        which: json.loads(run(["iam-policy", str(spec), "--for", which]))
+        for which in ("deploy", "admin", "apply")
+    }
+    deploy_actions = {a for a, _ in pairs(policies["deploy"])}
+    admin_actions = {a for a, _ in pairs(policies["admin"])}
+    assert not deploy_actions & {"s3:PutBucketPolicy", "s3:PutBucketCORS", "s3:CreateBucket"}
+    assert {"s3:PutBucketPolicy", "s3:PutBucketCORS", "s3:CreateBucket"} <= admin_actions
+    assert policies["admin"] == policies["apply"]  # one role for everything, as before
+    denied: list[Call] = []
+    role: dict[str, Any] = {}
+
+    def as_iam(head: bytes, body: bytes) -> str:
+        refused = [c for c in iam_calls(head, body) if not allowing(role, c)]
+        denied.extend(refused)
+        return "403" if refused else "pass"
+
+    proxy.judge = as_iam
+    role.update(policies["admin"])
+    run(["apply", str(spec)])  # the admin creates the bucket and its settings
+    assert denied == []
+    role.clear()
+    role.update(policies["deploy"])
+    (tmp_path / module / "static" / "a.txt").write_text("changed\n")
+    assert "1 updated" in run(["apply", str(spec)])  # every merge: objects only
+    assert denied == []
+    text = spec.read_text().replace("https://shop.example.com", "https://evil.example.com")
+    spec.write_text(text)  # a pull request that changes a bucket setting
+    result = CliRunner().invoke(main, ["apply", str(spec)])
+    assert result.exit_code == 1
+    assert "s3:PutBucketCORS" in result.output
+    assert {c[0] for c in denied} == {"s3:PutBucketCORS"}
+
+
+def test_kms_and_cloudfront_statements_are_narrowed_or_say_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    base = SHOP + textwrap.dedent(
+        """\
+        assets: {encryption: {type: "aws:kms"}}
+        cdn: {cloudfront: {distribution_id: E2QWRUHAPOMQZL}}
+        """
+    )
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text(base + "bucket: {name: shop-assets, region: cn-north-1}\n")
+    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "apply"])
+    assert result.exit_code == 0, result.output
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    kms = statements["FlaskS3UseKmsKey"]
+    assert kms["Resource"] == ["*"]
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["s3.cn-north-1.amazonaws.com.cn"]}
+    }
+    cdn = statements["FlaskS3InvalidateCdn"]["Resource"]
+    assert cdn == ["arn:aws-cn:cloudfront::*:distribution/E2QWRUHAPOMQZL"]
+    assert "the CloudFront distribution's account is unknown" in result.stderr
+    assert "no KMS key ARN" in result.stderr
+
+    key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd"
+    spec.write_text(
+        SHOP
+        + textwrap.dedent(
+            f"""\
+            bucket: {{name: shop-assets, region: eu-west-1, expected_owner: "111122223333"}}
+            assets: {{encryption: {{type: "aws:kms", kms_key_id: "{key}"}}}}
+            cdn: {{cloudfront: {{distribution_id: E2QWRUHAPOMQZL}}}}
+            """
+        )
+    )
+    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "deploy"])
+    assert result.exit_code == 0, result.output
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert statements["FlaskS3UseKmsKey"]["Resource"] == [key]
+    assert statements["FlaskS3UseKmsKey"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}
+    }
+    assert statements["FlaskS3InvalidateCdn"]["Resource"] == [
+        "arn:aws:cloudfront::111122223333:distribution/E2QWRUHAPOMQZL"
+    ]
+    assert result.stderr == ""
+    # A separate CloudFront profile is another identity: its account is named, or unknown.
+    spec.write_text(
+        SHOP
+        + textwrap.dedent(
+            """\
+            bucket: {name: shop-assets, region: eu-west-1, expected_owner: "111122223333"}
+            cdn:
+              cloudfront: {distribution_id: E2QWRUHAPOMQZL, profile: cdn, account: "444455556666"}
+            """
+        )
+    )
+    result = CliRunner().invoke(main, ["iam-policy", str(spec), "--for", "admin"])
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert statements["FlaskS3InvalidateCdn"]["Resource"] == [
+        "arn:aws:cloudfront::444455556666:distribution/E2QWRUHAPOMQZL"
+    ]

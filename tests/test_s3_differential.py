@@ -75,7 +75,14 @@ def fast_request(
     sent: list[tuple[str, str, dict[str, str], Any]] = []
 
     def exchange(
-        method: str, netloc: str, url: str, headers: dict[str, str], body: Any, size: int
+        method: str,
+        netloc: str,
+        url: str,
+        headers: dict[str, str],
+        body: Any,
+        size: int,
+        sink: Any = None,
+        limit: int | None = None,
     ) -> Response:
         data = body() if callable(body) else body
         if hasattr(data, "read"):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import headers as hdr
 from .errors import StoreCredentialsError, StoreError, StoreUnreachable
-from .store import Body, ObjectInfo, Sink
+from .store import Body, ListingCheck, ObjectInfo, Sink
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -32,6 +32,15 @@ def _translated(call: Callable[[], T], operation: str, endpoint: str) -> T:
 
     try:
         return call()
+    except RecursionError:
+        # botocore's region redirector asks the same endpoint for the bucket's region, in a
+        # loop, when a 301 names none: the answer is a redirect nobody can follow.
+        raise StoreError(
+            "PermanentRedirect",
+            301,
+            f"the endpoint {endpoint} redirects without naming the bucket's region",
+            operation=operation,
+        ) from None
     except ClientError as exc:
         response: Any = exc.response
         error = response.get("Error", {})
@@ -74,6 +83,25 @@ def _connection_kind(reason: str) -> str:
     return "connection"
 
 
+def _no_region_no_redirect(
+    request_dict: dict[str, Any], response: Any, operation: Any, **_: Any
+) -> None:
+    """Stop botocore's region redirect when a HeadBucket redirect names no region.
+
+    To find a bucket's region botocore sends HeadBucket; when that is redirected too, with no
+    region in the answer, it sends HeadBucket again, and again, until a RecursionError. S3
+    always names the region; an endpoint that does not gets the 301 back as an error. Runs
+    before botocore's redirector, which then sees the request as already redirected.
+    """
+    if response is None or response[0] is None or response[0].status_code not in (301, 302, 307):
+        return
+    parsed = response[1]
+    headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    if "x-amz-bucket-region" in headers or parsed.get("Error", {}).get("Region"):
+        return
+    request_dict.setdefault("context", {}).setdefault("s3_redirect", {})["redirected"] = True
+
+
 class BotoStore:
     """The Store protocol on a boto3 client, for one bucket."""
 
@@ -85,6 +113,9 @@ class BotoStore:
         self.region = client.meta.region_name or "us-east-1"
         self.endpoint = str(client.meta.endpoint_url)
         self.expected_owner = expected_owner or ""
+        client.meta.events.register_first(
+            "needs-retry.s3.HeadBucket", _no_region_no_redirect, unique_id="flask-s3-region-loop"
+        )
         if expected_owner:
 
             def add_owner(request: Any, **_: Any) -> None:
@@ -123,10 +154,16 @@ class BotoStore:
         if delimiter:
             params["Delimiter"] = delimiter
         pages = iter(self.client.get_paginator("list_objects_v2").paginate(**params))
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             page = self._call("ListObjectsV2", lambda: next(pages, None))
             if page is None:
                 return
+            check.page(
+                [item.get("Key", "") for item in page.get("Contents", [])],
+                [p.get("Prefix", "") for p in page.get("CommonPrefixes", []) if p.get("Prefix")],
+                page.get("NextContinuationToken") if page.get("IsTruncated") else None,
+            )
             yield page
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -250,11 +287,15 @@ class BotoStore:
             )
         )
         found: list[tuple[str, str]] = []
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             page = self._call("ListMultipartUploads", lambda: next(pages, None))
             if page is None:
                 return found
-            found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+            uploads = [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+            markers = f"{page.get('NextKeyMarker', '')}\0{page.get('NextUploadIdMarker', '')}"
+            check.page([k for k, _ in uploads], [], markers if page.get("IsTruncated") else None)
+            found += uploads
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         response = self._call(

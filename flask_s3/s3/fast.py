@@ -31,7 +31,7 @@ from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError, StoreUnreachable, is_retryable
 from .resolve import Target
-from .store import Body, ObjectInfo, Sink
+from .store import MAX_ANSWER, MAX_OBJECT, Body, ListingCheck, ObjectInfo, Sink
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -309,7 +309,16 @@ class FastStore:
         while True:
             url, _, signed = self.prepare(method, key, query, headers, payload)
             try:
-                response = self._exchange(method, self.target.host, url, signed, body, size, sink)
+                response = self._exchange(
+                    method,
+                    self.target.host,
+                    url,
+                    signed,
+                    body,
+                    size,
+                    sink=sink,
+                    limit=MAX_OBJECT if operation == "GetObject" else MAX_ANSWER,
+                )
             except _Partial as exc:
                 raise _unreachable(exc.cause, self.target.endpoint) from None
             except _Stale:
@@ -381,7 +390,9 @@ class FastStore:
         body: bytes | Body | None,
         size: int,
         sink: Sink | None = None,
+        limit: int | None = None,
     ) -> Response:
+        """One request and its answer; an answer over ``limit`` bytes is refused unread."""
         conn, reused = self.connections.take(netloc)
         payload: IO[bytes] | bytes | None = None
         try:
@@ -398,10 +409,18 @@ class FastStore:
             if response is None:
                 answer = conn.getresponse()
                 streamed = sink is not None and answer.status < 300
+                declared = answer.getheader("content-length") or ""
+                if method == "HEAD" or streamed:  # not an answer we hold: no cap
+                    limit = None
+                if limit is not None and declared.isdigit() and int(declared) > limit:
+                    raise self._too_large(method, url, int(declared), limit)
+                data = (
+                    b"" if streamed else answer.read() if limit is None else answer.read(limit + 1)
+                )
+                if limit is not None and len(data) > limit:  # chunked, or longer than declared
+                    raise self._too_large(method, url, len(data), limit)
                 response = Response(
-                    answer.status,
-                    b"" if streamed else answer.read(),
-                    {k.lower(): v for k, v in answer.getheaders()},
+                    answer.status, data, {k.lower(): v for k, v in answer.getheaders()}
                 )
                 if streamed:
                     assert sink is not None
@@ -427,6 +446,16 @@ class FastStore:
         else:
             conn.close()
         return response
+
+    def _too_large(self, method: str, url: str, size: int, limit: int) -> StoreError:
+        """An answer no S3 call of ours gets: refused before it fills the memory."""
+        return StoreError(
+            "AnswerTooLarge",
+            200,
+            f"the endpoint {self.target.endpoint} answered {method} {url.split('?')[0]} with "
+            f"{size:,} bytes or more, where flask-s3 expects at most {limit:,}; it is broken "
+            "or not S3. Check bucket.endpoint_url.",
+        )
 
     def _with_continue(
         self,
@@ -455,7 +484,10 @@ class FastStore:
             status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
             answer_headers = http.client.parse_headers(reader)
             if status != 100:
-                length = int(answer_headers.get("content-length") or 0)
+                declared = answer_headers.get("content-length") or "0"
+                length = int(declared) if declared.isdigit() else 0
+                if length > MAX_ANSWER and method != "HEAD":
+                    raise self._too_large(method, url, length, MAX_ANSWER)
                 data = reader.read(length) if length and method != "HEAD" else b""
                 return Response(status, data, {k.lower(): v for k, v in answer_headers.items()})
         conn.send(payload)
@@ -479,6 +511,7 @@ class FastStore:
 
     def _pages(self, prefix: str, delimiter: str = "") -> Iterator[xmlcodec.Page]:
         token: str | None = None
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             query: list[tuple[str, str | None]] = [("list-type", "2"), ("prefix", prefix)]
             if delimiter:
@@ -496,6 +529,7 @@ class FastStore:
                     f"unreadable listing: {exc}",
                     operation="ListObjectsV2",
                 ) from None
+            check.page([o.key for o in page.objects], page.folders, page.next_token)
             yield page
             token = page.next_token
             if not token:
@@ -588,12 +622,16 @@ class FastStore:
     def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         key_marker = id_marker = ""
+        check = ListingCheck(self.endpoint, prefix)
         while True:
             query: list[tuple[str, str | None]] = [("uploads", None), ("prefix", prefix)]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", id_marker)]
             answer = self.send("GET", "", "ListMultipartUploads", query=query)
             page, key_marker, id_marker = xmlcodec.uploads_of(answer.data)
+            check.page(
+                [k for k, _ in page], [], f"{key_marker}\0{id_marker}" if key_marker else None
+            )
             found += page
             if not key_marker:
                 return found

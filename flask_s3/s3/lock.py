@@ -129,7 +129,7 @@ def _read_lock(store: Store, key: str) -> dict[str, object] | None:
         raise _unreadable(key, exc.reason) from None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a record
         data = None
     if not isinstance(data, dict):
         raise _unreadable(key, "it is not a flask-s3 lock record")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 MANIFEST_NAME = "manifest.json.gz"
 MANIFEST_FORMAT = 2
+MAX_MANIFEST = 64 * 1024 * 1024  # unpacked; 20,000 files take about 2 MB
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Manifest:
 def decode_manifest(body: bytes) -> Manifest:
     """Read the manifest's bytes; damage gives state "corrupt", never an exception."""
     try:
-        data = json.loads(gzip.decompress(body))
+        data = json.loads(_gunzip(body))
         if data.get("format") != MANIFEST_FORMAT:
             return Manifest(state="corrupt")
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
@@ -53,9 +55,31 @@ def decode_manifest(body: bytes) -> Manifest:
             for k, v in data["objects"].items()
         }
         generations = [[str(k) for k in gen] for gen in data.get("generations", [])]
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, EOFError):
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+        EOFError,
+        RecursionError,  # nested too deeply to be a manifest
+        zlib.error,
+    ):
         return Manifest(state="corrupt")
     return Manifest(entries, generations, "ok")
+
+
+def _gunzip(body: bytes) -> bytes:
+    """The manifest's JSON, refused (ValueError) beyond MAX_MANIFEST bytes: a small object
+    from a hostile endpoint must not unpack into gigabytes."""
+    unpacker = zlib.decompressobj(wbits=31)  # gzip framing
+    data = unpacker.decompress(body, MAX_MANIFEST + 1)
+    if len(data) > MAX_MANIFEST or unpacker.unconsumed_tail:
+        raise ValueError("manifest too large")
+    if not unpacker.eof:
+        raise ValueError("manifest truncated")
+    return data
 
 
 def encode_manifest(

@@ -12,11 +12,17 @@ the environment, botocore's decisions are remembered on disk, keyed by a digest 
 botocore reads for them (its version, the ``AWS_*`` and proxy variables, the AWS config and
 credentials files, the spec's bucket section): the next run with the same inputs gets the same
 answer without importing botocore. No secret is stored, only the digest.
+
+A remembered answer routes signed requests, so it is authenticated: an HMAC keyed with the
+secret access key the requests are signed with (which the cache never holds). A file edited
+by anyone without that key (another user, a restored CI cache) is ignored and botocore asked
+again; whoever holds the key can sign requests anyway. Files are written with mode 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -243,28 +249,43 @@ def _inputs_digest(spec: Spec, explicit_keys: bool, workers: int) -> str | None:
     return digest.hexdigest()
 
 
-def _remembered(digest: str) -> Target | None:
+def _seal(secret_key: str, digest: str, fields: dict[str, Any]) -> str:
+    """The HMAC that vouches for a remembered answer; only the secret key's holder makes it."""
+    key = hashlib.sha256(b"flask-s3 decision cache\0" + secret_key.encode()).digest()
+    body = json.dumps({"digest": digest, **fields}, sort_keys=True).encode()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _remembered(digest: str, secret_key: str) -> Target | None:
+    """The answer remembered for ``digest``, if its seal holds for ``secret_key``."""
     directory = cache_dir()
     if directory is None:
         return None
     try:
         data = json.loads((directory / f"target-{digest[:32]}.json").read_text())
-        if data.pop("digest") != digest:
+        seal = data.pop("seal")
+        if data.pop("digest") != digest or not isinstance(seal, str):
             return None
+        if not hmac.compare_digest(seal, _seal(secret_key, digest, data)):
+            return None  # edited, or written for other credentials: ask botocore again
         return Target(**data)
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
-def _remember(digest: str, target: Target) -> None:
+def _remember(digest: str, target: Target, secret_key: str) -> None:
     directory = cache_dir()
-    if directory is None:
-        return
+    if directory is None or "@" in target.host:
+        return  # userinfo in the endpoint would be a secret on disk: never remembered
+    fields = asdict(target)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = directory / f"target-{digest[:32]}.json"
         temp = path.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps({"digest": digest, **asdict(target)}))
+        text = json.dumps({"digest": digest, **fields, "seal": _seal(secret_key, digest, fields)})
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
         temp.replace(path)
     except OSError:
         pass  # a cache that cannot be written only costs time
@@ -320,12 +341,16 @@ def open_store(
     digest = _inputs_digest(spec, explicit, workers) if own_client and choice != "boto3" else None
     redirect = _redirector(spec, access_key, secret_key, workers) if own_client else None
     if digest is not None:
-        target = _remembered(digest)
+        # The credentials come first: the remembered answer is only believed if it is
+        # sealed with their secret key.
         credentials: Any = None
-        if target is not None and explicit:
+        if explicit:
             credentials = StaticCredentials(access_key or "", secret_key or "")
-        elif target is not None and target.credential_method == "env":
+        else:
             credentials = _env_credentials()
+        target = _remembered(digest, credentials.secret_key) if credentials else None
+        if target is not None and not explicit and target.credential_method != "env":
+            target = None
         if target is not None and credentials is not None:
             from .fast import FastStore
 
@@ -345,11 +370,11 @@ def open_store(
         from .boto import BotoStore
 
         return BotoStore(client, spec.bucket.name, expected_owner=owner)
+    credentials = client._request_signer._credentials  # type: ignore[attr-defined]
     if digest is not None and target.credential_method in ("env", "explicit"):
-        _remember(digest, target)
+        _remember(digest, target, credentials.get_frozen_credentials().secret_key)
     from .fast import FastStore
 
-    credentials = client._request_signer._credentials  # type: ignore[attr-defined]
     return FastStore(spec.bucket.name, target, credentials, expected_owner=owner, redirect=redirect)
 
 

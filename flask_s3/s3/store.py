@@ -13,6 +13,8 @@ from typing import IO, Any, NamedTuple, Protocol
 
 Body = Callable[[], "IO[bytes] | bytes"]  # opens the bytes afresh for each attempt
 Sink = Callable[[bytes], None]  # receives a streamed body block by block
+MAX_ANSWER = 8 * 1024 * 1024  # S3's largest XML answer (1000 keys of 1 KiB, URL-encoded) < 4 MB
+MAX_OBJECT = 256 * 1024 * 1024  # what get_object reads: the manifest and the lock, both small
 
 
 class ObjectInfo(NamedTuple):  # a tuple: tens of thousands are made per listing
@@ -141,3 +143,44 @@ def put_bytes(
         headers=headers or {},
         if_none_match=if_none_match,
     )
+
+
+class ListingCheck:
+    """Checks a listing's pages as they arrive, so a broken or hostile endpoint cannot make
+    a run loop forever or reach outside the prefix it asked for.
+
+    A continuation token seen before would list the same pages again and again; a key or
+    folder outside the requested prefix, or a folder equal to it, is not S3's answer (and a
+    folder equal to the prefix would be descended into forever). Either is a StoreError
+    naming the endpoint.
+    """
+
+    def __init__(self, endpoint: str, prefix: str) -> None:
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self.tokens: set[str] = set()
+
+    def _refuse(self, what: str) -> None:
+        from .errors import StoreError
+
+        raise StoreError(
+            "MalformedListing",
+            200,
+            f"the endpoint {self.endpoint} answered a listing of {self.prefix!r} with {what}; "
+            "it is broken or not S3. Check bucket.endpoint_url.",
+            operation="ListObjectsV2",
+        )
+
+    def page(self, keys: Sequence[str], folders: Sequence[str], token: str | None) -> None:
+        """Check one page: its keys, its folders (CommonPrefixes) and its next token (or, for
+        the multipart uploads' listing, its markers)."""
+        for key in keys:
+            if not key.startswith(self.prefix):
+                self._refuse(f"a key outside it ({key[:200]!r})")
+        for folder in folders:
+            if folder == self.prefix or not folder.startswith(self.prefix):
+                self._refuse(f"a folder that is not below it ({folder[:200]!r})")
+        if token is not None:
+            if token in self.tokens:
+                self._refuse("a continuation token or marker it had already sent (a loop)")
+            self.tokens.add(token)

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
+from .errors import StoreError
 from .store import ObjectInfo
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -29,6 +30,14 @@ class Page:
         ]
         token = root.findtext(f"{NS}NextContinuationToken")
         self.next_token = token if root.findtext(f"{NS}IsTruncated") == "true" else None
+
+
+def _root(data: bytes) -> ET.Element:
+    """The answer's root element; a StoreError (not a traceback) when it is not XML."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise StoreError("MalformedAnswer", 200, f"an answer that is not XML: {exc}") from None
 
 
 def _same(value: str) -> str:
@@ -74,7 +83,7 @@ def is_error_body(data: bytes) -> bool:
 def parse_cors(data: bytes) -> list[dict[str, Any]]:
     """GetBucketCors's XML as boto3 gives it (namespace or not)."""
     rules: list[dict[str, Any]] = []
-    for rule in ET.fromstring(data).iter():
+    for rule in _root(data).iter():
         if rule.tag.rsplit("}", 1)[-1] != "CORSRule":
             continue
         out: dict[str, Any] = {}
@@ -123,7 +132,7 @@ def delete_xml(keys: Sequence[str]) -> bytes:
 def delete_errors(data: bytes) -> dict[str, str]:
     """Keys a DeleteObjects answer lists as failed, with their code."""
     failed: dict[str, str] = {}
-    for error in ET.fromstring(data).iter(f"{NS}Error"):
+    for error in _root(data).iter(f"{NS}Error"):
         failed[error.findtext(f"{NS}Key") or "?"] = error.findtext(f"{NS}Code") or "?"
     return failed
 
@@ -155,14 +164,14 @@ def encryption_xml(rule: Mapping[str, Any]) -> bytes:
 
 def parse_public_access_block(data: bytes) -> dict[str, bool]:
     out: dict[str, bool] = {}
-    for child in ET.fromstring(data):
+    for child in _root(data):
         out[child.tag.rsplit("}", 1)[-1]] = (child.text or "").strip().lower() == "true"
     return out
 
 
 def text_of(data: bytes, name: str) -> str:
     """The text of the first element called ``name`` (any namespace) in an answer."""
-    for element in ET.fromstring(data).iter():
+    for element in _root(data).iter():
         if element.tag.rsplit("}", 1)[-1] == name:
             return (element.text or "").strip()
     return ""
@@ -179,7 +188,7 @@ def complete_xml(parts: Sequence[tuple[int, str]]) -> bytes:
 
 def uploads_of(data: bytes) -> tuple[list[tuple[str, str]], str, str]:
     """(key, upload id) of a ListMultipartUploads page, and the next key and id markers."""
-    root = ET.fromstring(data)
+    root = _root(data)
     found = [
         (u.findtext(f"{NS}Key") or "", u.findtext(f"{NS}UploadId") or "")
         for u in root.iter(f"{NS}Upload")

@@ -104,6 +104,7 @@ class CloudFrontSpec:
     wait: bool = False
     max_paths: int = 15
     profile: str | None = None  # default: the bucket's credentials
+    account: str | None = None  # the distribution's account id (for iam-policy's ARN)
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ def build_spec(data: dict[str, Any], locate: Any, source: Path | None) -> Spec:
                 wait=cloudfront.get("wait", False),
                 max_paths=cloudfront.get("max_paths", 15),
                 profile=cloudfront.get("profile") or None,
+                account=cloudfront.get("account") or None,
             )
         ),
         source=source,
