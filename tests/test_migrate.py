@@ -117,8 +117,10 @@ def test_debug_switches_off_and_flasks3_active_says_so(
     assert url == (
         "https://bk.s3.amazonaws.com/static/foo/style.css" if s3_urls else "/static/foo/style.css"
     )
-    with app.test_request_context("/"):  # and from Python too
-        assert flask_s3.url_for("static", filename="foo/style.css") == url
+    with app.test_request_context("/"):  # 0.3: the switch is the template's; Python gets S3
+        assert flask_s3.url_for("static", filename="foo/style.css") == (
+            "https://bk.s3.amazonaws.com/static/foo/style.css"
+        )
 
 
 def test_flasks3_active_false_gives_local_urls(tmp_path: Path) -> None:
@@ -245,7 +247,20 @@ def test_warnings_are_shown_by_default(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert "factory.py:6: MigrationWarning: FLASKS3_BUCKET_NAME is a Flask-S3 0.3" in run.stderr
+    assert "factory.py:6: MigrationWarning: 2 old flask-s3 settings in the config" in run.stderr
+    assert "\n  - FLASKS3_BUCKET_NAME is a Flask-S3 0.3 setting" in run.stderr
+    # one warning: the source line under it is printed once, not once per key
+    assert run.stderr.count("flask_s3.FlaskS3(app)") == 1
+    # a DeprecationWarning: apps that turn those into errors catch it
+    strict = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", "import factory; factory.make()"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert strict.returncode == 1
+    assert "flask_s3.errors.MigrationWarning: 2 old flask-s3 settings" in strict.stderr
 
 
 def test_gzip_extension_without_a_dot_says_what_changed(tmp_path: Path) -> None:

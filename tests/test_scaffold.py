@@ -97,7 +97,7 @@ def test_init_spec_reproduces_urls_and_a_filled_bucket(
     module = write_app(tmp_path, old_config(s3_env, bucket_name))
     from flask_s3.cli import load_app
 
-    with pytest.warns(FutureWarning):
+    with pytest.warns(DeprecationWarning):
         old = load_app(f"{module}:app")
     report = create_all(old)  # 0.3's call: credentials from the environment
     assert report.uploaded == 5 and report.bucket_created
