@@ -159,7 +159,7 @@ def _flasks3_defaults(config: Mapping[str, Any], out: Migration) -> None:
         out.notes["S3_GZIP_CONTENT_TYPES"] = (
             "every file is gzipped, as Flask-S3 0.3 did with FLASKS3_GZIP and no "
             "FLASKS3_GZIP_ONLY_EXTS (images and fonts gain nothing); write "
-            "S3_GZIP_CONTENT_TYPES = ['text/css', 'application/javascript'] (or ['*/*'] "
+            "S3_GZIP_CONTENT_TYPES = ['text/css', 'text/javascript'] (or ['*/*'] "
             "to keep this)"
         )
 

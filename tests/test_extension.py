@@ -100,6 +100,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config["USE_GZIP"] is False
     assert config["S3_GZIP_CONTENT_TYPES"] == [
         "text/css",
+        "text/javascript",
         "application/javascript",
         "application/x-javascript",
     ]
@@ -146,7 +147,7 @@ ALIASES: list[tuple[str, Any, str, Any]] = [
         "FLASKS3_GZIP_ONLY_EXTS",
         [".css", "js"],
         "S3_GZIP_CONTENT_TYPES",
-        ["text/css", "application/javascript"],
+        ["text/css", "text/javascript"],
     ),
     ("FLASKS3_GZIP_ONLY_EXTS", [], "S3_GZIP_CONTENT_TYPES", ["*/*"]),
     ("FLASKS3_PREFIX", "v2", "S3_PREFIX", "v2"),
