@@ -271,6 +271,17 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "see S3_CACHE_CONTROL",
         status="deprecated",
     ),
+    _old(
+        "FLASKS3_ENDPOINT_URL",
+        None,
+        "Not a Flask-S3 0.3 setting (0.3.3 ignored it and deployed to AWS): an alias of "
+        "S3_ENDPOINT_URL under a FLASKS3_ name, kept for apps that set it.",
+        "read as S3_ENDPOINT_URL, with a warning: where 0.3.3 deployed to AWS, create_all now "
+        "uses that endpoint",
+        "S3_ENDPOINT_URL",
+        status="deprecated",
+        spec_field="bucket.endpoint_url",
+    ),
     # -- Flask-S3 0.3 ----------------------------------------------------------------------
     _old(
         "FLASKS3_BUCKET_NAME",
@@ -287,14 +298,6 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "read as S3_REGION",
         "S3_REGION",
         spec_field="bucket.region",
-    ),
-    _old(
-        "FLASKS3_ENDPOINT_URL",
-        None,
-        "Endpoint of an S3-compatible store, under a FLASKS3_ name.",
-        "read as S3_ENDPOINT_URL",
-        "S3_ENDPOINT_URL",
-        spec_field="bucket.endpoint_url",
     ),
     _old(
         "FLASKS3_BUCKET_DOMAIN",

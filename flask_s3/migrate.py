@@ -52,6 +52,12 @@ def migrate(config: Mapping[str, Any]) -> Migration:
         value = key.converted(config[old])
         values[new] = value
         out.notes[old] = f"{old} is {_origin(key)}; write {new} = {value!r} instead"
+    if "FLASKS3_ENDPOINT_URL" in config and "S3_ENDPOINT_URL" not in config:
+        out.notes["FLASKS3_ENDPOINT_URL"] = (
+            "FLASKS3_ENDPOINT_URL is not a Flask-S3 0.3 setting (0.3.3 ignored it and deployed "
+            "to AWS); flask-s3 honours it as an alias: create_all deploys to "
+            f"{config['FLASKS3_ENDPOINT_URL']!r}. Write S3_ENDPOINT_URL instead"
+        )
     exts = config.get("FLASKS3_GZIP_ONLY_EXTS")
     if isinstance(exts, (list, tuple)) and any(not str(e).startswith(".") for e in exts):
         out.notes["FLASKS3_GZIP_ONLY_EXTS"] = out.notes.get("FLASKS3_GZIP_ONLY_EXTS", "") + (

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask, render_template_string
 
-import flask_s3
 from flask_s3 import FlaskS3
 from flask_s3.errors import ConfigError, MigrationWarning, SpecError
 from flask_s3.extension import S3State, resolved_config

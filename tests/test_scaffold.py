@@ -124,7 +124,11 @@ def test_init_spec_reproduces_urls_and_a_filled_bucket(
         assert f"  {key}\n" in result.output
     assert "Rename FLASKS3_OVERRIDE_TESTING to S3_OVERRIDE_TESTING" in result.output
     data = yaml.safe_load(out.read_text(encoding="utf-8"))
-    assert data["assets"]["rules"] == [  # r".css$" also picks theme.scss: one rule a file
+    assert data["assets"]["rules"] == [
+        # the Content-Types 0.3 stored on gzipped files (create_all 1.0 keeps them too)
+        {"match": "**/*.css", "headers": {"Content-Type": "text/css"}},
+        {"match": "**/*.js", "headers": {"Content-Type": "text/javascript"}},
+        # r".css$" also picks theme.scss: one rule a file
         {"match": "admin/assets/admin.css", "headers": {"Cache-Control": "max-age=60"}},
         {"match": "static/css/app.css", "headers": {"Cache-Control": "max-age=60"}},
         {"match": "static/css/theme.scss", "headers": {"Cache-Control": "max-age=60"}},
