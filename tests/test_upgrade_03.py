@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from legacy03 import legacy_python, run_driver
 
 from flask_s3.cli import main
-
-from legacy03 import legacy_python, run_driver
 
 FILES = {
     "static/css/app.css": b"body { color: #223; }\n" * 40,
