@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import venv
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,67 +48,78 @@ def legacy_python(cache_root: Path) -> Path:
     return python
 
 
-# Run inside either environment: import the app module, optionally deploy with the
-# create_all of whichever flask_s3 is importable there, then print every URL asked for.
+# Run inside either environment: for each job, import the app module, optionally deploy it
+# with the create_all of whichever flask_s3 is importable there, then give every URL asked for.
 DRIVER = r"""
 import importlib, json, sys, warnings
 warnings.simplefilter("ignore")
-args = json.loads(sys.argv[1])
-sys.path.insert(0, args["root"])
 import flask_s3
-module = importlib.import_module(args["module"])
-app = module.app
-out = {"flask_s3": getattr(flask_s3, "__version__", None), "urls": {}}
-if args.get("deploy") is not None:
-    flask_s3.create_all(app, **args["deploy"])
 from flask import render_template_string
-for name, (mode, endpoint, values, path) in args["cases"].items():
-    try:
-        if mode == "direct":
-            with app.app_context():
-                if path is not None:
-                    with app.test_request_context(path):
-                        url = flask_s3.url_for(endpoint, **values)
-                else:
+out = {"flask_s3": getattr(flask_s3, "__version__", None), "results": []}
+for job in json.loads(sys.stdin.read()):
+    sys.path.insert(0, job["root"])
+    app = importlib.import_module(job["module"]).app
+    if job.get("deploy") is not None:
+        flask_s3.create_all(app, **job["deploy"])
+    urls = {}
+    for name, (mode, endpoint, values, path) in job["cases"].items():
+        try:
+            if mode == "direct" and path is None:
+                with app.app_context():
                     url = flask_s3.url_for(endpoint, **values)
-        elif mode == "template":
-            with app.test_request_context(path or "/"):
-                url = render_template_string(
-                    "{{ url_for(e, **v) }}", e=endpoint, v=values
-                )
-        elif mode == "assets":
-            with app.test_request_context(path or "/"):
-                url = render_template_string(
-                    "{% assets name %}{{ ASSET_URL }}{% endassets %}", name=endpoint
-                )
-        out["urls"][name] = url
-    except Exception as exc:
-        out["urls"][name] = "error: " + type(exc).__name__
+            elif mode == "direct":
+                with app.test_request_context(path):
+                    url = flask_s3.url_for(endpoint, **values)
+            elif mode == "template":
+                with app.test_request_context(path):
+                    url = render_template_string("{{ url_for(e, **v) }}", e=endpoint, v=values)
+            else:  # a Flask-Assets bundle
+                with app.test_request_context(path):
+                    url = render_template_string(
+                        "{% assets name %}{{ ASSET_URL }}{% endassets %}", name=endpoint
+                    )
+            urls[name] = url
+        except Exception as exc:
+            urls[name] = "error: " + type(exc).__name__
+    out["results"].append(urls)
 print(json.dumps(out))
 """
 
 
+@dataclass
+class Job:
+    """One app module to import, the URLs to ask it for, and create_all's kwargs (or None)."""
+
+    root: Path
+    module: str
+    cases: dict[str, Any]
+    deploy: dict[str, Any] | None = None
+
+
 def run_driver(
-    python: Path | str,
-    root: Path,
-    module: str,
-    cases: dict[str, Any],
-    *,
-    deploy: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Run DRIVER with ``python`` (0.3.3's venv or ours) on an app module; its JSON answer."""
-    args = {"root": str(root), "module": module, "cases": cases, "deploy": deploy}
+    python: Path | str, jobs: list[Job], *, env: dict[str, str] | None = None
+) -> tuple[Any, list[dict[str, str]]]:
+    """Run DRIVER with ``python`` (0.3.3's venv or ours) once for all jobs.
+
+    Returns the flask_s3 version it imported and each job's URLs, in order. One process for
+    all the apps: starting Python and importing Flask is most of the cost.
+    """
+    payload = [
+        {"root": str(j.root), "module": j.module, "cases": j.cases, "deploy": j.deploy}
+        for j in jobs
+    ]
     run = subprocess.run(
-        [str(python), "-c", DRIVER, json.dumps(args)],
+        # -P: the working directory (this checkout, holding flask_s3/) is not put on sys.path
+        [str(python), "-P", "-c", DRIVER],
+        input=json.dumps(payload),
+        cwd=jobs[0].root if jobs else None,
         capture_output=True,
         text=True,
-        cwd=root,
         env={**os.environ, **(env or {}), "PYTHONDONTWRITEBYTECODE": "1"},
-        timeout=120,
+        timeout=300,
         check=False,
     )
     if run.returncode != 0:
         raise AssertionError(f"driver failed ({python}):\n{run.stderr[-3000:]}")
-    answer: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    return answer
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    return answer["flask_s3"], answer["results"]

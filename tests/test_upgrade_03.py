@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import secrets
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from legacy03 import legacy_python, run_driver
+from legacy03 import Job, legacy_python, run_driver
 
 from flask_s3.cli import main
 
@@ -196,40 +197,78 @@ def init_spec(root: Path, module: str, *extra: str) -> tuple[Path, str]:
     return out, result.output
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_urls_are_byte_identical_to_0_3_3(
-    name: str, legacy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    shape = SHAPES[name]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = make_app(tmp_path, shape, "shop-assets")
-    cases = url_cases(shape)
-    old = run_driver(legacy, tmp_path, module, cases)
-    assert old["flask_s3"] == [0, 3, 3]  # really the PyPI package
-    ours = run_driver(sys.executable, tmp_path, module, cases)
-    assert ours["flask_s3"] != old["flask_s3"]
-    assert ours["urls"] == old["urls"]
-    assert not any(url.startswith("error") for url in old["urls"].values()), old["urls"]
+@dataclass
+class SideBySide:
+    """Each shape's URLs under 0.3.3, under flask-s3 with the app's config, and with the spec."""
 
-    # The upgraded app: init's spec instead of the FLASKS3_* keys; the same URLs.
-    spec, _ = init_spec(tmp_path, module, "--no-adopt")
-    upgraded = f"{module}_spec"
-    text = module_text(shape, "shop-assets", spec=str(spec))
-    (tmp_path / f"{upgraded}.py").write_text(text, encoding="utf-8")
-    compared = {
-        k: v
-        for k, v in cases.items()
-        # With a spec, USE_S3 (runtime.enabled) is 1.0's switch: it holds for direct calls too.
-        if not (shape.switch_off and v[0] in ("direct", "assets"))
-    }
-    with_spec = run_driver(sys.executable, tmp_path, upgraded, compared)
-    assert with_spec["urls"] == {k: old["urls"][k] for k in compared}
+    legacy: dict[str, dict[str, str]]
+    ours: dict[str, dict[str, str]]
+    with_spec: dict[str, dict[str, str]]
+    compared: dict[str, set[str]]  # the cases compared with the spec
+
+
+@pytest.fixture(scope="module")
+def side_by_side(legacy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SideBySide]:
+    """All shapes at once: one process per environment (most of the cost is starting one)."""
+    names = sorted(SHAPES)
+    apps: dict[str, tuple[Path, str]] = {}
+    for name in names:
+        root = tmp_path_factory.mktemp(name)
+        apps[name] = (root, make_app(root, SHAPES[name], "shop-assets"))
+    jobs = [Job(*apps[n], url_cases(SHAPES[n])) for n in names]
+    version, old = run_driver(legacy, jobs)
+    assert version == [0, 3, 3]  # really the PyPI package
+    version, ours = run_driver(sys.executable, jobs)
+    assert version != [0, 3, 3]
+    # The upgraded apps: init's spec instead of the FLASKS3_* keys.
+    spec_jobs, compared = [], {}
+    with pytest.MonkeyPatch.context() as mp:
+        for name in names:
+            root, module = apps[name]
+            mp.chdir(root)
+            mp.syspath_prepend(str(root))
+            spec, _ = init_spec(root, module, "--no-adopt")
+            (root / f"{module}_spec.py").write_text(
+                module_text(SHAPES[name], "shop-assets", spec=str(spec)), encoding="utf-8"
+            )
+            cases = {
+                k: v
+                for k, v in url_cases(SHAPES[name]).items()
+                # With a spec, USE_S3 (runtime.enabled) is 1.0's switch: direct calls too.
+                if not (SHAPES[name].switch_off and v[0] in ("direct", "assets"))
+            }
+            compared[name] = set(cases)
+            spec_jobs.append(Job(root, f"{module}_spec", cases))
+    _, with_spec = run_driver(sys.executable, spec_jobs)
+    yield SideBySide(
+        dict(zip(names, old, strict=True)),
+        dict(zip(names, ours, strict=True)),
+        dict(zip(names, with_spec, strict=True)),
+        compared,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_urls_are_byte_identical_to_0_3_3(name: str, side_by_side: SideBySide) -> None:
+    old = side_by_side.legacy[name]
+    assert not any(url.startswith("error") for url in old.values()), old
+    assert side_by_side.ours[name] == old
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_urls_with_init_spec_are_byte_identical_to_0_3_3(
+    name: str, side_by_side: SideBySide
+) -> None:
+    old = side_by_side.legacy[name]
+    assert side_by_side.with_spec[name] == {k: old[k] for k in side_by_side.compared[name]}
 
 
 def legacy_env(server: Any) -> dict[str, str]:
     """0.3.3's create_all (boto3) aimed at the local S3 through botocore's own settings."""
     return {
+        "AWS_ACCESS_KEY_ID": server.access_key or "",
+        "AWS_SECRET_ACCESS_KEY": server.secret_key or "",
+        "AWS_DEFAULT_REGION": server.region,
         "AWS_ENDPOINT_URL_S3": server.endpoint_url,
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
@@ -239,31 +278,43 @@ def legacy_env(server: Any) -> dict[str, str]:
 UPLOADED = sorted(k for k, v in SHAPES.items() if v.deploy is not None)
 
 
+@pytest.fixture(scope="module")
+def filled(
+    legacy: Path, s3_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, str, str]]:
+    """Each uploaded shape deployed by 0.3.3's own create_all to a bucket of its own."""
+    apps: dict[str, tuple[Path, str, str]] = {}
+    jobs = []
+    for name in UPLOADED:
+        root = tmp_path_factory.mktemp(f"filled-{name}")
+        bucket = f"t-{secrets.token_hex(8)}"
+        apps[name] = (root, make_app(root, SHAPES[name], bucket), bucket)
+        jobs.append(Job(root, apps[name][1], {}, SHAPES[name].deploy))
+    run_driver(legacy, jobs, env=legacy_env(s3_server))
+    return apps
+
+
 @pytest.mark.parametrize("name", UPLOADED)
 def test_first_plan_after_init_is_a_no_op_on_a_bucket_0_3_3_filled(
     name: str,
-    legacy: Path,
+    filled: dict[str, tuple[Path, str, str]],
     s3_env: Any,
     s3_client: Any,
-    bucket_name: str,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shape = SHAPES[name]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    root, module, bucket = filled[name]
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
     for key, value in legacy_env(s3_env).items():
         monkeypatch.setenv(key, value)  # our CLI follows botocore's endpoint too
-    module = make_app(tmp_path, shape, bucket_name)
-    cases = {"css": ["direct", "static", {"filename": "css/app.css"}, "/"]}
-    run_driver(legacy, tmp_path, module, cases, deploy=shape.deploy)
-    stored = s3_client.get_object(Bucket=bucket_name, Key=f"{shape.key_prefix}static/css/app.css")
+    stored = s3_client.get_object(Bucket=bucket, Key=f"{shape.key_prefix}static/css/app.css")
     body = stored["Body"].read()
     encoded = stored.get("ContentEncoding") == "gzip"
     assert (gzip.decompress(body) if encoded else body) == FILES["static/css/app.css"]
     assert stored["ContentType"] == "text/css"  # 0.3's type: no charset
 
-    spec, output = init_spec(tmp_path, module)
+    spec, output = init_spec(root, module)
     data = yaml.safe_load(spec.read_text(encoding="utf-8"))
     assert data["bucket"]["acl"] == "public-read"  # public as 0.3 left it: no policy added
     assert data["bucket"]["public_read_policy"] is False
