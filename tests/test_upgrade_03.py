@@ -11,6 +11,7 @@ create_all filled a bucket on the local S3, `init` then `plan --detailed-exitcod
 from __future__ import annotations
 
 import gzip
+import io
 import secrets
 import sys
 from collections.abc import Iterator
@@ -324,3 +325,44 @@ def test_first_plan_after_init_is_a_no_op_on_a_bucket_0_3_3_filled(
     plan = CliRunner().invoke(main, ["plan", str(spec), "--detailed-exitcode"])
     assert plan.exit_code == 0, output + plan.output
     assert "No changes." in plan.output
+
+
+def test_init_adopts_only_the_same_content_and_says_what_will_change(
+    s3_env: Any, s3_client: Any, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key, value in legacy_env(s3_env).items():
+        monkeypatch.setenv(key, value)
+    shape = Shape(
+        before="app.config.update(FLASKS3_BUCKET_NAME=BUCKET, FLASKS3_GZIP=True,\n"
+        "    FLASKS3_GZIP_ONLY_EXTS=['.css', '.js'])\n"
+    )
+    module = make_app(tmp_path, shape, bucket_name)
+    s3_client.create_bucket(Bucket=bucket_name)
+
+    def put_like_0_3(key: str, data: bytes, ctype: str) -> None:
+        # 0.3's gzip: level 9, the file name and the time in the header
+        body = io.BytesIO()
+        with gzip.GzipFile(key.rsplit("/", 1)[-1], "wb", 9, body, mtime=1234567) as zipped:
+            zipped.write(data)
+        s3_client.put_object(
+            Bucket=bucket_name,
+            Key=key,
+            Body=body.getvalue(),
+            ContentType=ctype,
+            ContentEncoding="gzip",
+        )
+
+    put_like_0_3("static/js/app.js", FILES["static/js/app.js"], "text/javascript")
+    put_like_0_3("static/css/app.css", b"body { color: red }\n", "text/css")  # other content
+    spec, output = init_spec(tmp_path, module)
+    assert "Adopted 1 gzip objects" in output
+    assert "static/css/app.css: other content" in output
+    # 0.3 gave no Content-Type to files it did not gzip (no FLASKS3_FORCE_MIMETYPE): say so.
+    assert "Stored objects that will change at the first apply" in output
+    assert ".png files: Content-Type 'image/png' (Flask-S3 0.3 stored none)" in output
+    plan = CliRunner().invoke(main, ["plan", str(spec), "--detailed-exitcode"])
+    assert plan.exit_code == 2, plan.output
+    assert "static/css/app.css" in plan.output
+    assert "static/js/app.js" not in plan.output  # adopted: not uploaded again
