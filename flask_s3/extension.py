@@ -437,8 +437,14 @@ def _quoted_filename(filename: str) -> str:
 
 def _build(app: Flask, endpoint: str, values: dict[str, Any], template: bool) -> str:
     state: S3State | None = app.extensions.get("s3")
-    if state is not None and _seen(state, app.config) != state.watched:
-        state = current_state(app)
+    if state is not None:
+        config = app.config
+        try:  # _seen inlined: this runs at every call
+            changed = (len(config), state.watch(config)) != state.watched
+        except KeyError:
+            changed = True
+        if changed:
+            state = current_state(app)
     if state is None:
         raise ConfigError(
             "flask-s3 is not set up on this app",
