@@ -184,7 +184,14 @@ def build(app: Flask, app_import: str | None, *, keep_policy: bool = False) -> S
         ("debug", "USE_S3_DEBUG"),
         ("override_flask_url_for", "S3_OVERRIDE_FLASK_URL_FOR"),
     ):
-        lines.append(_line(name, bool(config.get(key)), source_of(f"runtime.{name}", user)))
+        value, why = bool(config.get(key)), source_of(f"runtime.{name}", user)
+        state = app.extensions.get("s3")
+        if name == "enabled" and state is not None and state.flasks3_switches:
+            # 0.3 read FLASKS3_ACTIVE once, at init_app: what templates get is that value
+            templates_on = bool(state.templates_on)
+            if templates_on != value and not app.debug:
+                value, why = templates_on, "0.3: FLASKS3_ACTIVE as it was at FlaskS3(app)"
+        lines.append(_line(name, value, why))
     text = "\n".join(lines) + "\n"
     if "${" in text:
         raise ConfigError(
