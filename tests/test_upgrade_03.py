@@ -375,6 +375,9 @@ def test_init_adopts_only_the_same_content_and_says_what_will_change(
     put_like_0_3("static/js/app.js", FILES["static/js/app.js"], "text/javascript")
     put_like_0_3("static/css/app.css", b"body { color: red }\n", "text/css")  # other content
     spec, output = init_spec(tmp_path, module)
+    text = spec.read_text(encoding="utf-8")
+    assert "Lines marked `0.3` keep what Flask-S3 0.3 stored" in text  # and what dropping does
+    assert '- match: "**/*.css"                  # 0.3\'s Content-Type' in text
     assert "Adopted 1 gzip objects" in output
     assert "static/css/app.css: other content" in output
     # 0.3 gave no Content-Type to files it did not gzip (no FLASKS3_FORCE_MIMETYPE): say so.
