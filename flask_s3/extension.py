@@ -121,7 +121,8 @@ class S3State:
     templates_on: bool = True
     # What url_for checks before each URL (the config's size, the values of the keys read
     # only when the config is read), as last seen: a key added, changed or deleted re-reads it.
-    watched: tuple[Any, ...] = ()
+    size: int = -1  # len(app.config): a key added or deleted
+    watched: tuple[Any, ...] = ()  # the values of the keys ``watch`` reads
     watch: Callable[[Mapping[str, Any]], Any] = operator.itemgetter(*HYDRATE_KEYS)
     integrity: IntegrityTable | None = None  # Subresource Integrity values, set by init_app
 
@@ -294,14 +295,16 @@ def _watch(state: S3State, config: Mapping[str, Any]) -> None:
     """Remember the config as read: its size (a key added) and the values url_for checks."""
     keys = (*HYDRATE_KEYS, *sorted(k for k in config if k in OLD_KEYS))
     state.watch = operator.itemgetter(*keys)  # one C call per url_for
-    state.watched = _seen(state, config)
+    state.size = len(config)
+    state.watched = state.watch(config)
 
 
-def _seen(state: S3State, config: Mapping[str, Any]) -> tuple[Any, ...]:
+def _changed(state: S3State, config: Mapping[str, Any]) -> bool:
+    """Whether the config changed since the state read it (url_for inlines this)."""
     try:
-        return (len(config), state.watch(config))
+        return len(config) != state.size or state.watch(config) != state.watched
     except KeyError:  # a watched key was deleted
-        return ()
+        return True
 
 
 def current_state(app: Flask, *, force: bool = False) -> S3State | None:
@@ -309,7 +312,7 @@ def current_state(app: Flask, *, force: bool = False) -> S3State | None:
     state: S3State | None = app.extensions.get("s3")
     if state is None:
         return None
-    if force or _seen(state, app.config) != state.watched:
+    if force or _changed(state, app.config):
         state = _hydrate(app, state.spec, state, state.templates_on, refresh=True)
         _watch(state, app.config)
     return state
@@ -439,8 +442,8 @@ def _build(app: Flask, endpoint: str, values: dict[str, Any], template: bool) ->
     state: S3State | None = app.extensions.get("s3")
     if state is not None:
         config = app.config
-        try:  # _seen inlined: this runs at every call
-            changed = (len(config), state.watch(config)) != state.watched
+        try:  # _changed inlined: this runs at every call
+            changed = len(config) != state.size or state.watch(config) != state.watched
         except KeyError:
             changed = True
         if changed:
