@@ -10,7 +10,6 @@ Nothing else is written, and only under the apply lock.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -47,6 +46,20 @@ def _raw_bytes(asset: LocalAsset) -> bytes:
         return fh.read()
 
 
+def gunzip_at_most(body: bytes, limit: int) -> bytes | None:
+    """One gzip member decoded, or None when it holds more than ``limit`` bytes.
+
+    The object is the bucket's, so hostile: a few kilobytes may decode to gigabytes. Only
+    ``limit + 1`` bytes (the local file's size, plus one to see that there is more) are
+    ever decoded. Trailing data after the member is not 0.3's output either: None.
+    """
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    decoded = decoder.decompress(body, limit + 1)
+    if len(decoded) > limit or not decoder.eof or decoder.unused_data:
+        return None
+    return decoded
+
+
 def adopt_gzip(spec: Spec, app: Flask, store: Store) -> Adoption:
     """Record in the manifest the gzip objects that decode to today's files (see module doc)."""
     result = Adoption()
@@ -70,12 +83,13 @@ def adopt_gzip(spec: Spec, app: Flask, store: Store) -> Adoption:
             if stored.get("Content-Encoding", "").lower() != "gzip":
                 result.left[action.key] = "not stored gzip-encoded"
                 continue
+            raw = _raw_bytes(asset)
             try:
-                decoded = gzip.decompress(body)
+                decoded = gunzip_at_most(body, len(raw))
             except (OSError, EOFError, zlib.error):
                 result.left[action.key] = "not a readable gzip stream"
                 continue
-            if hashlib.sha256(decoded).digest() != hashlib.sha256(_raw_bytes(asset)).digest():
+            if decoded is None or hashlib.sha256(decoded).digest() != hashlib.sha256(raw).digest():
                 result.left[action.key] = "other content"
                 continue
             headers = hdr.comparable(stored, asset.headers)

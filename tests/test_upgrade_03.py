@@ -373,7 +373,8 @@ def test_init_adopts_only_the_same_content_and_says_what_will_change(
         )
 
     put_like_0_3("static/js/app.js", FILES["static/js/app.js"], "text/javascript")
-    put_like_0_3("static/css/app.css", b"body { color: red }\n", "text/css")  # other content
+    # other content, and a bomb: 50 MB of zeros in a few kB, never decoded past the file's size
+    put_like_0_3("static/css/app.css", bytes(50_000_000), "text/css")
     spec, output = init_spec(tmp_path, module)
     text = spec.read_text(encoding="utf-8")
     assert "Lines marked `0.3` keep what Flask-S3 0.3 stored" in text  # and what dropping does
