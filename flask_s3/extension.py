@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -312,10 +313,15 @@ def current_state(app: Flask, *, force: bool = False) -> S3State | None:
     state: S3State | None = app.extensions.get("s3")
     if state is None:
         return None
-    if force or _changed(state, app.config):
-        state = _hydrate(app, state.spec, state, state.templates_on, refresh=True)
-        _watch(state, app.config)
+    with _rereading:  # two requests that see the change at once read the config once
+        state = app.extensions.get("s3")
+        if state is not None and (force or _changed(state, app.config)):
+            state = _hydrate(app, state.spec, state, state.templates_on, refresh=True)
+            _watch(state, app.config)
     return state
+
+
+_rereading = threading.Lock()
 
 
 def _take_back(app: Flask, state: S3State) -> None:
