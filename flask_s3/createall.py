@@ -20,7 +20,7 @@ from .local import LocalInventory, walk_static
 from .migrate import filepath_headers, uses_flasks3
 from .s3 import StoreError, StoreUnreachable, open_store
 from .s3.store import Store
-from .snapshot import snapshot, write_fingerprint_manifest
+from .snapshot import Snapshot, snapshot, write_fingerprint_manifest
 from .spec import (
     DEFAULT_GZIP_TYPES,
     AssetsSpec,
@@ -223,6 +223,12 @@ def flasks3_type_rules(
     return rules, extra
 
 
+def _gzip_updates(snap: Snapshot) -> bool:
+    return any(
+        a.key is not None and snap.local.assets[a.key].gzip for a in snap.plan.of_kind("update")
+    )
+
+
 def public_read_wanted(
     put_bucket_acl: bool | None, spec: Spec, store: Store, from_config: bool
 ) -> bool:
@@ -316,6 +322,13 @@ def create_all(
     if public != resolved.bucket.public_read_policy:
         resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))
     snap = snapshot(resolved, app, store, force_refresh=force_refresh)
+    if spec is None and not force_refresh and _gzip_updates(snap) and uses_flasks3(app.config):
+        # An app upgraded unchanged, on the bucket 0.3 filled: its gzip objects hold today's
+        # files in other bytes. Adopted once (recorded in the manifest), never uploaded again.
+        from .adopt import adopt_gzip
+
+        if adopt_gzip(resolved, app, store).adopted:
+            snap = snapshot(resolved, app, store)
     write_fingerprint_manifest(app, resolved, snap.local)
     writes_policy = any(a.after for a in snap.plan.of_kind("update-bucket-policy"))
     if writes_policy:  # only then: a no-op deploy asks nothing more of S3

@@ -309,8 +309,38 @@ def filled(
         bucket = f"t-{secrets.token_hex(8)}"
         apps[name] = (root, make_app(root, SHAPES[name], bucket), bucket)
         jobs.append(Job(root, apps[name][1], {}, SHAPES[name].deploy))
+    # and once more for the app that keeps calling create_all, unchanged, after the upgrade
+    root = tmp_path_factory.mktemp("filled-create-all")
+    bucket = f"t-{secrets.token_hex(8)}"
+    apps["create_all"] = (root, make_app(root, SHAPES["filepath-headers"], bucket), bucket)
+    jobs.append(Job(root, apps["create_all"][1], {}, {}))
     run_driver(legacy, jobs, env=legacy_env(s3_server))
     return apps
+
+
+def test_create_all_after_the_upgrade_sends_nothing_again(
+    filled: dict[str, tuple[Path, str, str]], s3_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deploy script unchanged, now with flask-s3's create_all, on the bucket 0.3.3 filled:
+    # 0.3's Content-Types kept, its gzip objects adopted, so not one object is sent again.
+    import importlib
+    import warnings
+
+    from flask_s3 import create_all
+
+    root, module, _ = filled["create_all"]
+    monkeypatch.syspath_prepend(str(root))
+    for key, value in legacy_env(s3_env).items():
+        monkeypatch.setenv(key, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = importlib.import_module(module).app
+    report = create_all(app)
+    assert report.ok, report.failed
+    assert (report.uploaded, report.updated, report.headers_updated) == (0, 0, 0)
+    assert report.unchanged == len(FILES)
+    again = create_all(app)
+    assert again.changed == 0 and again.unchanged == len(FILES)
 
 
 @pytest.mark.parametrize("name", UPLOADED)
