@@ -42,6 +42,7 @@ class Scaffold:
     rename: dict[str, str] = field(default_factory=dict)  # old key -> current key to keep
     changes: list[str] = field(default_factory=list)  # what the first apply changes anyway
     flasks3: bool = False  # the config is Flask-S3 0.3's: its deploy script needs a look
+    notes: list[str] = field(default_factory=list)  # behaviour the spec cannot keep
 
     def advice(self, out: str) -> list[str]:
         """What to change in the app, one instruction a line."""
@@ -49,6 +50,7 @@ class Scaffold:
         if self.changes:
             lines.append("Stored objects that will change at the first apply (headers only):")
             lines += [f"  {change}" for change in self.changes]
+        lines += self.notes
         if self.flasks3:
             lines.append(
                 "Check the create_all(...) call of your deploy script: init cannot see its "
@@ -202,8 +204,19 @@ def build(app: Flask, app_import: str | None, *, keep_policy: bool = False) -> S
     scaffold.changes = [
         f"{ext} files: Content-Type {ours!r} (Flask-S3 0.3 stored none)" for ext, ours in untyped
     ]
+    if flasks3 and "USE_S3" not in user and not text_enabled(text):
+        scaffold.notes.append(
+            "runtime.enabled is false: with the spec, direct flask_s3.url_for calls give local "
+            "URLs too (with FLASKS3_ACTIVE off, 0.3 gave them S3 URLs; only templates were "
+            "switched). Keep the FLASKS3_* keys if code relies on that."
+        )
     _sort_keys(scaffold, user)
     return scaffold
+
+
+def text_enabled(text: str) -> bool:
+    """The ``runtime.enabled`` value in a spec text build() wrote."""
+    return "\n  enabled: true " in text.split("\nruntime:", 1)[-1]
 
 
 FLASKS3_NOTE = [

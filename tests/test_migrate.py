@@ -301,7 +301,8 @@ def test_late_bad_value_fails_each_call_with_the_key(tmp_path: Path) -> None:
 
 def test_active_off_switches_templates_only_as_0_3_did(tmp_path: Path) -> None:
     app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_ACTIVE=False)
-    init(app)
+    with pytest.warns(MigrationWarning, match="FLASKS3_ACTIVE switches templates only"):
+        FlaskS3(app)
     assert template_url(app) == "/static/foo/style.css"
     s3_url = "https://bk.s3.amazonaws.com/static/foo/style.css"
     with app.app_context():  # no request: 0.3 built static URLs from the URL map alone

@@ -246,7 +246,11 @@ def side_by_side(legacy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             root, module = apps[name]
             mp.chdir(root)
             mp.syspath_prepend(str(root))
-            spec, _ = init_spec(root, module, "--no-adopt")
+            spec, output = init_spec(root, module, "--no-adopt")
+            # what the spec cannot keep is said: direct calls switch too
+            assert ("runtime.enabled is false" in output) == (
+                "ACTIVE=False" in module_text(SHAPES[name], "b")
+            ), output
             (root / f"{module}_spec.py").write_text(
                 module_text(SHAPES[name], "shop-assets", spec=str(spec)), encoding="utf-8"
             )
