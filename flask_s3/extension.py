@@ -201,6 +201,8 @@ class FlaskS3:
         previous: S3State | None = app.extensions.get("s3")
         loaded = _load(app, spec)
         _unhook(app)
+        if previous is not None:  # read the user's FLASKS3_ACTIVE, not the one we wrote
+            _take_back(app, previous)
         # Flask-S3 0.3 decided at init_app whether templates get S3 URLs (FLASKS3_ACTIVE, off
         # in debug mode without FLASKS3_DEBUG); its direct url_for ignored the switch.
         config = app.config
