@@ -6,10 +6,40 @@ modules a plan needs, not the whole library.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
+from .errors import MigrationWarning as _MigrationWarning
+
+# Category names in a -W option that cover MigrationWarning ("" is every category).
+_OUR_BASES = {"", "Warning", "DeprecationWarning", "MigrationWarning"}
+
+
+def _show_migration_warnings() -> None:
+    """Show MigrationWarning by default, unless the user already chose for its category.
+
+    Python's stock filters hide a DeprecationWarning raised on behalf of a module other than
+    __main__; an upgrade must not be silent. A filter placed before the stock ones (``-W
+    error::DeprecationWarning``, ``PYTHONWARNINGS``) is the user's choice and is kept first.
+    """
+    for option in sys.warnoptions:  # -W and PYTHONWARNINGS: action:message:category:module
+        _action, message, category, module, *_ = (option.split(":") + [""] * 4)[:5]
+        if not message and not module and category.rsplit(".", 1)[-1] in _OUR_BASES:
+            return
+    for action, message, category, module, _line in warnings.filters:
+        if message is not None or module is not None:
+            continue  # narrower than "every MigrationWarning" (Python's own one for __main__)
+        if action == "ignore" and category is DeprecationWarning:
+            break  # the stock filter: nothing before it covers our category
+        if issubclass(_MigrationWarning, category):
+            return  # the user's choice (-W, PYTHONWARNINGS) comes first
+    warnings.filterwarnings("default", category=_MigrationWarning)
+
+
+_show_migration_warnings()
 
 _EXPORTS = {
     "ApplyError": ".errors",

@@ -510,10 +510,18 @@ def verify_progress() -> Iterator[Callable[[int, int], None]]:
     help="Where to write the spec.",
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option(
+    "--adopt/--no-adopt",
+    default=True,
+    show_default=True,
+    help="Read the bucket: keep a public-read policy create_all put there, and (with gzip "
+    "on) record the gzip objects whose content is today's files, so the first apply does not "
+    "upload them again.",
+)
 @reports_errors
-def init(app_import: str | None, out: str, force: bool) -> None:
+def init(app_import: str | None, out: str, force: bool, adopt: bool) -> None:
     """Write the deploy spec that reproduces an app's config (Flask-S3 0.3 keys included)."""
-    from .scaffold import build, write
+    from .scaffold import adopt_existing, build, has_our_policy, write
 
     info = click.get_current_context().find_object(_script_info_type())
     if app_import is None and info is not None:  # `flask s3 init`: the Flask CLI's app
@@ -522,7 +530,13 @@ def init(app_import: str | None, out: str, force: bool) -> None:
         app = load_app(app_import)
     scaffold = build(app, app_import)
     spec = write(scaffold, Path(out), force)
+    if adopt and scaffold.flasks3 and has_our_policy(spec):  # keep what create_all 1.0 put
+        scaffold = build(app, app_import, keep_policy=True)
+        spec = write(scaffold, Path(out), True)
     click.echo(f"Wrote {out}: valid (bucket {spec.bucket.name}).")
+    if adopt and spec.assets.gzip.enabled:
+        for line in adopt_existing(spec, app):
+            click.echo(line)
     for line in scaffold.advice(out):
         click.echo(line)
 

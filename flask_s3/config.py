@@ -271,6 +271,17 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "see S3_CACHE_CONTROL",
         status="deprecated",
     ),
+    _old(
+        "FLASKS3_ENDPOINT_URL",
+        None,
+        "Not a Flask-S3 0.3 setting (0.3.3 ignored it and deployed to AWS): an alias of "
+        "S3_ENDPOINT_URL under a FLASKS3_ name, kept for apps that set it.",
+        "read as S3_ENDPOINT_URL, with a warning: where 0.3.3 deployed to AWS, create_all now "
+        "uses that endpoint",
+        "S3_ENDPOINT_URL",
+        status="deprecated",
+        spec_field="bucket.endpoint_url",
+    ),
     # -- Flask-S3 0.3 ----------------------------------------------------------------------
     _old(
         "FLASKS3_BUCKET_NAME",
@@ -287,14 +298,6 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "read as S3_REGION",
         "S3_REGION",
         spec_field="bucket.region",
-    ),
-    _old(
-        "FLASKS3_ENDPOINT_URL",
-        None,
-        "Endpoint of an S3-compatible store, under a FLASKS3_ name.",
-        "read as S3_ENDPOINT_URL",
-        "S3_ENDPOINT_URL",
-        spec_field="bucket.endpoint_url",
     ),
     _old(
         "FLASKS3_BUCKET_DOMAIN",
@@ -341,9 +344,12 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     _old(
         "FLASKS3_ACTIVE",
         True,
-        "Flask-S3 0.3: serve from S3; set to False by init_app in debug mode (without "
-        "FLASKS3_DEBUG), 'the definitive check' of 0.3's docs.",
-        "read as USE_S3; still set to False in debug mode, as in 0.3",
+        "Flask-S3 0.3: whether templates get S3 URLs, read once at init_app; set to False by "
+        "init_app in debug mode (without FLASKS3_DEBUG). Direct flask_s3.url_for calls gave S3 "
+        "URLs whatever it said.",
+        "as in 0.3 while the app sets no USE_S3: it switches templates only, as it was at "
+        "init_app, and direct url_for calls give S3 URLs; flask-s3 init writes it as "
+        "runtime.enabled, which (with a spec) switches direct calls too",
         "USE_S3",
         spec_field="runtime.enabled",
     ),
@@ -351,7 +357,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "FLASKS3_DEBUG",
         False,
         "Flask-S3 0.3: keep S3 URLs in debug mode.",
-        "read as USE_S3_DEBUG",
+        "read as USE_S3_DEBUG; as in 0.3, debug mode without it switches templates only",
         "USE_S3_DEBUG",
         spec_field="runtime.debug",
     ),

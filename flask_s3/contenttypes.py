@@ -17,14 +17,16 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 
-TABLE_VERSION = 2
+TABLE_VERSION = 3  # 3: .js/.mjs/.cjs as text/javascript (RFC 9239)
 
 CONTENT_TYPES: dict[str, str] = {
     # Styles, scripts, data
     ".css": "text/css",
-    ".js": "application/javascript",
-    ".mjs": "application/javascript",
-    ".cjs": "application/javascript",
+    # RFC 9239 (2022): text/javascript is the one JavaScript type; application/javascript is
+    # obsolete (still understood by every browser).
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".cjs": "text/javascript",
     # TypeScript sources, shipped next to the compiled JS for source maps. Not the MPEG
     # transport stream of the IANA registry (.ts HLS segments): set those with a rule.
     ".ts": "application/typescript",
@@ -200,13 +202,73 @@ _BUILTIN: dict[str, str] = {}  # extension -> answer from Python's table, filled
 _DEFAULTS: mimetypes.MimeTypes | None = None
 
 
+# What Flask-S3 0.3 stored as Content-Type (``mimetypes.guess_type`` with the OS tables of a
+# current Debian/Ubuntu, no charset), for the extensions a website serves: pinned, so
+# `flask-s3 init` writes the same rules on every machine. 0.3 set it only on gzipped objects
+# or with FLASKS3_FORCE_MIMETYPE; an extension missing here got no Content-Type from 0.3.
+FLASKS3_0_3_TYPES: dict[str, str] = {
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".svg": "image/svg+xml",
+    ".ico": "image/vnd.microsoft.icon",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".bmp": "image/bmp",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".eot": "application/vnd.ms-fontobject",
+    ".pdf": "application/pdf",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".wasm": "application/wasm",
+    ".webmanifest": "application/manifest+json",
+    ".zip": "application/zip",
+}
+
+
+def flasks3_content_type(name: str) -> str | None:
+    """The Content-Type Flask-S3 0.3 stored for ``name`` when it set one; None if unknown.
+
+    0.3 compared extensions case-sensitively through ``mimetypes``, which lower-cases them.
+    """
+    return FLASKS3_0_3_TYPES.get(posixpath.splitext(name)[1].lower())
+
+
 def media_type(value: str) -> str:
     """``text/css; charset=utf-8`` -> ``text/css``."""
     return value.split(";", 1)[0].strip().lower()
+
+
+# Names JavaScript had before RFC 9239: a pattern naming one matches text/javascript too, so a
+# spec listing application/javascript keeps gzipping .js files now typed text/javascript.
+JAVASCRIPT_ALIASES = frozenset(
+    {"application/javascript", "application/x-javascript", "application/ecmascript"}
+)
+
+
+def _unaliased(media: str) -> str:
+    return "text/javascript" if media in JAVASCRIPT_ALIASES else media
 
 
 def type_matches(ctype: str, patterns: tuple[str, ...] | list[str]) -> bool:
     """Whether a Content-Type is one of ``patterns``: ``text/css``, ``text/*`` or ``*/*``."""
     media = media_type(ctype)
     family = media.split("/", 1)[0] + "/*"
-    return any(media_type(p) in (media, family, "*/*") for p in patterns)
+    if any(media_type(p) in (media, family, "*/*") for p in patterns):
+        return True
+    canonical = _unaliased(media)
+    return any(_unaliased(media_type(p)) == canonical for p in patterns)

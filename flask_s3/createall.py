@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from .apply import Report, apply_plan
+from .contenttypes import content_type, flasks3_content_type, media_type
 from .errors import ConfigError, MigrationWarning, S3Error
 from .globs import key_matcher
 from .keys import static_key, static_sources
 from .local import LocalInventory, walk_static
-from .migrate import filepath_headers
+from .migrate import filepath_headers, uses_flasks3
 from .s3 import StoreError, StoreUnreachable, open_store
 from .s3.reach import check_endpoint
 from .s3.store import Store
-from .snapshot import snapshot, write_fingerprint_manifest
+from .snapshot import Snapshot, snapshot, write_fingerprint_manifest
 from .spec import (
     DEFAULT_GZIP_TYPES,
     AssetsSpec,
@@ -90,6 +91,9 @@ def spec_from_app(
         )
     files = static_files(app, hidden)
     scheme: Any = config.get("S3_URL_SCHEME") or "relative"
+    # An app configured the 0.3 way keeps the Content-Types 0.3 stored (as `init` writes).
+    type_rules, type_gzip = flasks3_type_rules(config, files)
+    gzip_types = tuple(config.get("S3_GZIP_CONTENT_TYPES") or DEFAULT_GZIP_TYPES)
     return Spec(
         bucket=BucketSpec(
             name=str(name),
@@ -108,10 +112,12 @@ def spec_from_app(
             include_hidden=hidden,
             exclude=filtered_out(files, filepath_filter_regex),
             headers=dict(config.get("S3_HEADERS") or {}),
-            rules=header_rules(files, config),
+            rules=(*type_rules, *header_rules(files, config)),
             gzip=GzipSpec(
                 enabled=bool(config.get("USE_GZIP")),
-                content_types=tuple(config.get("S3_GZIP_CONTENT_TYPES") or DEFAULT_GZIP_TYPES),
+                content_types=gzip_types
+                if "*/*" in gzip_types
+                else tuple(dict.fromkeys((*gzip_types, *type_gzip))),
             ),
         ),
         digest="config",
@@ -167,6 +173,61 @@ def header_rules(
         else:
             rules.extend(HeaderRule(key, dict(headers)) for key in matched)
     return tuple(rules)
+
+
+def gzipped_by_0_3(user: Mapping[str, Any], ctype: str, typed: Mapping[str, str]) -> bool:
+    """Whether 0.3 gzipped the files it gave ``ctype`` (FLASKS3_GZIP, FLASKS3_GZIP_ONLY_EXTS)."""
+    if not user.get("FLASKS3_GZIP"):
+        return False
+    exts = user.get("FLASKS3_GZIP_ONLY_EXTS") or []
+    return not exts or any(typed.get(ext) == ctype for ext in exts)
+
+
+def flasks3_types(
+    user: Mapping[str, Any], files: Mapping[str, tuple[str, str]]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """0.3's Content-Types where they differ from ours, by extension; and the extensions it
+    stored with none (no gzip, no FLASKS3_FORCE_MIMETYPE, or a type it did not know).
+
+    0.3 set a type on gzipped objects (every file, or those whose extension, dot included
+    and case-sensitive, is in FLASKS3_GZIP_ONLY_EXTS) and on all with FLASKS3_FORCE_MIMETYPE.
+    """
+    only = user.get("FLASKS3_GZIP_ONLY_EXTS") or []
+    only = [only] if isinstance(only, str) else list(only)
+    typed: dict[str, str] = {}
+    untyped: dict[str, str] = {}
+    for key in files:
+        ext = "." + key.rsplit(".", 1)[1] if "." in key.rsplit("/", 1)[-1] else ""
+        gzipped = bool(user.get("FLASKS3_GZIP")) and (not only or ext in only)
+        legacy = flasks3_content_type(key) if ext else None
+        ours = content_type(key)
+        if (gzipped or user.get("FLASKS3_FORCE_MIMETYPE")) and legacy is not None:
+            if legacy != ours:
+                typed[ext] = legacy
+        else:
+            untyped[ext or "(no extension)"] = ours
+    return typed, sorted(untyped.items())
+
+
+def flasks3_type_rules(
+    config: Mapping[str, Any], files: Mapping[str, tuple[str, str]]
+) -> tuple[tuple[HeaderRule, ...], tuple[str, ...]]:
+    """For an app configured the 0.3 way: rules giving 0.3's Content-Types, and the gzip
+    types that must be added so those files are still gzipped; nothing for other apps."""
+    if not uses_flasks3(config):
+        return (), ()
+    typed, _ = flasks3_types(config, files)
+    rules = tuple(
+        HeaderRule(f"**/*{ext}", {"Content-Type": ctype}) for ext, ctype in sorted(typed.items())
+    )
+    extra = tuple(media_type(t) for t in typed.values() if gzipped_by_0_3(config, t, typed))
+    return rules, extra
+
+
+def _gzip_updates(snap: Snapshot) -> bool:
+    return any(
+        a.key is not None and snap.local.assets[a.key].gzip for a in snap.plan.of_kind("update")
+    )
 
 
 def public_read_wanted(
@@ -263,6 +324,13 @@ def create_all(
     if public != resolved.bucket.public_read_policy:
         resolved = replace(resolved, bucket=replace(resolved.bucket, public_read_policy=public))
     snap = snapshot(resolved, app, store, force_refresh=force_refresh)
+    if spec is None and not force_refresh and _gzip_updates(snap) and uses_flasks3(app.config):
+        # An app upgraded unchanged, on the bucket 0.3 filled: its gzip objects hold today's
+        # files in other bytes. Adopted once (recorded in the manifest), never uploaded again.
+        from .adopt import adopt_gzip
+
+        if adopt_gzip(resolved, app, store).adopted:
+            snap = snapshot(resolved, app, store)
     write_fingerprint_manifest(app, resolved, snap.local)
     writes_policy = any(a.after for a in snap.plan.of_kind("update-bucket-policy"))
     if writes_policy:  # only then: a no-op deploy asks nothing more of S3

@@ -50,10 +50,19 @@ class ConfigError(FlaskS3Error, ValueError):
     """
 
 
-class MigrationWarning(FutureWarning):
+class MigrationWarning(DeprecationWarning):
     """A Flask-S3 0.3 or deprecated setting: what 1.0 does with it and what to write instead.
 
-    A ``FutureWarning`` so that it is shown by default: nothing about an upgrade is silent.
+    A ``DeprecationWarning``, as Flask and its extensions signal deprecations, so that
+    ``-W error::DeprecationWarning`` catches it; ``import flask_s3`` adds a ``default``
+    filter for this category, so it is still shown once per place without any flag.
+    """
+
+
+class UrlBuildError(FlaskS3Error, RuntimeError):
+    """``url_for`` has no URL to give: a local static URL outside a request, for instance.
+
+    A ``RuntimeError``, as the Flask error it replaces was, so existing handlers still catch it.
     """
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import operator
 import sys
+import threading
 import types
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from urllib.parse import quote, urlencode
 from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import iter_multi_items
 
-from .config import defaults
-from .errors import ConfigError, MigrationWarning
+from .config import CONFIG_KEYS, defaults
+from .errors import ConfigError, MigrationWarning, UrlBuildError
 from .keys import (
     bucket_base_url,
     is_static_endpoint,
@@ -49,6 +50,10 @@ URL_KEYS = (
     "S3_URL_SCHEME",
 )
 _url_values = operator.itemgetter(*URL_KEYS)  # C-speed read of them on every call
+# Keys read only when the config is read (not at each call): a change to one re-reads it.
+# The URL keys and USE_S3 are read at each call anyway; old keys are watched when present.
+HYDRATE_KEYS = ("USE_S3_DEBUG", "S3_OVERRIDE_TESTING", "S3_FINGERPRINT", "S3_FINGERPRINT_MANIFEST")
+OLD_KEYS = frozenset(key.name for key in CONFIG_KEYS if key.status != "current")
 # Werkzeug's query encoding, so a query string reads the same as Flask's own.
 QUERY_SAFE = "!$'()*,/:;?@"
 ANCHOR_SAFE = "%!#$&'()*+,/:;=?@"
@@ -86,7 +91,7 @@ def resolved_config(app: Flask) -> Mapping[str, Any]:
     After ``init_app`` that is ``app.config`` itself; before, a copy with the old keys mapped
     and the defaults filled in.
     """
-    if "s3" in app.extensions:
+    if current_state(app, force=True) is not None:
         return app.config
     config: dict[str, Any] = dict(app.config)
     for key, value in migrate(config).values.items():
@@ -111,6 +116,15 @@ class S3State:
     written: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)  # keys already warned about on this app
     local_when_testing: bool = False  # S3_OVERRIDE_TESTING off: local URLs under TESTING
+    # Flask-S3 0.3's switches: FLASKS3_ACTIVE/DEBUG decide at init_app whether templates get
+    # S3 URLs (templates_on); a direct flask_s3.url_for call gives them regardless.
+    flasks3_switches: bool = False
+    templates_on: bool = True
+    # What url_for checks before each URL (the config's size, the values of the keys read
+    # only when the config is read), as last seen: a key added, changed or deleted re-reads it.
+    size: int = -1  # len(app.config): a key added or deleted
+    watched: tuple[Any, ...] = ()  # the values of the keys ``watch`` reads
+    watch: Callable[[Mapping[str, Any]], Any] = operator.itemgetter(*HYDRATE_KEYS)
     integrity: IntegrityTable | None = None  # Subresource Integrity values, set by init_app
 
     def hashed_tail(self, endpoint: str, filename: str) -> str:
@@ -179,6 +193,8 @@ class FlaskS3:
 
     Explicit values in ``app.config`` win over the spec, which wins over the defaults. The
     instance keeps no app, so one instance may serve several apps through ``init_app``.
+    The config is read again when it changes after ``init_app``, as Flask-S3 0.3 read it at
+    each call: an app may set its keys after ``FlaskS3(app)``.
     """
 
     def __init__(self, app: Flask | None = None, spec: Spec | str | Path | None = None) -> None:
@@ -192,61 +208,131 @@ class FlaskS3:
         working directory, then in ``app.root_path``.
         """
         previous: S3State | None = app.extensions.get("s3")
-        if previous is not None:  # as in Flask-S3 0.3: registering again re-reads the config
-            _take_back(app, previous)
         loaded = _load(app, spec)
+        _unhook(app)
+        if previous is not None:  # read the user's FLASKS3_ACTIVE, not the one we wrote
+            _take_back(app, previous)
+        # Flask-S3 0.3 decided at init_app whether templates get S3 URLs (FLASKS3_ACTIVE, off
+        # in debug mode without FLASKS3_DEBUG); its direct url_for ignored the switch.
         config = app.config
-        written: dict[str, tuple[Any, Any]] = {}
-
-        def fill(key: str, value: Any) -> None:
-            if key not in config:
-                config[key] = value
-                written[key] = (value, MISSING)
-
-        def overwrite(key: str, value: Any) -> None:
-            if config.get(key, MISSING) is not value:
-                written[key] = (value, config.get(key, MISSING))
-                config[key] = value
-
-        migration = migrate(config)
-        warned = previous.warned if previous is not None else set()
-        for key, message in migration.notes.items():
-            if key not in warned:  # once per key and app, however often init_app runs
-                warned.add(key)
-                _warn(message)
-        try:
-            for key, value in migration.values.items():
-                overwrite(key, value)  # only merges (Cache-Control) touch a key already set
-            if loaded is not None:
-                for key, value in loaded.flask_config().items():
-                    fill(key, value)
-            for key, value in defaults().items():
-                fill(key, value)
-            check_config(config)
-            names = _fingerprint_names(app, loaded)
-        except ConfigError:
-            _take_back(app, S3State(written=written))
-            if previous is not None:
-                del app.extensions["s3"]
-            raise
-        if app.debug and not config["USE_S3_DEBUG"]:
-            overwrite("USE_S3", False)
-        if uses_flasks3(config):  # 0.3's docs: FLASKS3_ACTIVE is "the definitive check"
-            if config.get("FLASKS3_ACTIVE", MISSING) is not config["USE_S3"]:
-                overwrite("FLASKS3_ACTIVE", config["USE_S3"])
-        app.extensions["s3"] = S3State(
-            spec=loaded,
-            names=names,
-            written=written,
-            warned=warned,
-            local_when_testing=not config.get("S3_OVERRIDE_TESTING", True),
+        templates_on = bool(config.get("FLASKS3_ACTIVE", True)) and not (
+            app.debug and not config.get("FLASKS3_DEBUG", False)
         )
+        state = _hydrate(app, loaded, previous, templates_on)
         _install_integrity(app, loaded)
-        app.jinja_env.globals["url_for"] = url_for
+        app.jinja_env.globals["url_for"] = _template_url_for
         if config["S3_OVERRIDE_FLASK_URL_FOR"]:
             # flask.url_for calls current_app.url_for: an instance attribute reroutes this
             # app only, leaving other apps and the Flask class alone.
             app.url_for = types.MethodType(_app_url_for, app)  # type: ignore[method-assign]
+        _watch(state, config)
+
+
+def _hydrate(
+    app: Flask,
+    loaded: Spec | None,
+    previous: S3State | None,
+    templates_on: bool,
+    refresh: bool = False,
+) -> S3State:
+    """Fill ``app.config`` from the old keys, the spec and the defaults; the new state.
+
+    Run by init_app and again when the config changed since: what an earlier run wrote is
+    taken back first, so the user's config is read afresh each time.
+    """
+    if previous is not None:  # as in Flask-S3 0.3: registering again re-reads the config
+        _take_back(app, previous)
+    config = app.config
+    written: dict[str, tuple[Any, Any]] = {}
+
+    def fill(key: str, value: Any) -> None:
+        if key not in config:
+            config[key] = value
+            written[key] = (value, MISSING)
+
+    def overwrite(key: str, value: Any) -> None:
+        if config.get(key, MISSING) is not value:
+            written[key] = (value, config.get(key, MISSING))
+            config[key] = value
+
+    flasks3 = uses_flasks3(config)
+    user_set_switch = "USE_S3" in config
+    migration = migrate(config)
+    warned = previous.warned if previous is not None else set()
+    fresh = [message for key, message in migration.notes.items() if key not in warned]
+    warned.update(migration.notes)  # once per key and app, however often the config is read
+    if len(fresh) == 1:
+        _warn(fresh[0])
+    elif fresh:  # one warning, so the source line under it is printed once, not per key
+        _warn(
+            f"{len(fresh)} old flask-s3 settings in the config of app {app.name!r}:\n"
+            + "\n".join(f"  - {message}" for message in fresh)
+        )
+    try:
+        for key, value in migration.values.items():
+            overwrite(key, value)  # only merges (Cache-Control) touch a key already set
+        if loaded is not None:
+            for key, value in loaded.flask_config().items():
+                fill(key, value)
+        for key, value in defaults().items():
+            fill(key, value)
+        check_config(config)
+        names = _fingerprint_names(app, loaded)
+    except ConfigError:
+        _take_back(app, S3State(written=written))
+        if previous is not None and not refresh:  # a refresh keeps it, to try again next call
+            del app.extensions["s3"]
+        raise
+    if app.debug and not config["USE_S3_DEBUG"]:
+        overwrite("USE_S3", False)
+    if flasks3:  # 0.3 set FLASKS3_ACTIVE at init_app: True, or False in debug mode
+        if config.get("FLASKS3_ACTIVE", MISSING) is not config["USE_S3"]:
+            overwrite("FLASKS3_ACTIVE", config["USE_S3"])
+    state = S3State(
+        spec=loaded,
+        names=names,
+        written=written,
+        warned=warned,
+        local_when_testing=not config.get("S3_OVERRIDE_TESTING", True),
+        # An app configured the 0.3 way keeps 0.3's switches; USE_S3 or a spec is 1.0's.
+        flasks3_switches=flasks3 and not user_set_switch and loaded is None,
+        templates_on=templates_on,
+        integrity=previous.integrity if previous is not None else None,
+    )
+    app.extensions["s3"] = state
+    return state
+
+
+def _watch(state: S3State, config: Mapping[str, Any]) -> None:
+    """Remember the config as read: its size (a key added) and the values url_for checks."""
+    keys = (*HYDRATE_KEYS, *sorted(k for k in config if k in OLD_KEYS))
+    state.watch = operator.itemgetter(*keys)  # one C call per url_for
+    state.size = len(config)
+    state.watched = state.watch(config)
+
+
+def _changed(state: S3State, config: Mapping[str, Any]) -> bool:
+    """Whether the config changed since the state read it (url_for inlines this)."""
+    try:
+        return len(config) != state.size or state.watch(config) != state.watched
+    except KeyError:  # a watched key was deleted
+        return True
+
+
+def current_state(app: Flask, *, force: bool = False) -> S3State | None:
+    """The app's state, read again from ``app.config`` if that changed since (or ``force``)."""
+    state: S3State | None = app.extensions.get("s3")
+    if state is None:
+        return None
+    with _rereading:  # two requests that see the change at once read the config once
+        state = app.extensions.get("s3")
+        if state is not None and (force or _changed(state, app.config)):
+            state = _hydrate(app, state.spec, state, state.templates_on, refresh=True)
+            _watch(state, app.config)
+    return state
+
+
+_rereading = threading.Lock()
 
 
 def _take_back(app: Flask, state: S3State) -> None:
@@ -258,6 +344,10 @@ def _take_back(app: Flask, state: S3State) -> None:
                 del config[key]
             else:
                 config[key] = before
+
+
+def _unhook(app: Flask) -> None:
+    """Remove the ``app.url_for`` override an earlier init_app installed."""
     installed = app.__dict__.get("url_for")
     if getattr(installed, "__func__", None) is _app_url_for:  # our S3_OVERRIDE_FLASK_URL_FOR
         del app.__dict__["url_for"]
@@ -321,7 +411,7 @@ def _install_integrity(app: Flask, spec: Spec | None) -> None:
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:
     """``app.url_for`` while S3_OVERRIDE_FLASK_URL_FOR is on: ``flask.url_for`` lands here."""
-    return _build(app, endpoint, values)
+    return _build(app, endpoint, values, False)
 
 
 def url_for(endpoint: str, /, **values: Any) -> str:
@@ -331,13 +421,32 @@ def url_for(endpoint: str, /, **values: Any) -> str:
     ``_scheme`` sets the scheme of that URL; ``_anchor`` is appended as ``#anchor``;
     ``_external`` and ``_method`` have no effect on an S3 URL, which is always absolute
     (or scheme-relative). Other values form the query string. Needs an app context.
+
+    In an app configured with ``FLASKS3_*`` keys (and no ``USE_S3``), a direct call gives
+    the S3 URL whatever ``FLASKS3_ACTIVE`` says, as in Flask-S3 0.3, where that switch only
+    decided what templates get.
     """
-    return _build(current_app._get_current_object(), endpoint, values)  # type: ignore[attr-defined]
+    return _build(current_app._get_current_object(), endpoint, values, False)  # type: ignore[attr-defined]
+
+
+def _template_url_for(endpoint: str, /, **values: Any) -> str:
+    """``url_for`` in templates: like ``url_for``, with 0.3's template switch for 0.3 apps."""
+    return _build(current_app._get_current_object(), endpoint, values, True)  # type: ignore[attr-defined]
 
 
 def local_url(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
     """Flask's own URL, bypassing an S3 override installed on this app instance."""
-    return Flask.url_for(app, endpoint, **values)
+    if has_request_context() or app.config.get("SERVER_NAME"):
+        return Flask.url_for(app, endpoint, **values)
+    try:
+        return Flask.url_for(app, endpoint, **values)
+    except RuntimeError as exc:  # Flask's "Unable to build URLs outside an active request"
+        raise UrlBuildError(
+            f"url_for({endpoint!r}) has no URL outside a request: it gives Flask's local URL "
+            "here, which needs a request",
+            "Call it inside a request (app.test_request_context() in scripts), or set "
+            "SERVER_NAME; for a static file, turn USE_S3 on to get its S3 URL.",
+        ) from exc
 
 
 @lru_cache(maxsize=4096)
@@ -346,8 +455,16 @@ def _quoted_filename(filename: str) -> str:
     return quote_key(key_filename(filename))
 
 
-def _build(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
+def _build(app: Flask, endpoint: str, values: dict[str, Any], template: bool) -> str:
     state: S3State | None = app.extensions.get("s3")
+    if state is not None:
+        config = app.config
+        try:  # _changed inlined: this runs at every call
+            changed = len(config) != state.size or state.watch(config) != state.watched
+        except KeyError:
+            changed = True
+        if changed:
+            state = current_state(app)
     if state is None:
         raise ConfigError(
             "flask-s3 is not set up on this app",
@@ -357,7 +474,11 @@ def _build(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
     if endpoint[:1] == ".":  # Flask's rule for relative endpoints
         blueprint = request.blueprint if has_request_context() else None
         target = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
-    if not (app.config["USE_S3"] and "filename" in values and is_static_endpoint(target)):
+    if state.flasks3_switches:
+        switched_on = state.templates_on or not template
+    else:
+        switched_on = app.config["USE_S3"]
+    if not (switched_on and "filename" in values and is_static_endpoint(target)):
         return local_url(app, endpoint, values)
     if state.local_when_testing and app.config.get("TESTING"):
         return local_url(app, endpoint, values)

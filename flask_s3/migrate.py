@@ -52,6 +52,18 @@ def migrate(config: Mapping[str, Any]) -> Migration:
         value = key.converted(config[old])
         values[new] = value
         out.notes[old] = f"{old} is {_origin(key)}; write {new} = {value!r} instead"
+    for name in ("FLASKS3_ACTIVE", "FLASKS3_DEBUG"):
+        if name in config and "USE_S3" not in config and not config[name] == BY_NAME[name].default:
+            out.notes[name] += (
+                f"; note: in Flask-S3 0.3, and here while USE_S3 is unset, {name} switches "
+                "templates only (direct flask_s3.url_for calls give S3 URLs); USE_S3 switches both"
+            )
+    if "FLASKS3_ENDPOINT_URL" in config and "S3_ENDPOINT_URL" not in config:
+        out.notes["FLASKS3_ENDPOINT_URL"] = (
+            "FLASKS3_ENDPOINT_URL is not a Flask-S3 0.3 setting (0.3.3 ignored it and deployed "
+            "to AWS); flask-s3 honours it as an alias: create_all deploys to "
+            f"{config['FLASKS3_ENDPOINT_URL']!r}. Write S3_ENDPOINT_URL instead"
+        )
     exts = config.get("FLASKS3_GZIP_ONLY_EXTS")
     if isinstance(exts, (list, tuple)) and any(not str(e).startswith(".") for e in exts):
         out.notes["FLASKS3_GZIP_ONLY_EXTS"] = out.notes.get("FLASKS3_GZIP_ONLY_EXTS", "") + (
@@ -159,7 +171,7 @@ def _flasks3_defaults(config: Mapping[str, Any], out: Migration) -> None:
         out.notes["S3_GZIP_CONTENT_TYPES"] = (
             "every file is gzipped, as Flask-S3 0.3 did with FLASKS3_GZIP and no "
             "FLASKS3_GZIP_ONLY_EXTS (images and fonts gain nothing); write "
-            "S3_GZIP_CONTENT_TYPES = ['text/css', 'application/javascript'] (or ['*/*'] "
+            "S3_GZIP_CONTENT_TYPES = ['text/css', 'text/javascript'] (or ['*/*'] "
             "to keep this)"
         )
 

@@ -166,21 +166,27 @@ def object_actions(
     for key in sorted(local.assets):
         asset = local.assets[key]
         obj = remote.objects.get(key)
+        entry = manifest.get(key)
+        # An entry with an ETag of its own says what the object holds where the ETag cannot:
+        # a multipart upload, or an adopted object (other gzip bytes of the same content).
+        vouched = (
+            obj is not None
+            and entry is not None
+            and entry.etag is not None
+            and entry.vouches_for(obj.etag)
+        )
         if obj is None:
             actions.append(object_action(ActionKind.UPLOAD, Reason.NEW, asset))
         elif force_refresh:
             actions.append(object_action(ActionKind.UPDATE, Reason.FORCE, asset))
-        elif obj.size != asset.size:
+        elif obj.size != asset.size and not vouched:
             actions.append(object_action(ActionKind.UPDATE, Reason.SIZE, asset))
-        elif is_multipart_etag(obj.etag) and not (
-            key in manifest and manifest[key].vouches_for(obj.etag)
-        ):
+        elif is_multipart_etag(obj.etag) and not vouched:
             # Its ETag is not an MD5 and no manifest entry says what it holds.
             actions.append(object_action(ActionKind.UPDATE, Reason.MULTIPART, asset))
-        elif (manifest[key].md5 if is_multipart_etag(obj.etag) else obj.etag) != asset.md5:
+        elif (manifest[key].md5 if vouched else obj.etag) != asset.md5:
             actions.append(object_action(ActionKind.UPDATE, Reason.ETAG, asset))
         else:
-            entry = manifest.get(key)
             if entry is not None and entry.vouches_for(obj.etag):
                 stored = entry.headers
             elif key in remote.heads:

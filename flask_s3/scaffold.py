@@ -15,12 +15,21 @@ from typing import Any
 from flask import Flask
 
 from .config import BY_NAME, CONFIG_KEYS, ConfigKey, defaults
-from .createall import header_rules, static_files
+from .contenttypes import media_type
+from .createall import flasks3_types, gzipped_by_0_3, header_rules, static_files
 from .errors import ConfigError
 from .migrate import MISSING, migrate, uses_flasks3
 from .spec import Spec, load_spec
 
 COMMENT_AT = 40  # column of the trailing comments
+# Flask-S3 0.3's create_all arguments, and where each belongs in the spec.
+CREATE_ALL_ARGUMENTS = (
+    "bucket_name=...           -> bucket.name",
+    "location=...              -> bucket.region",
+    "put_bucket_acl=False      -> nothing to change (bucket.acl only sets object ACLs)",
+    "filepath_filter_regex=... -> assets.exclude: the files it left out",
+    "include_hidden=True       -> assets.include_hidden: true",
+)
 
 
 @dataclass
@@ -31,10 +40,23 @@ class Scaffold:
     delete: list[str] = field(default_factory=list)  # keys the spec now holds
     keep: list[str] = field(default_factory=list)  # keys with no place in a spec
     rename: dict[str, str] = field(default_factory=dict)  # old key -> current key to keep
+    changes: list[str] = field(default_factory=list)  # what the first apply changes anyway
+    flasks3: bool = False  # the config is Flask-S3 0.3's: its deploy script needs a look
+    notes: list[str] = field(default_factory=list)  # behaviour the spec cannot keep
 
     def advice(self, out: str) -> list[str]:
         """What to change in the app, one instruction a line."""
         lines = [f"Serve with FlaskS3(app, spec={out!r}) (or app: in the spec for the CLI)."]
+        if self.changes:
+            lines.append("Stored objects that will change at the first apply (headers only):")
+            lines += [f"  {change}" for change in self.changes]
+        lines += self.notes
+        if self.flasks3:
+            lines.append(
+                "Check the create_all(...) call of your deploy script: init cannot see its "
+                "arguments. In the spec:"
+            )
+            lines += [f"  {line}" for line in CREATE_ALL_ARGUMENTS]
         if self.delete:
             lines.append("Delete from the app's config (the spec holds them now):")
             lines += [f"  {name}" for name in self.delete]
@@ -78,7 +100,7 @@ def source_of(spec_field: str, user: dict[str, Any]) -> str:
     return "default"
 
 
-def build(app: Flask, app_import: str | None) -> Scaffold:
+def build(app: Flask, app_import: str | None, *, keep_policy: bool = False) -> Scaffold:
     """The commented spec for ``app`` and the config keys it replaces."""
     user = user_config(app)
     config = effective(user)
@@ -94,9 +116,10 @@ def build(app: Flask, app_import: str | None) -> Scaffold:
         "# It reproduces what the app does today: the same url_for URLs, and the objects and",
         "# headers create_all stores. Review it with `flask-s3 plan`, then serve with",
         "# FlaskS3(app, spec=...) and delete the keys `flask-s3 init` listed from the config.",
-        "",
-        "version: 1",
     ]
+    if uses_flasks3(user):
+        lines += FLASKS3_NOTE
+    lines += ["", "version: 1"]
     if app_import:
         lines.append(f"app: {_scalar(app_import)}")
     lines += ["", "bucket:"]
@@ -104,7 +127,16 @@ def build(app: Flask, app_import: str | None) -> Scaffold:
     for name, key in (("region", "S3_REGION"), ("endpoint_url", "S3_ENDPOINT_URL")):
         if config.get(key):
             lines.append(_line(name, config[key], source_of(f"bucket.{name}", user)))
-    lines.append(_line("public_read_policy", True, "create_all makes assets public, as 0.3 did"))
+    flasks3 = uses_flasks3(user)
+    if keep_policy:  # the bucket has our public-read statement (1.0's create_all put it)
+        lines.append(_line("public_read_policy", True, "the bucket has it: keep it"))
+    elif flasks3:
+        # 0.3 sent ACL public-read with every object (and, by default, the bucket): the
+        # objects are public already, so no policy is needed to keep them readable.
+        lines.append(_line("acl", "public-read", "0.3: objects public through their ACL"))
+        lines.append(_line("public_read_policy", False, "0.3 used ACLs; see the note at the top"))
+    else:
+        lines.append(_line("public_read_policy", True, "create_all makes assets public"))
     scheme = config.get("S3_URL_SCHEME") or "relative"
     lines += ["", "urls:", _line("scheme", scheme, source_of("urls.scheme", user))]
     for name, key in (
@@ -120,8 +152,14 @@ def build(app: Flask, app_import: str | None) -> Scaffold:
     lines += ["", "assets:", _line("include_hidden", False, "create_all's default")]
     headers = dict(config.get("S3_HEADERS") or {})
     lines.append(_line("headers", headers, source_of("assets.headers", user)))
+    typed, untyped = flasks3_types(user, files) if flasks3 else ({}, [])
+    if typed or rules:
+        lines.append("  rules:")
+    for ext, ctype in sorted(typed.items()):
+        lines.append(_pad(f"    - match: {_scalar('**/*' + ext)}", "0.3's Content-Type"))
+        lines.append(f"      headers: {_scalar({'Content-Type': ctype})}")
     if rules:
-        lines.append(_pad("  rules:", "from FLASKS3_FILEPATH_HEADERS, matching today's files"))
+        lines.append("    # from FLASKS3_FILEPATH_HEADERS, matching today's files")
         for rule in rules:
             lines.append(f"    - match: {_scalar(rule.match)}")
             lines.append(f"      headers: {_scalar(dict(rule.headers))}")
@@ -130,6 +168,10 @@ def build(app: Flask, app_import: str | None) -> Scaffold:
         _line("enabled", bool(config.get("USE_GZIP")), source_of("assets.gzip.enabled", user), 4)
     )
     types = list(config.get("S3_GZIP_CONTENT_TYPES") or [])
+    # A file keeps 0.3's Content-Type through a rule: gzip must still pick it by that type.
+    if "*/*" not in types:
+        types += [media_type(t) for t in typed.values() if gzipped_by_0_3(user, t, typed)]
+        types = list(dict.fromkeys(types))
     why = source_of("assets.gzip.content_types", user)
     lines.append(_line("content_types", types, why, 4))
     if config.get("S3_FINGERPRINT"):
@@ -144,16 +186,52 @@ def build(app: Flask, app_import: str | None) -> Scaffold:
         ("debug", "USE_S3_DEBUG"),
         ("override_flask_url_for", "S3_OVERRIDE_FLASK_URL_FOR"),
     ):
-        lines.append(_line(name, bool(config.get(key)), source_of(f"runtime.{name}", user)))
+        value, why = bool(config.get(key)), source_of(f"runtime.{name}", user)
+        state = app.extensions.get("s3")
+        if name == "enabled" and state is not None and state.flasks3_switches:
+            # 0.3 read FLASKS3_ACTIVE once, at init_app: what templates get is that value
+            templates_on = bool(state.templates_on)
+            if templates_on != value and not app.debug:
+                value, why = templates_on, "0.3: FLASKS3_ACTIVE as it was at FlaskS3(app)"
+        lines.append(_line(name, value, why))
     text = "\n".join(lines) + "\n"
     if "${" in text:
         raise ConfigError(
             "a value in the app's config contains `${`, which a spec reads as a variable",
             "Change that value, or write the spec by hand with the value set from ${VAR}.",
         )
-    scaffold = Scaffold(text)
+    scaffold = Scaffold(text, flasks3=flasks3)
+    scaffold.changes = [
+        f"{ext} files: Content-Type {ours!r} (Flask-S3 0.3 stored none)" for ext, ours in untyped
+    ]
+    if flasks3 and "USE_S3" not in user and not text_enabled(text):
+        scaffold.notes.append(
+            "runtime.enabled is false: with the spec, direct flask_s3.url_for calls give local "
+            "URLs too (with FLASKS3_ACTIVE off, 0.3 gave them S3 URLs; only templates were "
+            "switched). Keep the FLASKS3_* keys if code relies on that."
+        )
     _sort_keys(scaffold, user)
     return scaffold
+
+
+def text_enabled(text: str) -> bool:
+    """The ``runtime.enabled`` value in a spec text build() wrote."""
+    return "\n  enabled: true " in text.split("\nruntime:", 1)[-1]
+
+
+FLASKS3_NOTE = [
+    "#",
+    "# Lines marked `0.3` keep what Flask-S3 0.3 stored and served, so the first plan against",
+    "# the bucket its create_all filled has nothing to do. What dropping them changes:",
+    "# - a rule with 0.3's Content-Type: the type becomes flask-s3's own (`text/css;",
+    "#   charset=utf-8`, `image/x-icon`...): a header update of those objects, no re-upload.",
+    "# - acl: public-read: new objects get no ACL and so are private; set",
+    "#   public_read_policy: true (a bucket policy for anonymous reads) or serve through a",
+    "#   CDN. Keep acl only on a bucket that accepts ACLs (new AWS buckets refuse them).",
+    "# - scheme https (0.3's default): URLs become scheme-relative (//host/path).",
+    "# - content_types ['*/*'] (FLASKS3_GZIP without FLASKS3_GZIP_ONLY_EXTS): images and",
+    "#   fonts are stored plain; each changed object is uploaded once.",
+]
 
 
 def _sort_keys(scaffold: Scaffold, user: dict[str, Any]) -> None:
@@ -182,6 +260,48 @@ def _pad(text: str, comment: str) -> str:
 
 def _line(name: str, value: Any, comment: str, indent: int = 2) -> str:
     return _pad(f"{' ' * indent}{name}: {_scalar(value)}", comment)
+
+
+def has_our_policy(spec: Spec) -> bool:
+    """Whether the bucket's policy holds flask-s3's public-read statement; False if unknown."""
+    from .bucket import current_policy, our_statement
+    from .errors import FlaskS3Error
+    from .s3 import open_store
+
+    try:
+        return our_statement(current_policy(open_store(spec))) is not None
+    except FlaskS3Error:
+        return False
+
+
+def adopt_existing(spec: Spec, app: Flask) -> list[str]:
+    """Adopt the bucket's gzip objects that hold today's files; lines saying what happened.
+
+    A bucket that cannot be read is not an error here: the spec is written either way, and
+    the plan shows what adopting would have saved.
+    """
+    from .adopt import adopt_gzip
+    from .errors import FlaskS3Error
+    from .s3 import open_store
+
+    try:
+        adoption = adopt_gzip(spec, app, open_store(spec))
+    except FlaskS3Error as exc:
+        return [
+            f"Could not read the bucket to adopt its gzip objects ({exc.summary}); run "
+            "`flask-s3 init --force` again once it can be read, or the first apply uploads "
+            "them again."
+        ]
+    lines = []
+    if adoption.adopted:
+        lines.append(
+            f"Adopted {len(adoption.adopted)} gzip objects: their content is today's files, "
+            "so they are not uploaded again (recorded in the bucket's manifest)."
+        )
+    if adoption.left:
+        lines.append(f"Not adopted ({len(adoption.left)}, the plan updates them):")
+        lines += [f"  {key}: {why}" for key, why in sorted(adoption.left.items())]
+    return lines
 
 
 def write(scaffold: Scaffold, out: Path, force: bool) -> Spec:

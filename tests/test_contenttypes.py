@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_s3.contenttypes import content_type, media_type
+from flask_s3.contenttypes import content_type, media_type, type_matches
 from flask_s3.keys import StaticSource
 from flask_s3.local import scan_sources
 from flask_s3.spec import spec_from_dict
@@ -28,8 +28,8 @@ PINNED = {
     ".avif": "image/avif",
     ".woff2": "font/woff2",
     ".wasm": "application/wasm",
-    ".mjs": "application/javascript; charset=utf-8",
-    ".js": "application/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
     ".map": "application/json; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml; charset=utf-8",
@@ -137,3 +137,20 @@ def test_scanned_assets_carry_the_table_type_and_a_rule_can_override_it(
         "static/models/chair.glb": "model/gltf-binary",
         "static/fonts/a.woff2": "font/woff2",
     }
+
+
+def test_javascript_is_text_javascript_and_old_names_still_pick_it() -> None:
+    # RFC 9239: text/javascript; a spec listing application/javascript keeps gzipping .js.
+    assert content_type("static/app.js") == "text/javascript; charset=utf-8"
+    assert type_matches("text/javascript; charset=utf-8", ["application/javascript"])
+    assert type_matches("application/javascript", ["text/javascript"])
+    assert not type_matches("text/javascript", ["text/css", "application/json"])
+
+
+def test_flask_s3_0_3_types_are_pinned_without_charset() -> None:
+    from flask_s3.contenttypes import flasks3_content_type
+
+    assert flasks3_content_type("static/a.CSS") == "text/css"
+    assert flasks3_content_type("favicon.ico") == "image/vnd.microsoft.icon"
+    assert flasks3_content_type("x.js") == "text/javascript"
+    assert flasks3_content_type("x.map") is None  # 0.3 stored no type for it

@@ -10,7 +10,6 @@ import pytest
 from flask import Flask, render_template_string
 from migration import expect_migration
 
-import flask_s3
 from flask_s3 import FlaskS3
 from flask_s3.errors import ConfigError, MigrationWarning, SpecError
 from flask_s3.extension import S3State, resolved_config
@@ -32,7 +31,7 @@ def test_state_and_jinja_global(tmp_path: Path) -> None:
     app = new_app(tmp_path, S3_BUCKET_NAME="bk")
     FlaskS3(app)
     assert isinstance(app.extensions["s3"], S3State)
-    assert app.jinja_env.globals["url_for"] is flask_s3.url_for
+    assert app.jinja_env.globals["url_for"] is not Flask.url_for
     assert static_url(app) == "//bk.s3.amazonaws.com/static/a.css"
 
 
@@ -101,6 +100,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config["USE_GZIP"] is False
     assert config["S3_GZIP_CONTENT_TYPES"] == [
         "text/css",
+        "text/javascript",
         "application/javascript",
         "application/x-javascript",
     ]
@@ -147,7 +147,7 @@ ALIASES: list[tuple[str, Any, str, Any]] = [
         "FLASKS3_GZIP_ONLY_EXTS",
         [".css", "js"],
         "S3_GZIP_CONTENT_TYPES",
-        ["text/css", "application/javascript"],
+        ["text/css", "text/javascript"],
     ),
     ("FLASKS3_GZIP_ONLY_EXTS", [], "S3_GZIP_CONTENT_TYPES", ["*/*"]),
     ("FLASKS3_PREFIX", "v2", "S3_PREFIX", "v2"),

@@ -118,8 +118,10 @@ def test_debug_switches_off_and_flasks3_active_says_so(
     assert url == (
         "https://bk.s3.amazonaws.com/static/foo/style.css" if s3_urls else "/static/foo/style.css"
     )
-    with app.test_request_context("/"):  # and from Python too
-        assert flask_s3.url_for("static", filename="foo/style.css") == url
+    with app.test_request_context("/"):  # 0.3: the switch is the template's; Python gets S3
+        assert flask_s3.url_for("static", filename="foo/style.css") == (
+            "https://bk.s3.amazonaws.com/static/foo/style.css"
+        )
 
 
 def test_flasks3_active_false_gives_local_urls(tmp_path: Path) -> None:
@@ -242,11 +244,104 @@ def test_warnings_are_shown_by_default(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert "factory.py:6: MigrationWarning: FLASKS3_BUCKET_NAME is a Flask-S3 0.3" in run.stderr
+    assert "factory.py:6: MigrationWarning: 2 old flask-s3 settings in the config" in run.stderr
+    assert "\n  - FLASKS3_BUCKET_NAME is a Flask-S3 0.3 setting" in run.stderr
+    # one warning: the source line under it is printed once, not once per key
+    assert run.stderr.count("flask_s3.FlaskS3(app)") == 1
+    # a DeprecationWarning: apps that turn those into errors catch it
+    strict = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", "import factory; factory.make()"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert strict.returncode == 1
+    assert "flask_s3.errors.MigrationWarning: 2 old flask-s3 settings" in strict.stderr
 
 
 def test_gzip_extension_without_a_dot_says_what_changed(tmp_path: Path) -> None:
     app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_GZIP_ONLY_EXTS=["css", ".js"])
     with expect_migration("without one .like 'css'. gzipped nothing"):
         FlaskS3(app)
-    assert app.config["S3_GZIP_CONTENT_TYPES"] == ["text/css", "application/javascript"]
+    assert app.config["S3_GZIP_CONTENT_TYPES"] == ["text/css", "text/javascript"]
+
+
+def test_config_set_after_flasks3_is_read_when_used(tmp_path: Path) -> None:
+    # `s3 = FlaskS3(app)` at import, the config later: 0.3 read it at each call.
+    app = Flask("late", root_path=str(tmp_path))
+    init(app)
+    with app.test_request_context("/"):
+        with pytest.raises(ConfigError, match="S3_BUCKET_NAME is not set"):
+            flask_s3.url_for("static", filename="a.css")
+    app.config.from_mapping(FLASKS3_BUCKET_NAME="late-bucket", FLASKS3_CDN_DOMAIN="")
+    with pytest.warns(MigrationWarning, match="FLASKS3_BUCKET_NAME"):
+        url = template_url(app, filename="a.css")
+    assert url == "https://late-bucket.s3.amazonaws.com/static/a.css"  # 0.3's https too
+    app.config["FLASKS3_CDN_DOMAIN"] = "cdn.example.com"  # changed in place later still
+    assert template_url(app, filename="a.css") == "https://cdn.example.com/static/a.css"
+    from flask_s3.createall import spec_from_app
+
+    assert spec_from_app(app, None, None, False).bucket.name == "late-bucket"
+
+
+def test_late_bad_value_fails_each_call_with_the_key(tmp_path: Path) -> None:
+    app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk")
+    init(app)
+    app.config["FLASKS3_URL_STYLE"] = "sideways"
+    for _ in range(2):  # not "not set up" the second time: the state is kept
+        with pytest.raises(ConfigError, match="S3_URL_STYLE is 'sideways'"):
+            template_url(app)
+    app.config["FLASKS3_URL_STYLE"] = "path"
+    assert template_url(app) == "https://s3.amazonaws.com/bk/static/foo/style.css"
+
+
+def test_active_off_switches_templates_only_as_0_3_did(tmp_path: Path) -> None:
+    app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_ACTIVE=False)
+    with pytest.warns(MigrationWarning, match="FLASKS3_ACTIVE switches templates only"):
+        FlaskS3(app)
+    assert template_url(app) == "/static/foo/style.css"
+    s3_url = "https://bk.s3.amazonaws.com/static/foo/style.css"
+    with app.app_context():  # no request: 0.3 built static URLs from the URL map alone
+        assert flask_s3.url_for("static", filename="foo/style.css") == s3_url
+
+
+def test_seed_switch_off_outside_a_request_is_a_flask_s3_error(tmp_path: Path) -> None:
+    app = Flask("seed", root_path=str(tmp_path))
+    app.config.update(S3_BUCKET_NAME="bk", USE_S3=False)
+    FlaskS3(app)
+    with app.app_context():
+        with pytest.raises(RuntimeError, match="has no URL outside a request") as caught:
+            flask_s3.url_for("static", filename="a.css")
+    assert isinstance(caught.value, flask_s3.FlaskS3Error)
+    assert "SERVER_NAME" in str(caught.value)
+
+
+def test_use_s3_set_by_the_app_wins_over_0_3_switches(tmp_path: Path) -> None:
+    app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", USE_S3=False)
+    init(app)
+    with app.test_request_context("/"):  # the current key: 1.0's rule, direct calls too
+        assert flask_s3.url_for("static", filename="foo/style.css") == "/static/foo/style.css"
+
+
+def test_flasks3_endpoint_url_is_not_called_a_0_3_setting(tmp_path: Path) -> None:
+    app = old_app(tmp_path, FLASKS3_BUCKET_NAME="bk", FLASKS3_ENDPOINT_URL="http://127.0.0.1:1")
+    with pytest.warns(MigrationWarning, match="not a Flask-S3 0.3 setting .0.3.3 ignored it"):
+        FlaskS3(app)
+    assert app.config["S3_ENDPOINT_URL"] == "http://127.0.0.1:1"  # still honoured
+
+
+def test_user_warning_filters_come_first(tmp_path: Path) -> None:
+    # `-W ignore::DeprecationWarning` (the user's choice) silences MigrationWarning too.
+    (tmp_path / "quiet.py").write_text(
+        "from flask import Flask\nimport flask_s3\napp = Flask('q')\n"
+        "app.config['FLASKS3_BUCKET_NAME'] = 'b'\nflask_s3.FlaskS3(app)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", "import quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert run.returncode == 0 and "MigrationWarning" not in run.stderr

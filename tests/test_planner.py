@@ -122,6 +122,30 @@ def test_header_drift_from_the_manifest_and_from_heads():
     assert plan.unchanged == 1
 
 
+def test_an_adopted_object_stands_for_our_bytes_only_while_its_etag_holds():
+    # Other gzip bytes of the same content (Flask-S3 0.3's), adopted: the manifest entry names
+    # the object's ETag and the MD5 of the bytes we would store.
+    GZ = {**CSS, "Content-Encoding": "gzip"}
+    local = local_of({"static/a.css": (b"ours", GZ), "static/b.css": (b"ours", GZ)})
+    theirs = md5(b"their longer gzip bytes")
+    bucket = Bucket(
+        {"static/a.css": (theirs, 23, GZ), "static/b.css": (theirs, 23, GZ)},
+        manifest={
+            "static/a.css": ManifestEntry(md5(b"ours"), GZ, theirs),
+            "static/b.css": ManifestEntry(md5(b"ours"), GZ, md5(b"another object")),
+        },
+    )
+    plan = make_plan(spec_for(), local, bucket.inventory(local))
+    assert [(a.key, a.action, a.reason) for a in plan.actions] == [
+        ("static/b.css", ActionKind.UPDATE, Reason.SIZE),  # its entry is for other bytes
+    ]
+    assert plan.unchanged == 1
+    # adopted, but the headers drifted: a copy in place, not an upload
+    bucket.manifest["static/a.css"] = ManifestEntry(md5(b"ours"), CSS, theirs)
+    plan = make_plan(spec_for(), local, bucket.inventory(local))
+    assert ("static/a.css", ActionKind.UPDATE_HEADERS) in [(a.key, a.action) for a in plan.actions]
+
+
 def test_headers_not_gathered_are_a_bug_not_a_guess():
     local = local_of({"static/a.css": (b"a", CSS)})
     remote = RemoteInventory(objects={"static/a.css": ObjectInfo("static/a.css", 1, md5(b"a"))})

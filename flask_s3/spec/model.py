@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 DEFAULT_GZIP_TYPES: tuple[str, ...] = (
     "text/css",
+    "text/javascript",
     "application/javascript",
     "application/x-javascript",
 )
