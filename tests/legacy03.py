@@ -7,6 +7,7 @@ to the versions of the running environment, so a URL difference is Flask-S3's, n
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -37,6 +38,16 @@ def legacy_python(cache_root: Path) -> Path:
     done = home / "installed.json"
     if done.exists() and python.exists():
         return python
+    cache_root.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers each ask at start: one builds, the others wait and reuse it
+    with open(cache_root / f"{home.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (done.exists() and python.exists()):
+            build(home, python, done, wanted)
+    return python
+
+
+def build(home: Path, python: Path, done: Path, wanted: list[str]) -> None:
     venv.EnvBuilder(with_pip=True, clear=True).create(home)
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted],
@@ -48,7 +59,6 @@ def legacy_python(cache_root: Path) -> Path:
     if install.returncode != 0:  # PyPI must answer: this compares with the real package
         raise AssertionError(f"pip could not install {wanted} from PyPI:\n{install.stderr}")
     done.write_text(json.dumps(wanted), encoding="utf-8")
-    return python
 
 
 # Run inside either environment: for each job, import the app module, optionally deploy it

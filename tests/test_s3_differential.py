@@ -583,10 +583,11 @@ def test_first_contact_decides_as_botocore_with_a_budget_of_one_attempt(
     assert _connection_kind(str(botocore_says.value.kwargs["error"])) == kind
     for store_kind in ("fast", "boto3"):
         env.setenv("FLASK_S3_STORE", store_kind)
+        store = open_store(spec)
         started = time.monotonic()
         with pytest.raises(S3Error) as ours:
-            check_endpoint(open_store(spec))
-        assert time.monotonic() - started < max(1.0, 2 * botocore_took)
+            check_endpoint(store)
+        assert time.monotonic() - started < 2 * botocore_took + 1.0  # room for a busy machine
         what = "connection refused" if kind == "refused" else "its host name does not resolve"
         assert ours.value.summary.startswith(f"cannot reach the S3 endpoint {endpoint} ({what})")
         assert ours.value.detail == ""

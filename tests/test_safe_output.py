@@ -213,7 +213,7 @@ def test_an_interpolated_secret_is_masked_in_every_output(
         assert "v-***/static/app.css" in result.stdout
         outputs += [result.stdout, result.stderr, (tmp_path / "p.json").read_text()]
     shown = run(tmp_path, "show", "p.json", "--format", "markdown", env=env)
-    applied = run(tmp_path, "apply", "--plan", "p.json", env=env)
+    applied = run(tmp_path, "apply", "deploy.yaml", "--plan", "p.json", env=env)
     assert applied.returncode == 0, applied.stderr
     outputs += [shown.stdout, shown.stderr, applied.stdout, applied.stderr]
     assert all(secret not in text for text in outputs)
