@@ -132,8 +132,9 @@ def test_nothing_at_the_endpoint_fails_within_3_s_on_one_line(
     result = run(dead, "plan", "deploy.yaml")
     elapsed = time.monotonic() - started
     assert result.returncode == 1
-    # botocore's backoff for a refused connection alone takes longer than this margin
-    assert elapsed < max(3.0, floor + 2.0), (elapsed, floor)
+    # 3 s on a quiet machine; on a busy one the same share above what the live run cost.
+    # botocore's backoff over its 5 attempts alone averages 7.5 s.
+    assert elapsed < max(3.0, 1.5 * floor + 1.0), (elapsed, floor)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
