@@ -143,6 +143,28 @@ class BotoStore:
             folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) if p.get("Prefix"))
         return objects, folders
 
+    def list_after(
+        self, prefix: str, start_after: str, until: str | None, page_size: int = 1000
+    ) -> list[ObjectInfo]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if page_size != 1000:
+            params["PaginationConfig"] = {"PageSize": page_size}
+        if start_after:
+            params["StartAfter"] = start_after
+        pages = iter(self.client.get_paginator("list_objects_v2").paginate(**params))
+        found: list[ObjectInfo] = []
+        while True:
+            page = self._call("ListObjectsV2", lambda: next(pages, None))
+            if page is None:
+                return found
+            items = [
+                ObjectInfo(i["Key"], i["Size"], i["ETag"].strip('"'))
+                for i in page.get("Contents", [])
+            ]
+            found += items
+            if until is not None and any(i.key > until for i in items):
+                return found
+
     def put_object(
         self,
         key: str,

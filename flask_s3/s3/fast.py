@@ -513,6 +513,50 @@ class FastStore:
             folders.extend(f for f in page.folders if f)
         return objects, folders
 
+    def list_after(
+        self, prefix: str, start_after: str, until: str | None, page_size: int = 1000
+    ) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            # botocore's paginator sends StartAfter with every page; so do we
+            query: list[tuple[str, str | None]] = [("list-type", "2"), ("prefix", prefix)]
+            if start_after:
+                query.append(("start-after", start_after))
+            if token:
+                query.append(("continuation-token", token))
+            if page_size != 1000:
+                query.append(("max-keys", str(page_size)))
+            query.append(("encoding-type", "url"))
+            page = self._list_page(query)
+            found += page.objects
+            if until is not None and any(o.key > until for o in page.objects):
+                return found
+            token = page.next_token
+            if not token:
+                return found
+            if token in seen:  # a store that loops would keep us here for ever
+                raise StoreError(
+                    "MalformedListing",
+                    200,
+                    "the listing repeated a continuation token",
+                    operation="ListObjectsV2",
+                )
+            seen.add(token)
+
+    def _list_page(self, query: Sequence[tuple[str, str | None]]) -> xmlcodec.Page:
+        response = self.send("GET", "", "ListObjectsV2", query=query)
+        try:
+            return xmlcodec.Page(response.data)
+        except ET.ParseError as exc:  # not S3's XML: say so instead of a traceback
+            raise StoreError(
+                "MalformedListing",
+                response.status,
+                f"unreadable listing: {exc}",
+                operation="ListObjectsV2",
+            ) from None
+
     def put_object(
         self,
         key: str,
