@@ -162,6 +162,10 @@ class _Connections:
             idle = self.idle.get(host)
             if idle:
                 return idle.pop(), True
+        return self.open_new(host), False
+
+    def open_new(self, host: str) -> http.client.HTTPConnection:
+        """A new connection to ``host``, connected (and its TLS handshake done)."""
         timeout = self.target.connect_timeout
         conn: http.client.HTTPConnection
         if self.context is not None:
@@ -173,7 +177,7 @@ class _Connections:
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(self.target.read_timeout)
-        return conn, False
+        return conn
 
     def give_back(self, host: str, conn: http.client.HTTPConnection) -> None:
         with self.lock:
