@@ -37,6 +37,7 @@ def launcher(folder: Path, name: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True, help="a checkout of the other commit")
+    parser.add_argument("--this", default="", help="a checkout to measure (default: this one)")
     parser.add_argument("--rtt-ms", type=float, default=40.0, help="0: loopback, no proxy")
     parser.add_argument("--tree", default="webapp", choices=["webapp", "small"])
     parser.add_argument("--files", type=int, default=0, help="a scale tree instead of --tree")
@@ -51,7 +52,8 @@ def main() -> int:
     )
     app_dir = trees.build(spec, WORK / "trees")
     change = trees.changed_files(spec)
-    sides = {"base": launcher(Path(args.base).resolve(), "base"), "this": launcher(ROOT, "this")}
+    this = Path(args.this).resolve() if args.this else ROOT
+    sides = {"base": launcher(Path(args.base).resolve(), "base"), "this": launcher(this, "this")}
     server = LocalS3(
         access_key="BENCH" + secrets.token_hex(6).upper(), secret_key=secrets.token_urlsafe(24)
     ).start()

@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, NamedTuple
 
 from .keys import normalize_prefix, static_key, static_sources
@@ -163,7 +163,10 @@ def list_ranges(
     workers = min(RANGE_WORKERS, len(ranges))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(store.list_after, *span, page_size) for span in ranges]
+        if on_first is not None:
+            # the bucket answered (first answer back): its settings are read beside the rest
+            first = next(as_completed(futures))
+            first.result()
+            on_first()
         answers = [future.result() for future in futures]
-    if on_first is not None:
-        on_first()
     return checked(ranges, answers)
