@@ -16,7 +16,7 @@ MANIFEST_NAME = "manifest.json.gz"
 MANIFEST_FORMAT = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per object, 200,000 in a big tree
 class ManifestEntry:
     md5: str  # of the stored bytes
     headers: dict[str, str]
