@@ -10,8 +10,8 @@ That relies on the store listing in S3's byte order. SeaweedFS does not when a f
 prefix of a sibling key (``a/hero/y.png`` before ``a/hero-x.png``), and a range listing on a
 store with another order could miss keys near a boundary. So every answer is checked (each range
 strictly increasing and after its start; each range starting exactly where the one before went
-past its end; no key pair that the known order quirk could swap, among the local keys, the
-boundaries and the keys found), and on any doubt the listing is done again the plain way
+past its end; no key pair that the known order quirk could swap, among the boundaries and
+the keys found), and on any doubt the listing is done again the plain way
 (``remote.list_under``). A range listing never decides what is in the bucket unchecked.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, NamedTuple
@@ -33,10 +33,8 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 RANGE_KEYS = 900  # local keys per range: room for keys only the bucket has, in one page
-MAX_RANGES = 48  # beyond this, ranges get longer chains rather than more connections
-RANGE_WORKERS = 16  # ranges listed side by side
-# Characters that sort before "/": where a folder name that prefixes a sibling breaks the order.
-_BEFORE_SLASH = re.compile(r"[\x00-\x2e]")
+MAX_RANGES = 24  # beyond this, ranges get longer chains rather than more connections
+RANGE_WORKERS = 24  # ranges listed side by side: all of them, in one wave
 
 
 class KeyRange(NamedTuple):
@@ -102,20 +100,18 @@ def plan_ranges(
 
 def has_order_quirk(keys: Iterable[str]) -> bool:
     """True when a folder name is a prefix of a sibling name followed by a character sorting
-    before "/" (``hero/`` and ``hero-x.png``): where SeaweedFS lists out of byte order."""
-    keys = list(keys)
+    before "/" (``hero/`` and ``hero-x.png``), or is a key itself: where SeaweedFS lists out
+    of byte order."""
+    ordered = sorted(keys)  # already sorted after a listing: linear then
     folders: set[str] = set()
-    for key in keys:
-        cut = key.rfind("/")
-        while cut > 0 and key[:cut] not in folders:
-            folders.add(key[:cut])
-            cut = key.rfind("/", 0, cut)
-    if not folders:
-        return False
-    for key in keys:
-        for match in _BEFORE_SLASH.finditer(key):
-            if key[: match.start()] in folders:
-                return True
+    for folder in {key.rpartition("/")[0] for key in ordered}:
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    for folder in folders:
+        # Keys from "F" up to (not including) "F/": F itself, or F and a character before "/".
+        if bisect_left(ordered, folder) < bisect_left(ordered, folder + "/"):
+            return True
     return False
 
 
@@ -157,8 +153,6 @@ def list_ranges(
 ) -> list[ObjectInfo] | None:
     """Every object under ``prefixes`` by range listings, or None when the answers cannot be
     trusted (then list the plain way). Errors (a missing bucket...) are the store's own."""
-    if has_order_quirk(hints):
-        return None  # this tree is where the store's order may differ: don't spend a wave
     ranges = plan_ranges(prefixes, hints, per_range)
     workers = min(RANGE_WORKERS, len(ranges))
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -74,8 +74,8 @@ def test_the_order_quirk_falls_back_and_still_lists_everything(store: Store):
         listed = list_everything(store, prefixes, hints)
         assert {tuple(o) for o in listed} == everything
         assert {tuple(o) for o in listed} == {tuple(o) for o in list_under(store, prefixes)}
-    # hints that carry the quirk themselves: no range wave at all
-    assert list_ranges(store, prefixes, [*LOCAL, *QUIRK]) is None
+    # hints that carry the quirk themselves
+    assert list_ranges(store, prefixes, [*LOCAL, *QUIRK], per_range=3) is None
 
 
 def test_the_quirk_is_recognised():
@@ -83,6 +83,9 @@ def test_the_quirk_is_recognised():
     assert has_order_quirk(["a/app/x.js", "a/app.js"])
     assert not has_order_quirk(["a/hero/y.png", "a/heroes.png", "a/hero_x.png"])
     assert not has_order_quirk(["a/b.css", "a/c/d.css"])
+    assert has_order_quirk(["a/b", "a/b/c"])  # a key named like a folder
+    assert has_order_quirk(["x/a/hero-x.png", "x/b.css", "x/a/hero/y/z.png"])  # deeper
+    assert not has_order_quirk(["x/a/hero0.png", "x/a/hero/y.png"])
 
 
 def test_ranges_split_at_quantiles_and_cover_each_prefix():

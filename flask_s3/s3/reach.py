@@ -98,7 +98,7 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
     return StoreUnreachable(kind, endpoint, str(exc))
 
 
-WARM_CONNECTIONS = 8  # the first wave: listing ranges, the manifest, the bucket settings
+WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
 
 
 def open_early(spec: Spec) -> Callable[[], Store]:
