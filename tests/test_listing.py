@@ -7,10 +7,17 @@ on the range boundaries, and hold the result to a plain full listing of the same
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy
 
 from flask_s3.listing import has_order_quirk, list_ranges, plan_ranges
 from flask_s3.remote import list_everything, list_under
@@ -95,3 +102,67 @@ def test_ranges_split_at_quantiles_and_cover_each_prefix():
     assert [r.start_after for r in s_ranges] == ["", "s/0025", "s/0050", "s/0075"]
     assert [r.until for r in s_ranges] == ["s/0025", "s/0050", "s/0075", None]
     assert [r for r in ranges if r.prefix == "t/"] == [("t/", "", None)]
+
+
+SLOW_APP = """
+import time
+from pathlib import Path
+from flask import Flask
+
+Path("import-times").write_text(f"{time.time()} ")
+time.sleep(1.5)  # an app whose import takes a while (a big Flask app, its extensions)
+with open("import-times", "a") as f:
+    f.write(f"{time.time()}")
+
+def create_app():
+    return Flask(__name__, static_folder="static")
+"""
+
+
+class ConnectionClock(FaultProxy):
+    """Forwards to SeaweedFS; notes when each connection was accepted."""
+
+    def __post_init__(self) -> None:
+        self.accepted: list[float] = []
+        super().__post_init__()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.accepted.append(time.time())
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+
+def test_connections_open_while_the_app_imports(
+    tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
+):
+    s3_client.create_bucket(Bucket=bucket_name)
+    proxy = ConnectionClock(s3_env.port)
+    try:
+        (tmp_path / "slowapp.py").write_text(SLOW_APP)
+        (tmp_path / "static").mkdir()
+        (tmp_path / "static" / "app.css").write_text("body{}")
+        (tmp_path / "deploy.yaml").write_text(
+            f'version: 1\napp: "slowapp:create_app()"\n'
+            f"bucket: {{name: {bucket_name}, endpoint_url: {proxy.endpoint_url}}}\n"
+        )
+        for _ in range(2):  # the second run: botocore's decisions remembered, as usual
+            proxy.accepted.clear()
+            result = subprocess.run(
+                [sys.executable, "-m", "flask_s3", "plan", "deploy.yaml"],
+                cwd=tmp_path,
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+        assert "1 to upload" in result.stdout
+    finally:
+        proxy.close()
+    began, ended = map(float, (tmp_path / "import-times").read_text().split())
+    during = [t for t in proxy.accepted if began <= t <= ended]
+    assert len(during) >= 2, (began, ended, proxy.accepted)  # the check and the first wave
