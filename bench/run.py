@@ -109,12 +109,15 @@ def run_tool(
     server: LocalS3,
     proxy: DelayProxy | None = None,
     cap: float | None = None,
+    argv0: list[str] | None = None,
 ) -> Sample:
     """Run ``tool`` once; wall time, CPU and peak RSS of its process tree; killed after ``cap``.
 
     The tool is started by ``bench/spawn.py`` (see there why), which also times it.
     """
     argv, env = command(tool, target)
+    if argv0 is not None:  # another build of the same tool (bench/ab.py)
+        argv = [*argv0, *argv[1:]]
     before_counts = server.request_counts()
     before_server = server_cpu(server)
     if proxy is not None:

@@ -177,15 +177,17 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .s3 import open_store
-    from .s3.reach import check_endpoint
+    from .memory import fewer_arenas
+    from .s3.reach import open_early
     from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
+    fewer_arenas()  # before the first thread
     spec = load_spec(spec_path)
+    # connecting overlaps the app's import; nothing listening is said after the app loaded
+    opened = open_early(spec)
     app, target = resolve_app(spec, app_import)
-    store = open_store(spec)
-    check_endpoint(store)  # nothing listening: say so now, not after every retry's backoff
+    store = opened()
     snap = snapshot(
         spec,
         app,

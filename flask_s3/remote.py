@@ -53,13 +53,19 @@ class RemoteInventory:
         return "sha256:" + digest.hexdigest()
 
 
-def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) -> RemoteInventory:
+def gather_remote(
+    store: Store,
+    spec: Spec,
+    roots: Sequence[str] | None = None,
+    hints: Sequence[str] | None = None,
+) -> RemoteInventory:
     """What the bucket holds under our static roots and control folder, and its settings.
 
     ``roots`` are the key prefixes the app's static folders map to (``None``: the whole spec
     prefix). Objects elsewhere in the bucket are not ours and are never listed. The manifest
-    is fetched while the listing runs. HEADs come later (``gather_heads``), once the local
-    inventory says which keys need them.
+    is fetched while the listing runs. With ``hints`` (the local keys, roughly) the listing is
+    split into key ranges listed side by side (``listing.py``). HEADs come later
+    (``gather_heads``), once the local inventory says which keys need them.
     """
     prefix = normalize_prefix(spec.urls.prefix)
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
@@ -76,8 +82,11 @@ def gather_remote(store: Store, spec: Spec, roots: Sequence[str] | None = None) 
         settings: list[Future[tuple[Any, Any]]] = []
         try:
             # Bucket settings only once the bucket is known to be there.
-            listed = list_under(
-                store, prefixes, lambda: settings.append(pool.submit(read_settings, store, spec))
+            listed = list_everything(
+                store,
+                prefixes,
+                hints,
+                lambda: settings.append(pool.submit(read_settings, store, spec)),
             )
         except StoreError as exc:
             if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
@@ -124,6 +133,31 @@ def gather_heads(store: Store, spec: Spec, remote: RemoteInventory, keys: Sequen
             keys, pool.map(lambda k: head_headers(store, k), keys), strict=True
         ):
             remote.heads[key] = headers
+
+
+def list_everything(
+    store: Store,
+    prefixes: Sequence[str],
+    hints: Sequence[str] | None,
+    on_first: Callable[[], None] | None = None,
+) -> list[ObjectInfo]:
+    """Every object under ``prefixes``: by key ranges when hints allow it, checked, else plainly."""
+    if hints:
+        from .listing import list_ranges
+
+        done: list[bool] = []
+
+        def first() -> None:
+            done.append(True)
+            if on_first is not None:
+                on_first()
+
+        found = list_ranges(store, prefixes, hints, first)
+        if found is not None:
+            return found
+        if done:
+            on_first = None  # the bucket answered already; its settings are being read
+    return list_under(store, prefixes, on_first)
 
 
 def listing_prefixes(roots: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from .errors import PlanError, StalePlanError
+from .listing import local_key_hints
 from .local import LocalInventory, scan_app, static_roots
 from .plan import Plan
 from .planner import differences, make_plan, unvouched_keys
@@ -55,7 +56,7 @@ def snapshot(
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
         templating = pool.submit(_scan_templates, app) if templates else None
-        remote = gather_remote(store, spec, static_roots(app, spec))
+        remote = gather_remote(store, spec, static_roots(app, spec), local_key_hints(app, spec))
         local = scanning.result()
     references = templating.result() if templating is not None else None
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))

@@ -167,6 +167,17 @@ def every_operation(
         {"Bucket": bucket, "Prefix": key, "Delimiter": "/", "EncodingType": "url"},
         lambda s: s.list_level(key),
     )
+    same(  # one key range of the range listing (flask_s3/listing.py)
+        "ListObjectsV2",
+        {
+            "Bucket": bucket,
+            "Prefix": key,
+            "StartAfter": key + "m",
+            "MaxKeys": 3,
+            "EncodingType": "url",
+        },
+        lambda s: s.list_after(key, key + "m", None, page_size=3),
+    )
     same(
         "PutObject",
         {"Bucket": bucket, "Key": key, "Body": data, "ContentMD5": md5, **to_put_params(headers)},

@@ -149,10 +149,16 @@ class BotoStore:
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
         self._call("CreateBucket", lambda: self.client.create_bucket(**params))
 
-    def _pages(self, prefix: str, delimiter: str = "") -> Iterator[Mapping[str, Any]]:
+    def _pages(
+        self, prefix: str, delimiter: str = "", start_after: str = "", page_size: int = 1000
+    ) -> Iterator[Mapping[str, Any]]:
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if delimiter:
             params["Delimiter"] = delimiter
+        if start_after:
+            params["StartAfter"] = start_after
+        if page_size != 1000:
+            params["PaginationConfig"] = {"PageSize": page_size}
         pages = iter(self.client.get_paginator("list_objects_v2").paginate(**params))
         check = ListingCheck(self.endpoint, prefix)
         while True:
@@ -179,6 +185,20 @@ class BotoStore:
                 objects.append(ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"')))
             folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) if p.get("Prefix"))
         return objects, folders
+
+    def list_after(
+        self, prefix: str, start_after: str, until: str | None, page_size: int = 1000
+    ) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        for page in self._pages(prefix, start_after=start_after, page_size=page_size):
+            items = [
+                ObjectInfo(i["Key"], i["Size"], i["ETag"].strip('"'))
+                for i in page.get("Contents", [])
+            ]
+            found += items
+            if until is not None and any(i.key > until for i in items):
+                break
+        return found
 
     def put_object(
         self,

@@ -162,6 +162,10 @@ class _Connections:
             idle = self.idle.get(host)
             if idle:
                 return idle.pop(), True
+        return self.open_new(host), False
+
+    def open_new(self, host: str) -> http.client.HTTPConnection:
+        """A new connection to ``host``, connected (and its TLS handshake done)."""
         timeout = self.target.connect_timeout
         conn: http.client.HTTPConnection
         if self.context is not None:
@@ -173,7 +177,7 @@ class _Connections:
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(self.target.read_timeout)
-        return conn, False
+        return conn
 
     def give_back(self, host: str, conn: http.client.HTTPConnection) -> None:
         with self.lock:
@@ -509,15 +513,21 @@ class FastStore:
         body = None if region == "us-east-1" else xmlcodec.create_bucket_xml(region)
         self.send("PUT", "", "CreateBucket", headers=headers, body=body, size=len(body or b""))
 
-    def _pages(self, prefix: str, delimiter: str = "") -> Iterator[xmlcodec.Page]:
+    def _pages(
+        self, prefix: str, delimiter: str = "", start_after: str = "", page_size: int = 1000
+    ) -> Iterator[xmlcodec.Page]:
         token: str | None = None
         check = ListingCheck(self.endpoint, prefix)
         while True:
             query: list[tuple[str, str | None]] = [("list-type", "2"), ("prefix", prefix)]
             if delimiter:
                 query.append(("delimiter", delimiter))
+            if start_after:  # botocore's paginator sends StartAfter with every page; so do we
+                query.append(("start-after", start_after))
             if token:
                 query.append(("continuation-token", token))
+            if page_size != 1000:
+                query.append(("max-keys", str(page_size)))
             query.append(("encoding-type", "url"))
             response = self.send("GET", "", "ListObjectsV2", query=query)
             try:
@@ -546,6 +556,16 @@ class FastStore:
             objects.extend(page.objects)
             folders.extend(f for f in page.folders if f)
         return objects, folders
+
+    def list_after(
+        self, prefix: str, start_after: str, until: str | None, page_size: int = 1000
+    ) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        for page in self._pages(prefix, start_after=start_after, page_size=page_size):
+            found += page.objects
+            if until is not None and any(o.key > until for o in page.objects):
+                break
+        return found
 
     def put_object(
         self,

@@ -15,12 +15,16 @@ connects to the proxy, so there is nothing to check.
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import StoreUnreachable, describe_error
 
 if TYPE_CHECKING:
+    from ..spec import Spec
     from .store import Store
 
 # The run stops only on these: no server behind the address, or no address at all.
@@ -92,3 +96,55 @@ def boto_address(client: Any) -> tuple[str, int, float] | None:
 def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
     kind = "dns" if isinstance(exc, socket.gaierror) else "refused"
     return StoreUnreachable(kind, endpoint, str(exc))
+
+
+WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
+
+
+def open_early(spec: Spec) -> Callable[[], Store]:
+    """Open the store, check the endpoint and connect, in a thread, while the app imports.
+
+    Connecting (and a TLS handshake) is a round trip or two that needs nothing from the app;
+    done beside the app's import, the first listing wave finds its connections open. The
+    returned call waits for it and raises what opening raised (after the app's own errors).
+    """
+    from .resolve import open_store
+
+    done: Future[Store] = Future()
+
+    def run() -> None:
+        try:
+            store = open_store(spec)
+            check_endpoint(store)
+            warm_up(store, WARM_CONNECTIONS)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            done.set_exception(exc)
+        else:
+            done.set_result(store)
+
+    threading.Thread(target=run, name="flask-s3-open", daemon=True).start()
+    return done.result
+
+
+def warm_up(store: Store, count: int) -> None:
+    """Up to ``count`` connections opened side by side and left idle for the first requests."""
+    from .fast import FastStore
+
+    if not isinstance(store, FastStore):
+        return  # botocore's pool opens its own, on first use
+    pool = store.connections
+    host = store.target.host
+    count = min(count, pool.target.pool_size)
+
+    def connect() -> None:
+        try:
+            connection = pool.open_new(host)
+        except (OSError, ValueError):
+            return  # the requests themselves will meet it, with their retries
+        pool.give_back(host, connection)
+
+    threads = [threading.Thread(target=connect, daemon=True) for _ in range(count - 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

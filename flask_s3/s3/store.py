@@ -49,6 +49,14 @@ class Store(Protocol):
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, page by page."""
 
+    def list_after(
+        self, prefix: str, start_after: str, until: str | None, page_size: int = 1000
+    ) -> list[ObjectInfo]:
+        """Objects under ``prefix`` listed from after ``start_after`` (flat, S3 byte order).
+
+        Whole pages, in the order the store sent them, until a page holds a key past
+        ``until`` (``None``: to the end). The caller checks the order (``listing.py``)."""
+
     def put_object(
         self,
         key: str,

@@ -1,0 +1,29 @@
+"""Fewer malloc arenas for a big plan: glibc gives each thread that allocates its own arena.
+
+A plan of 200,000 files runs the local scan, the listing ranges and the uploads in threads;
+with one arena each, memory freed by one thread is not reused by another, and the process's
+peak grows by tens of megabytes (measured: 451 MB -> 387 MB for a 200,000-file no-op plan
+with ``MALLOC_ARENA_MAX=2``). Python's own small-object allocator is untouched by this.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+ARENAS = 2
+
+
+def fewer_arenas() -> None:
+    """As ``MALLOC_ARENA_MAX=2`` would, before any thread starts; a no-op off glibc, or when
+    the user set ``MALLOC_ARENA_MAX`` themselves."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # musl and other C libraries have no mallopt
+    mallopt(M_ARENA_MAX, ARENAS)
