@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .arns import objects_arn, partition_for
 from .errors import S3Error
 from .keys import normalize_prefix
 from .plan import Action, ActionKind, Reason
 from .s3.errors import s3_errors
 from .s3.store import Store
-
-if TYPE_CHECKING:
-    from .remote import RemoteInventory
 from .spec import Spec
 
 POLICY_SID = "FlaskS3PublicRead"
@@ -49,8 +47,6 @@ def normalize_cors(rules: Sequence[Any]) -> list[dict[str, Any]]:
 
 def policy_statement(spec: Spec, region: str = "") -> dict[str, Any]:
     """Our public-read statement; ``region`` (else the spec's) picks the ARN's partition."""
-    from .iam import objects_arn, partition_for
-
     prefix = normalize_prefix(spec.urls.prefix)
     partition = partition_for(spec.bucket.region or region)
     resource = objects_arn(partition, spec.bucket.name, prefix)
@@ -107,19 +103,21 @@ def _same_statement(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     return bool(norm(a) == norm(b))
 
 
-def plan_bucket_actions(spec: Spec, remote: RemoteInventory) -> list[Action]:
+def plan_bucket_actions(
+    spec: Spec, cors: list[dict[str, Any]] | None, policy: dict[str, Any] | None, region: str
+) -> list[Action]:
     """Compare CORS and our policy statement with the bucket; an action only where they differ.
 
-    Pure: the bucket's settings were read into ``remote`` by ``gather_remote``.
+    Pure: the bucket's settings (``cors``, ``policy``, ``region``) were read by ``gather_remote``.
     """
     actions: list[Action] = []
     want_cors = desired_cors(spec)
-    if want_cors is not None and remote.cors != want_cors:
+    if want_cors is not None and cors != want_cors:
         actions.append(
-            Action(ActionKind.UPDATE_BUCKET_CORS, Reason.CORS, before=remote.cors, after=want_cors)
+            Action(ActionKind.UPDATE_BUCKET_CORS, Reason.CORS, before=cors, after=want_cors)
         )
-    want = policy_statement(spec, remote.region) if spec.bucket.public_read_policy else None
-    have = our_statement(remote.policy)
+    want = policy_statement(spec, region) if spec.bucket.public_read_policy else None
+    have = our_statement(policy)
     if not _same_statement(have, want):
         actions.append(
             Action(ActionKind.UPDATE_BUCKET_POLICY, Reason.POLICY, before=have, after=want)

@@ -168,7 +168,7 @@ def plan_invalidation(
 
 
 def pending_key(spec: Spec) -> str:
-    from .remote import CONTROL_DIR
+    from .keys import CONTROL_DIR
 
     return join_key(normalize_prefix(spec.urls.prefix), CONTROL_DIR, PENDING_NAME)
 

@@ -7,15 +7,12 @@ a run really sends (``tests/test_iam.py`` records them through a proxy and compa
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
-from .keys import join_key, normalize_prefix
-from .remote import CONTROL_DIR
+from .arns import bucket_arn, dns_suffix, objects_arn, partition_for
+from .keys import CONTROL_DIR, join_key, normalize_prefix
 from .spec import Spec
 
 # plan: read only. apply: everything an apply may send, in one role. The split for teams:
@@ -44,35 +41,6 @@ class Statement:
         return out
 
 
-@lru_cache(maxsize=1)
-def _partitions() -> list[dict[str, Any]]:
-    """botocore's partition data (the file its endpoint rules use)."""
-    import botocore
-
-    path = Path(botocore.__file__).parent / "data" / "partitions.json"
-    try:  # read directly: importing botocore.loaders costs about 70 ms
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError:  # packaged another way (compressed): let botocore find it
-        import botocore.loaders
-
-        data = botocore.loaders.create_loader().load_data("partitions")
-    return list(data["partitions"])
-
-
-def partition_for(region: str) -> str:
-    """The ARN partition of ``region`` (``aws``, ``aws-cn``, ``aws-us-gov``, ``aws-iso``...)
-    as botocore's partition data says: its region list first, then its region patterns; a
-    region no partition knows (a custom S3-compatible store's) is ``aws``, as in botocore."""
-    partitions = _partitions()
-    for partition in partitions:
-        if region in partition.get("regions", {}):
-            return str(partition["outputs"]["name"])
-    for partition in partitions:
-        if re.match(partition["regionRegex"], region):
-            return str(partition["outputs"]["name"])
-    return "aws"
-
-
 def spec_region(spec: Spec) -> str:
     """The region the spec deploys to: ``bucket.region``, else botocore's configured one."""
     if spec.bucket.region:
@@ -86,15 +54,6 @@ def spec_region(spec: Spec) -> str:
     except botocore.exceptions.BotoCoreError:  # an unknown profile: the deploy will say so
         configured = None
     return str(configured or "us-east-1")
-
-
-def bucket_arn(partition: str, bucket: str) -> str:
-    return f"arn:{partition}:s3:::{bucket}"
-
-
-def objects_arn(partition: str, bucket: str, key_prefix: str) -> str:
-    """Every object under ``key_prefix`` (a folder, no trailing slash; "" for the bucket)."""
-    return f"{bucket_arn(partition, bucket)}/{key_prefix + '/' if key_prefix else ''}*"
 
 
 def statements(
@@ -142,13 +101,6 @@ def cloudfront_account(spec: Spec) -> str | None:
     return spec.bucket.expected_owner if not cloudfront.profile else None
 
 
-def _dns_suffix(partition: str) -> str:
-    for known in _partitions():
-        if known["outputs"]["name"] == partition:
-            return str(known["outputs"]["dnsSuffix"])
-    return "amazonaws.com"
-
-
 def _other_services(spec: Spec, command: Command, partition: str, region: str) -> list[Statement]:
     """CloudFront invalidations and the KMS key, when the spec configures them."""
     out: list[Statement] = []
@@ -173,7 +125,7 @@ def _other_services(spec: Spec, command: Command, partition: str, region: str) -
         actions = ("kms:Decrypt",) if command == "plan" else ("kms:Decrypt", "kms:GenerateDataKey")
         # Only through S3 in the bucket's region: without a key ARN the resource is every
         # key, and this condition keeps the role from using them directly.
-        via = {"StringEquals": {"kms:ViaService": [f"s3.{region}.{_dns_suffix(partition)}"]}}
+        via = {"StringEquals": {"kms:ViaService": [f"s3.{region}.{dns_suffix(partition)}"]}}
         out.append(Statement("FlaskS3UseKmsKey", actions, (resource,), via))
     return out
 

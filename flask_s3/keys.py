@@ -15,6 +15,9 @@ from flask import Flask
 
 FILENAME_SUFFIX = "/<path:filename>"
 
+# our own objects (manifest, lock, CDN marker) live in this folder under the prefix
+CONTROL_DIR = ".flask-s3"
+
 
 @dataclass(frozen=True)
 class StaticSource:

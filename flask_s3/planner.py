@@ -96,7 +96,7 @@ def make_plan(
     head: list[Action] = []
     if not remote.exists:
         head.append(Action(ActionKind.CREATE_BUCKET, Reason.MISSING))
-    head.extend(plan_bucket_actions(spec, remote))
+    head.extend(plan_bucket_actions(spec, remote.cors, remote.policy, remote.region))
     objects, unchanged = object_actions(local, remote, force_refresh)
     deletes = (
         plan_deletes(spec, local, remote.objects, remote.generations) if spec.assets.prune else []

@@ -10,7 +10,7 @@ from typing import Any
 
 from .bucket import read_settings
 from .errors import S3Error
-from .keys import join_key, normalize_prefix
+from .keys import CONTROL_DIR, join_key, normalize_prefix
 from .s3.errors import (
     StoreCredentialsError,
     StoreError,
@@ -22,7 +22,6 @@ from .s3.manifest import MANIFEST_NAME, Manifest, ManifestEntry, decode_manifest
 from .s3.store import ObjectInfo, Store
 from .spec import Spec
 
-CONTROL_DIR = ".flask-s3"
 LIST_WORKERS = 8  # sub-folders listed side by side
 
 

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from faultproxy import FaultProxy
 
+from flask_s3.arns import partition_for
 from flask_s3.cli import main
-from flask_s3.iam import partition_for
 
 ROOT = Path(__file__).resolve().parent.parent
 Call = tuple[str, str, "str | None"]  # (IAM action, resource ARN, s3:prefix of a listing)
