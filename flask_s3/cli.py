@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+LOCK_WAIT = 120.0
 FORMATS = click.Choice(["text", "markdown", "json"])
 format_option = click.option(
     "--format",
@@ -241,6 +242,14 @@ def show(plan_path: str, fmt: str) -> None:
     is_flag=True,
     help="Wait until the CDN invalidation completes (cdn.cloudfront.wait in the spec).",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=LOCK_WAIT,  # flask_s3.s3.lock.LOCK_WAIT; not imported here to keep start-up light
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another apply of this bucket and prefix to finish.",
+)
 @reports_errors
 def apply(
     spec_path: str | None,
@@ -248,15 +257,15 @@ def apply(
     plan_path: str | None,
     force_refresh: bool,
     wait_cdn: bool,
+    lock_timeout: float,
 ) -> None:
     """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
 
     With --plan PLAN.json, SPEC may be left out: the saved plan names it.
     """
-    from .apply import apply_plan
+    from .deploy import deploy
     from .plan import Plan, read_plan_file
     from .render import summary_line
-    from .snapshot import check_saved_plan
 
     saved = None
     if plan_path:
@@ -267,25 +276,39 @@ def apply(
     if not spec_path:
         raise click.UsageError("give a SPEC, or --plan PLAN.json")
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
-    plan = snap.plan
-    if saved is not None:
-        # The bucket is gathered again only to check that the reviewed plan still holds;
-        # what runs is the saved plan itself.
-        check_saved_plan(saved, snap.plan)
-        plan = saved
-    click.echo(summary_line(plan.to_dict()), err=True)
-    with progress_bar(plan) as progress:
-        report = apply_plan(
-            plan,
-            spec,
-            snap.local,
-            store,
-            remote=snap.remote,
-            progress=progress,
-            wait_cdn=wait_cdn,
-            wait_progress=echo_cdn_wait,
-        )
+
+    announced: list[Plan] = []
+
+    @contextmanager
+    def announce(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
+        announced.append(plan)
+        click.echo(summary_line(plan.to_dict()), err=True)
+        with progress_bar(plan) as progress:
+            yield progress
+
+    # Lock, then gather and plan again, then apply: the plan that runs is made under the lock.
+    report = deploy(
+        spec,
+        store,
+        snap,
+        saved=saved,
+        spec_path=spec_path,
+        app_import=app_import,
+        lock_wait=lock_timeout,
+        on_lock_wait=echo_lock_wait,
+        on_plan=announce,
+        wait_cdn=wait_cdn,
+        wait_progress=echo_cdn_wait,
+    )
+    if not announced:  # nothing to write: no lock was taken, the first plan was the last
+        click.echo(summary_line((saved or snap.plan).to_dict()), err=True)
     echo_report(report)
+
+
+def echo_lock_wait(holder: str, waited: float) -> None:
+    """A line every few seconds on stderr while apply waits for another apply's lock."""
+    if (int(waited) % 10 == 0 and waited - int(waited) < 1.5) or waited < 0.01:
+        click.echo(f"Waiting for the lock held by {holder} ({waited:.0f} s)", err=True)
 
 
 def echo_cdn_wait(status: str, waited: float) -> None:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from .errors import PlanError, StalePlanError
+from .errors import PlanError, Problem, SpecError, StalePlanError
+from .keys import normalize_prefix
 from .local import LocalInventory, scan_app, static_roots
 from .plan import Plan
 from .planner import differences, make_plan, unvouched_keys
@@ -43,11 +44,57 @@ def snapshot(
     app_import: str | None = None,
 ) -> Snapshot:
     """Gather both inventories, then decide: spec -> inventories -> plan (nothing written)."""
+    roots = static_roots(app, spec)
+    check_prune_roots(spec, roots)
     # The local scan (disk, hashing) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
-        remote = gather_remote(store, spec, static_roots(app, spec))
+        remote = gather_remote(store, spec, roots)
         local = scanning.result()
+    return decide(
+        spec,
+        local,
+        remote,
+        store,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+    )
+
+
+def replan(
+    spec: Spec,
+    local: LocalInventory,
+    store: Store,
+    *,
+    force_refresh: bool = False,
+    spec_path: str = "",
+    app_import: str | None = None,
+) -> Snapshot:
+    """Gather the bucket again and plan against an inventory already scanned: the plan made
+    under the apply lock, once the first (lock-free) plan found something to write."""
+    remote = gather_remote(store, spec, local.roots)
+    return decide(
+        spec,
+        local,
+        remote,
+        store,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+    )
+
+
+def decide(
+    spec: Spec,
+    local: LocalInventory,
+    remote: RemoteInventory,
+    store: Store,
+    *,
+    force_refresh: bool,
+    spec_path: str,
+    app_import: str | None,
+) -> Snapshot:
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
     plan = make_plan(
         spec,
@@ -59,6 +106,35 @@ def snapshot(
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     return Snapshot(plan, local, remote)
+
+
+def check_prune_roots(spec: Spec, roots: list[str]) -> None:
+    """Refuse prune when a static folder is served at the bucket root without a prefix.
+
+    Its static root would then be the whole bucket, where other apps and people keep their
+    objects; prune owns only what flask-s3 wrote, and a prefix makes that visible.
+    """
+    if not spec.assets.prune or normalize_prefix(spec.urls.prefix) or "" not in roots:
+        return
+    message = (
+        'a static folder is served at the URL root (static_url_path="") and urls.prefix is '
+        "empty, so prune would work on the whole bucket; set urls.prefix (e.g. assets) or "
+        "turn prune off"
+    )
+    raise SpecError([spec_problem(spec, ("assets", "prune"), message)])
+
+
+def spec_problem(spec: Spec, path: tuple[str, ...], message: str) -> Problem:
+    """A problem located at ``path`` in the spec's file (line 1 when it has none)."""
+    if spec.source is not None:
+        from .spec.yamlfile import parse_file
+
+        try:
+            _, locator = parse_file(spec.source)
+            return locator.problem(path, message)
+        except (SpecError, OSError):
+            pass
+    return Problem(str(spec.source or "<spec>"), 1, 1, ".".join(path), message)
 
 
 def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:
