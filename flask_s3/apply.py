@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import cdn
+from . import cdn, interrupt
 from .bucket import apply_bucket_actions
 from .encryption import set_bucket_default, spec_headers
 from .errors import ApplyError, CdnError, S3Error
@@ -289,6 +289,8 @@ def carry_out(
         run_concurrently(store, spec, local, copies, copy_headers, report, done, progress)
     except KeyboardInterrupt:
         report.interrupted = True
+    if interrupt.requested():
+        report.interrupted = True  # a signal between two phases: no deletes now
     deletes = plan.of_kind("delete")
     deleted: set[str] = set()
     if report.ok and (held is None or not held.lost.is_set()):
@@ -358,7 +360,7 @@ def run_concurrently(
     unreachable = False
 
     def refill() -> None:
-        while len(pending) < window and not unreachable:
+        while len(pending) < window and not unreachable and not interrupt.requested():
             action = next(queue, None)
             if action is None:
                 return
@@ -368,7 +370,13 @@ def run_concurrently(
     try:
         refill()
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # With our signal handlers on, a signal only sets a flag: look at it a few times
+            # a second, let the uploads in flight finish, start nothing new.
+            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if interrupt.requested() and not report.interrupted:
+                report.interrupted = True
+                for other in pending:
+                    other.cancel()
             for future in finished:
                 action = pending.pop(future)
                 if record(future, action, report, done) and not unreachable:

@@ -45,22 +45,31 @@ def reports_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SpecError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
-            sys.exit(1)
-        except ApplyError as exc:
-            fail(exc, 130 if getattr(exc.report, "interrupted", False) else 1)
-        except FlaskS3Error as exc:
-            fail(exc)
-        except KeyboardInterrupt:
-            click.secho("Interrupted.", fg="red", err=True)
-            sys.exit(130)
+        from .interrupt import handlers
+
+        with handlers():  # SIGINT and SIGTERM: 130 / 143 with a message, never a traceback
+            return _run_reporting(func, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run_reporting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    from .interrupt import exit_code
+
+    try:
+        return func(*args, **kwargs)
+    except SpecError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.secho(f"Error: {exc.summary}", fg="red", err=True, bold=True)
+        sys.exit(1)
+    except ApplyError as exc:
+        fail(exc, exit_code() if getattr(exc.report, "interrupted", False) else 1)
+    except FlaskS3Error as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        click.secho("Interrupted before anything was written to S3.", fg="red", err=True)
+        sys.exit(exit_code())
 
 
 def fail(exc: FlaskS3Error, code: int = 1) -> None:
@@ -264,6 +273,7 @@ def apply(
     With --plan PLAN.json, SPEC may be left out: the saved plan names it.
     """
     from .deploy import deploy
+    from .interrupt import deferred, exit_code, requested
     from .plan import Plan, read_plan_file
     from .render import summary_line
 
@@ -287,28 +297,39 @@ def apply(
             yield progress
 
     # Lock, then gather and plan again, then apply: the plan that runs is made under the lock.
-    report = deploy(
-        spec,
-        store,
-        snap,
-        saved=saved,
-        spec_path=spec_path,
-        app_import=app_import,
-        lock_wait=lock_timeout,
-        on_lock_wait=echo_lock_wait,
-        on_plan=announce,
-        wait_cdn=wait_cdn,
-        wait_progress=echo_cdn_wait,
-    )
+    # From here a signal only asks to stop: deploy and apply stop at a safe point.
+    with deferred():
+        report = deploy(
+            spec,
+            store,
+            snap,
+            saved=saved,
+            spec_path=spec_path,
+            app_import=app_import,
+            lock_wait=lock_timeout,
+            on_lock_wait=LockWaitNotes().note,
+            on_plan=announce,
+            wait_cdn=wait_cdn,
+            wait_progress=echo_cdn_wait,
+        )
     if not announced:  # nothing to write: no lock was taken, the first plan was the last
         click.echo(summary_line((saved or snap.plan).to_dict()), err=True)
     echo_report(report)
+    if requested():  # the signal came after the last write: all done, still say it was seen
+        click.secho("Interrupted after the apply completed.", fg="red", err=True)
+        sys.exit(exit_code())
 
 
-def echo_lock_wait(holder: str, waited: float) -> None:
-    """A line every few seconds on stderr while apply waits for another apply's lock."""
-    if (int(waited) % 10 == 0 and waited - int(waited) < 1.5) or waited < 0.01:
-        click.echo(f"Waiting for the lock held by {holder} ({waited:.0f} s)", err=True)
+class LockWaitNotes:
+    """A line on stderr when apply starts waiting for another apply's lock, then every 10 s."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+
+    def note(self, holder: str, waited: float) -> None:
+        if self.last is None or waited - self.last >= 10:
+            self.last = waited
+            click.echo(f"Waiting for the lock held by {holder} ({waited:.0f} s)", err=True)
 
 
 def echo_cdn_wait(status: str, waited: float) -> None:
@@ -347,6 +368,49 @@ def progress_bar(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
 
 def echo_report(report: Report) -> None:
     click.secho(f"Apply complete: {report.summary()}.", fg="green" if sys.stdout.isatty() else None)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC")
+@click.option("--token", help="Release the lock only if it still carries this token.")
+@click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@reports_errors
+def unlock(spec_path: str, token: str | None, force: bool) -> None:
+    """Show who holds the apply lock of SPEC's bucket and prefix; release it with --token.
+
+    \b
+    flask-s3 unlock deploy.yaml                  who holds it, since when, last refresh
+    flask-s3 unlock deploy.yaml --token TOKEN    release it, if it is still that lock
+    flask-s3 unlock deploy.yaml --force          release whatever lock is there
+    Release a lock only when its holder is gone: a live apply that loses its lock stops.
+    """
+    from .remote import control_key
+    from .s3 import open_store
+    from .s3.lock import LOCK_NAME, describe_holder, is_abandoned, read_lock, release
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    store = open_store(spec)
+    key = control_key(spec, LOCK_NAME)
+    where = f"s3://{spec.bucket.name}/{key}"
+    if token is None and not force:
+        holder = read_lock(store, key)
+        if holder is None:
+            click.echo(f"No lock: {where} is free.")
+            return
+        state = "abandoned (the next apply breaks it)" if is_abandoned(holder) else "held"
+        click.echo(f"Lock {where}: {state}")
+        click.echo(f"  holder: {describe_holder(holder)}")
+        click.echo(f"  token:  {holder.get('token', '?')}")
+        click.echo(
+            f"Release it with `flask-s3 unlock {spec_path} --token {holder.get('token', '?')}`."
+        )
+        return
+    released = release(store, key, None if force else token)
+    if released is None:
+        click.echo(f"No lock: {where} is free.")
+        return
+    click.echo(f"Released the lock {where} held by {describe_holder(released)}.")
 
 
 @main.command()

@@ -16,6 +16,7 @@ from .apply import Progress, Report, apply_plan, create_bucket, without_bucket_c
 from .cdn import WaitProgress
 from .encryption import spec_headers
 from .errors import ApplyError
+from .interrupt import stop_here
 from .plan import Plan
 from .remote import control_key
 from .s3.lock import LOCK_NAME, LOCK_WAIT, apply_lock
@@ -63,13 +64,20 @@ def deploy(
     if not first.remote.exists:
         create_bucket(store, spec)  # the lock lives in the bucket: it must exist first
         created = True
+
+    def waiting(holder: str, waited: float) -> None:
+        stop_here()  # a signal while waiting: give up the wait, nothing was written
+        if on_lock_wait is not None:
+            on_lock_wait(holder, waited)
+
     with apply_lock(
         store,
         control_key(spec, LOCK_NAME),
         headers=spec_headers(spec),
         wait=lock_wait,
-        on_wait=on_lock_wait,
+        on_wait=waiting,
     ):
+        stop_here()
         snap = replan(
             spec,
             first.local,
@@ -78,6 +86,7 @@ def deploy(
             spec_path=spec_path,
             app_import=app_import,
         )
+        stop_here()
         plan = snap.plan
         if saved is not None:
             plan = without_bucket_creation(saved) if created else saved
