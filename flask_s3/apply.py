@@ -17,9 +17,10 @@ from .headers import comparable
 from .local import LocalAsset, LocalInventory
 from .multipart import abort_leftovers, upload_in_parts
 from .plan import Action, Plan
+from .planner import generation_to_record
 from .remote import RemoteInventory, control_key, listing_prefixes
 from .s3.errors import StoreError, StoreUnreachable, describe_error, s3_errors
-from .s3.lock import LOCK_NAME, Held, apply_lock, holding
+from .s3.lock import LOCK_NAME, Held, apply_lock, held_lock
 from .s3.manifest import MANIFEST_NAME, ManifestEntry, encode_manifest
 from .s3.store import ObjectInfo, Store, put_bytes
 from .snapshot import check_saved_plan, replan
@@ -171,11 +172,14 @@ def apply_plan(
     if plan.of_kind("create-bucket"):
         create_bucket(store, spec)
         report.bucket_created = True
-    needs_manifest = plan.remote.manifest != "ok"
+    needs_manifest = plan.remote.manifest != "ok" or (
+        remote is not None and generation_to_record(spec, local, remote)
+    )
     if plan.has_changes or needs_manifest:
         lock_key = control_key(spec, LOCK_NAME)
-        if holding(store, lock_key):  # the caller locked, then planned: the plan is current
-            run_locked(plan, spec, local, store, report, remote, progress, None, extra)
+        held = held_lock(store, lock_key)
+        if held is not None:  # the caller locked, then planned: the plan is current
+            run_locked(plan, spec, local, store, report, remote, progress, held, extra)
         else:
             with apply_lock(store, lock_key, headers=spec_headers(spec)) as held:
                 # A plan made before the lock: carried out only if it still holds now.

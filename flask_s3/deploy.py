@@ -18,6 +18,7 @@ from .encryption import spec_headers
 from .errors import ApplyError
 from .interrupt import stop_here
 from .plan import Plan
+from .planner import generation_to_record
 from .remote import control_key
 from .s3.lock import LOCK_NAME, LOCK_WAIT, apply_lock
 from .s3.lock import WaitProgress as LockWaitProgress
@@ -58,7 +59,9 @@ def deploy(
     )
     if saved is not None:
         check_saved_plan(saved, first.plan)  # refused early, before any lock or write
-    if not needs_writes(saved or first.plan):
+    if not needs_writes(saved or first.plan) and not generation_to_record(
+        spec, first.local, first.remote
+    ):
         return Report(unchanged=(saved or first.plan).unchanged)
     created = False
     if not first.remote.exists:

@@ -230,6 +230,16 @@ def kept_generations(
     return earlier[-(keep - 1) :]
 
 
+def generation_to_record(spec: Spec, local: LocalInventory, remote: RemoteInventory) -> bool:
+    """True when the current tree is not the newest recorded deploy (a rollback to a kept
+    deploy, say): apply then writes the manifest, though no object changes, so that ``keep``
+    counts from the deploy that is really current."""
+    if not spec.assets.fingerprint.enabled or not remote.exists:
+        return False
+    generations = remote.generations
+    return not generations or sorted(generations[-1]) != sorted(local.assets)
+
+
 def plan_deletes(
     spec: Spec,
     local: LocalInventory,

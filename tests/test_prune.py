@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def test_prune_at_the_bucket_root_is_refused_with_the_spec_line(
         result = run(root, command, "deploy.yaml")
         assert result.returncode == 1, result.stdout
         assert "Traceback" not in result.stderr
-        assert "deploy.yaml:7:3: assets.prune: a static folder is served at the URL root" in (
+        assert "deploy.yaml:6:3: assets.prune: a static folder is served at the URL root" in (
             result.stderr
         )
     assert keys(s3_client, bucket_name) == set(FOREIGN)  # nothing listed for deletion, nothing sent
@@ -79,15 +80,15 @@ def test_prune_under_a_prefix_deletes_only_keys_it_wrote(
     root = project(tmp_path, bucket_name, s3_server.endpoint_url, prefix="site")
     assert run(root, "apply", "deploy.yaml").returncode == 0
     # Someone else's objects inside the static root: an upload folder, a hand-made page.
-    theirs = ["site/index.html", "site/uploads/avatar.png"] + FOREIGN
+    theirs = ["site/index.html", "site/uploads/avatar.png", *FOREIGN]
     for key in theirs:
         s3_client.put_object(Bucket=bucket_name, Key=key, Body=b"not ours")
     (root / "static" / "old.js").unlink()
-    plan = run(root, "plan", "deploy.yaml")
+    plan = run(root, "plan", "deploy.yaml", "--format", "json")
     assert plan.returncode == 0, plan.stderr
-    assert "1 to delete" in plan.stdout and "site/old.js" in plan.stdout
-    assert "site/index.html" not in plan.stdout.split("Warning")[0]
-    assert "prune leaves 2 object(s)" in plan.stdout + plan.stderr
+    data = json.loads(plan.stdout)
+    assert [(a["action"], a["key"]) for a in data["actions"]] == [("delete", "site/old.js")]
+    assert any("prune leaves 2 object(s)" in w for w in data["warnings"])
     applied = run(root, "apply", "deploy.yaml")
     assert applied.returncode == 0, applied.stderr
     assert "1 deleted" in applied.stdout

@@ -84,9 +84,10 @@ def _user() -> str:
         return "unknown"
 
 
-def holding(store: Store, key: str) -> bool:
-    """True when the current thread holds the lock ``key`` of this store's bucket."""
-    return (store.bucket, key) in getattr(_HERE, "keys", set())
+def held_lock(store: Store, key: str) -> Held | None:
+    """The lock ``key`` of this store's bucket, when the current thread holds it."""
+    mine: dict[tuple[str, str], Held] = getattr(_HERE, "held", {})
+    return mine.get((store.bucket, key))
 
 
 @contextmanager
@@ -111,8 +112,7 @@ def apply_lock(
     _acquire(store, key, token, since, stale_after, headers, wait, on_wait)
     held = Held(key, token)
     _HELD.add(token)
-    mine: set[tuple[str, str]] = getattr(_HERE, "keys", set())
-    _HERE.keys = mine | {(store.bucket, key)}
+    _HERE.held = {**getattr(_HERE, "held", {}), (store.bucket, key): held}
     stop = threading.Event()
     beat = threading.Thread(
         target=_keep_alive,
@@ -126,7 +126,9 @@ def apply_lock(
         stop.set()
         beat.join()
         _HELD.discard(token)
-        _HERE.keys = getattr(_HERE, "keys", set()) - {(store.bucket, key)}
+        _HERE.held = {
+            k: v for k, v in getattr(_HERE, "held", {}).items() if k != (store.bucket, key)
+        }
         if not held.lost.is_set():
             try:
                 store.delete_object(key)
