@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck docs pytest demo bench clean
+.PHONY: test lint typecheck docs pytest demo bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ $(BENCH_STAMP): $(STAMP)
 # the bench extra (matplotlib for the scale plot, py-spy for profiling) is never a runtime need
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# A randomized soak: faults, kills and concurrent applies on a fresh local S3 (tests/soak.py).
+ROUNDS ?= 200
+SEED ?= 7
+soak: $(STAMP)
+	$(BIN)/python tests/soak.py --rounds $(ROUNDS) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
