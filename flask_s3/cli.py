@@ -1,7 +1,7 @@
 """The ``flask-s3`` command line (also ``flask s3`` inside the Flask CLI).
 
 Exit codes: 0 success (``plan --detailed-exitcode``: no changes), 1 error, 2 changes
-present (``plan --detailed-exitcode`` only), 130 interrupted.
+present (``plan --detailed-exitcode`` only), 130 interrupted (SIGINT), 143 stopped (SIGTERM).
 """
 
 from __future__ import annotations
