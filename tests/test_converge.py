@@ -381,3 +381,54 @@ def test_an_nfd_file_name_is_stored_and_served_under_its_nfc_key(
         s3_client, bucket_name
     )
     assert flask_s3(project, "plan", "deploy.yaml", "--detailed-exitcode").returncode == 0
+
+
+def test_the_manifest_records_what_the_bucket_shows_not_what_a_plan_assumed(
+    s3_server, s3_env, bucket_name, tmp_path, s3_client
+):
+    from flask_s3.apply import Report, write_manifest
+    from flask_s3.remote import gather_remote
+
+    old = lib_spec(s3_server, bucket_name, headers={"Cache-Control": "max-age=1"})
+    new = lib_spec(s3_server, bucket_name, headers={"Cache-Control": "max-age=2"})
+    write(tmp_path, "k.txt", "k")
+    lib_deploy(old, tmp_path)
+    app = Flask("conv", root_path=str(tmp_path))
+    store = open_store(new)
+    local = snapshot(new, app, store).local  # wants max-age=2 on k.txt
+    remote = gather_remote(store, new, local.roots)  # the bucket: max-age=1, vouched for
+    # A plan that assumed k.txt unchanged (made before another apply) wrote nothing to it.
+    write_manifest(store, new, local, remote, Report(), set(), set(), set())
+    raw = s3_client.get_object(Bucket=bucket_name, Key=".flask-s3/manifest.json.gz")["Body"]
+    entry = decode_manifest(raw.read()).entries["static/k.txt"]
+    assert entry.headers["Cache-Control"] == "max-age=1"  # the stored truth
+    plan = snapshot(new, app, store).plan
+    assert [a.key for a in plan.of_kind("update-headers")] == ["static/k.txt"]
+
+
+def test_objects_of_an_apply_killed_mid_upload_stay_ours_and_are_pruned_later(
+    s3_server, s3_env, bucket_name, tmp_path, proxy, s3_client
+):
+    project = cli_project(tmp_path / "p", bucket_name, proxy.endpoint_url)
+    (project / "static").mkdir()
+    (project / "static" / "base.txt").write_text("base")
+    assert flask_s3(project, "apply", "deploy.yaml").returncode == 0
+    for i in range(20):
+        (project / "static" / f"new{i:02d}.txt").write_text(f"new {i}")
+    proxy.policy = lambda m, p, n: "slow" if is_object_put(m, p) else "pass"
+    child = start(project, "apply", "deploy.yaml")
+    wait_for(lambda: sum(1 for m, p, _ in proxy.seen if is_object_put(m, p)) >= 4)
+    time.sleep(0.6)  # a few uploads have landed
+    child.kill()
+    child.communicate(timeout=30)
+    time.sleep(1.5)  # requests the proxy still held reach the server after the kill
+    landed = {k for k in bucket_keys(s3_client, bucket_name) if k.startswith("static/new")}
+    assert landed, "no upload landed before the kill"
+    for i in range(20):  # the next commit drops those files again
+        (project / "static" / f"new{i:02d}.txt").unlink()
+    proxy.policy = lambda m, p, n: "pass"
+    plan = flask_s3(project, "plan", "deploy.yaml", "--format", "json")
+    deleted = {a["key"] for a in json.loads(plan.stdout)["actions"] if a["action"] == "delete"}
+    assert deleted == landed  # recorded as ours before the first byte went up
+    assert flask_s3(project, "apply", "deploy.yaml").returncode == 0  # breaks the dead lock
+    assert not {k for k in bucket_keys(s3_client, bucket_name) if k.startswith("static/new")}
