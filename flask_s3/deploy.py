@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 
 from .apply import Progress, Report, apply_plan, create_bucket, without_bucket_creation
 from .cdn import WaitProgress
@@ -64,6 +65,7 @@ def deploy(
     ):
         return Report(unchanged=(saved or first.plan).unchanged)
     created = False
+    create = (saved or first.plan).of_kind("create-bucket")
     if not first.remote.exists:
         create_bucket(store, spec)  # the lock lives in the bucket: it must exist first
         created = True
@@ -94,7 +96,9 @@ def deploy(
         if saved is not None:
             plan = without_bucket_creation(saved) if created else saved
             check_saved_plan(plan, snap.plan)
-        with on_plan(plan) if on_plan is not None else nullcontext() as progress:
+        # What the user is told runs: the bucket creation just done is part of it.
+        shown = replace(plan, actions=(*create, *plan.actions)) if created else plan
+        with on_plan(shown) if on_plan is not None else nullcontext() as progress:
             try:
                 report = apply_plan(
                     plan,

@@ -57,8 +57,8 @@ class Held:
         """Refuse to go on writing once the lock was broken by someone else."""
         if self.lost.is_set():
             raise ApplyError(
-                f"lost the lock {self.key!r}: another apply or `flask-s3 unlock --force` "
-                "took it over",
+                f"lost the lock {self.key!r}: another apply or flask-s3 unlock --force took "
+                "it over",
                 "This apply stopped writing. Run apply again once the other one finished.",
             )
 
