@@ -1,10 +1,10 @@
 """Ctrl-C and SIGTERM during a command: stop at the next safe point, say what was done.
 
-Outside the writing part of an apply a signal raises ``KeyboardInterrupt`` at once, as usual
-(nothing has been written). Inside it (``deferred``), the signal is only recorded: uploads in
-flight finish, nothing new starts, no delete is sent, the manifest records what was done, the
-lock is released, and the command exits 130 (SIGINT) or 143 (SIGTERM) with the counts. A second
-signal stops the process at once; the next apply repairs what it left.
+Outside the writing part of an apply a signal raises ``Interrupted`` (a ``KeyboardInterrupt``)
+at once, as usual (nothing has been written). Inside it (``deferred``), the signal is only
+recorded: uploads in flight finish, nothing new starts, no delete is sent, the manifest records
+what was done, the lock is released, and the command exits 130 (SIGINT) or 143 (SIGTERM) with
+the counts. A second signal stops the process at once; the next apply repairs what it left.
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+
+class Interrupted(KeyboardInterrupt):
+    """The stop a signal asks for. A subclass: CPython 3.11 exits through SIGINT (-2) at the
+    end when a plain KeyboardInterrupt ever crossed an import, even one that was caught."""
+
+
 _received: list[int] = []  # the signals received since the handlers were installed
 _deferring = [0]  # depth of nested ``deferred`` blocks
+ran = [False]  # a command ran under our handlers (python -m flask_s3 words its last message)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -42,7 +49,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         os._exit(128 + _received[0])
     _received.append(signum)
     if not _deferring[0]:
-        raise KeyboardInterrupt
+        raise Interrupted
 
 
 @contextmanager
@@ -58,6 +65,7 @@ def handlers() -> Iterator[None]:
     try:
         yield
     finally:
+        ran[0] = True
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
@@ -75,4 +83,4 @@ def deferred() -> Iterator[None]:
 def stop_here() -> None:
     """Raise ``KeyboardInterrupt`` at a safe point when a stop was asked for."""
     if _received:
-        raise KeyboardInterrupt
+        raise Interrupted

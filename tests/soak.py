@@ -583,6 +583,13 @@ def soak(
     started = time.monotonic()
     while runner.fig.rounds < rounds and time.monotonic() - started < seconds:
         runner.round()
+        if runner.fig.rounds % 10 == 0:
+            print(
+                f"round {runner.fig.rounds}: {time.monotonic() - started:.0f} s, "
+                f"{len(runner.fig.violations)} violations",
+                file=sys.stderr,
+                flush=True,
+            )
     return runner.fig
 
 
