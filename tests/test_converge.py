@@ -432,3 +432,25 @@ def test_objects_of_an_apply_killed_mid_upload_stay_ours_and_are_pruned_later(
     assert deleted == landed  # recorded as ours before the first byte went up
     assert flask_s3(project, "apply", "deploy.yaml").returncode == 0  # breaks the dead lock
     assert not {k for k in bucket_keys(s3_client, bucket_name) if k.startswith("static/new")}
+
+
+def test_a_lock_taken_over_is_noticed_never_rewritten_and_never_deleted(
+    s3_server, s3_env, bucket_name, s3_client
+):
+    from flask_s3.errors import ApplyError
+    from flask_s3.s3.lock import apply_lock
+
+    spec = lib_spec(s3_server, bucket_name)
+    store = open_store(spec)
+    s3_client.create_bucket(Bucket=bucket_name)
+    key = ".flask-s3/lock.json"
+    other = json.dumps({"token": "other", "host": "elsewhere", "epoch": time.time()})
+    with apply_lock(store, key, refresh_every=0.2) as held:
+        # Broken as stale while this holder stalled, say: someone else holds it now.
+        s3_client.put_object(Bucket=bucket_name, Key=key, Body=other)
+        wait_for(held.lost.is_set, 10)
+        with pytest.raises(ApplyError, match="lost the lock"):
+            held.check()
+        time.sleep(0.5)  # more refresh intervals: none may overwrite the new holder
+    body = s3_client.get_object(Bucket=bucket_name, Key=key)["Body"].read()
+    assert json.loads(body)["token"] == "other"
