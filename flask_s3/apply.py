@@ -305,8 +305,12 @@ def carry_out(
             report.deletes_skipped = len(deletes) - report.deleted
     else:
         report.deletes_skipped = len(deletes)
-    if held is not None:
-        held.check()  # someone else writes now: recording our view would undo theirs
+    if held is not None and held.lost.is_set():
+        # Someone else writes now: recording our view would undo theirs.
+        try:
+            held.check()
+        except ApplyError as exc:
+            raise ApplyError(exc.summary, f"{exc.detail}\n{_unfinished(report)}", report) from None
     unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
     write_manifest(store, spec, local, remote, report, unsettled, deleted, done)
 
