@@ -68,6 +68,7 @@ def handlers() -> Iterator[None]:
         ran[0] = True
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        _received.clear()  # a library apply later in this process is not asked to stop
 
 
 @contextmanager
