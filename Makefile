@@ -11,7 +11,7 @@ UV_PIN := $(shell grep -E '^uv==' $(PINS))
 # pytest workers: each runs its own SeaweedFS; `make test PYTEST_WORKERS=0` runs in one process
 PYTEST_WORKERS ?= 3
 
-.PHONY: test lint typecheck docs pytest demo bench dist pins test-latest clean
+.PHONY: test lint typecheck docs pytest demo bench dist pins test-latest soak clean
 
 # uv installs the pinned files (it is pinned itself); flask-s3 goes in editable, without deps,
 # so every installed version is the pinned one, which check-pins then proves.
@@ -92,6 +92,12 @@ $(BENCH_STAMP): $(STAMP) requirements/bench.txt
 # the bench tools (matplotlib for the scale plot, py-spy for profiling) are never a runtime need
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# A randomized soak: faults, kills and concurrent applies on a fresh local S3 (tests/soak.py).
+ROUNDS ?= 200
+SEED ?= 7
+soak: $(STAMP)
+	$(BIN)/python tests/soak.py --rounds $(ROUNDS) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) .venv-latest build dist .mypy_cache .pytest_cache .ruff_cache

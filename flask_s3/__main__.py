@@ -1,5 +1,36 @@
 """``python -m flask_s3`` runs the ``flask-s3`` command line."""
 
-from .cli import main
+import os
+import signal
+import sys
+from types import FrameType
 
-main(prog_name="flask-s3")
+STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _outside_the_command(signum: int, frame: FrameType | None) -> None:
+    # While the command line is imported, nothing was done yet; once the command ran, its
+    # outcome was already reported. The command's own handlers (flask_s3.interrupt) cover
+    # the time in between.
+    interrupt = sys.modules.get("flask_s3.interrupt")
+    done = interrupt is not None and interrupt.ran[0]
+    os.write(
+        2,
+        b"Interrupted after the command finished.\n"
+        if done
+        else b"Interrupted before anything was written to S3.\n",
+    )
+    os._exit(128 + signum)
+
+
+for _signal in STOPS:
+    signal.signal(_signal, _outside_the_command)
+
+from .cli import main  # noqa: E402
+
+try:
+    main(prog_name="flask-s3")
+finally:
+    # The exit code is decided. Python drops signal handlers while it shuts down, so a signal
+    # now would end the process as killed (-15) instead of with that code: hold them off.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)

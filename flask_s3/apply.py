@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import cdn
+from . import cdn, interrupt
 from .bucket import apply_bucket_actions
 from .encryption import set_bucket_default, spec_headers
 from .errors import ApplyError, CdnError, FlaskS3Error, S3Error
+from .headers import comparable
 from .local import LocalAsset, LocalInventory
 from .multipart import abort_leftovers, upload_in_parts
 from .plan import Action, Plan
+from .planner import generation_to_record
 from .remote import RemoteInventory, control_key, listing_prefixes
 from .s3.errors import StoreError, StoreUnreachable, describe_error, s3_errors
-from .s3.lock import LOCK_NAME, apply_lock
+from .s3.lock import LOCK_NAME, Held, apply_lock, held_lock
 from .s3.manifest import MANIFEST_NAME, ManifestEntry, encode_manifest
-from .s3.store import Store, put_bytes
+from .s3.store import ObjectInfo, Store, put_bytes
 from .safe_output import term_safe
+from .snapshot import check_saved_plan, replan
 from .spec import Spec
 
 DELETE_BATCH = 1000
@@ -159,23 +162,31 @@ def apply_plan(
     anything failed or the user interrupted; the manifest still records what was done.
     A CDN invalidation in the plan goes last, once all of that succeeded; ``wait_cdn`` (or the
     spec's ``wait``) polls until the CDN completes it. ``cdn_client``: made when needed.
+
+    The plan must have been made under the apply lock (``deploy.deploy`` does that). When the
+    caller does not hold it, apply takes it, gathers the bucket again and refuses the plan with
+    StalePlanError unless the same actions would be planned now.
     """
+    extra = CdnOptions(cdn_client, wait_cdn, wait_progress)
     started = time.monotonic()
     report = Report(unchanged=plan.unchanged)
     if plan.of_kind("create-bucket"):
         create_bucket(store, spec)
         report.bucket_created = True
-    needs_manifest = plan.remote.manifest != "ok"
+    needs_manifest = plan.remote.manifest != "ok" or (
+        remote is not None and generation_to_record(spec, local, remote)
+    )
     if plan.has_changes or needs_manifest:
-        with apply_lock(store, control_key(spec, LOCK_NAME), headers=spec_headers(spec)):
-            invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)
-            if invalidation is not None:
-                cdn.mark_pending(store, spec)
-            carry_out(plan, spec, local, store, report, remote, progress)
-            if invalidation is not None and report.ok:
-                send_invalidation(
-                    plan, spec, store, invalidation, report, cdn_client, wait_cdn, wait_progress
-                )
+        lock_key = control_key(spec, LOCK_NAME)
+        held = held_lock(store, lock_key)
+        if held is not None:  # the caller locked, then planned: the plan is current
+            run_locked(plan, spec, local, store, report, remote, progress, held, extra)
+        else:
+            with apply_lock(store, lock_key, headers=spec_headers(spec)) as held:
+                # A plan made before the lock: carried out only if it still holds now.
+                fresh = replan(spec, local, store, force_refresh=plan.options.force_refresh)
+                check_saved_plan(without_bucket_creation(plan), fresh.plan)
+                run_locked(plan, spec, local, store, report, fresh.remote, progress, held, extra)
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)
@@ -184,6 +195,49 @@ def apply_plan(
             f"apply failed for {len(report.failed)} objects", _unfinished(report), report
         )
     return report
+
+
+@dataclass
+class CdnOptions:
+    cdn_client: Any = None
+    wait_cdn: bool = False
+    wait_progress: cdn.WaitProgress | None = None
+
+
+def without_bucket_creation(plan: Plan) -> Plan:
+    """The plan as it reads once its bucket exists (apply created it before locking)."""
+    if not plan.of_kind("create-bucket"):
+        return plan
+    return replace(plan, actions=tuple(a for a in plan.actions if a.action != "create-bucket"))
+
+
+def run_locked(
+    plan: Plan,
+    spec: Spec,
+    local: LocalInventory,
+    store: Store,
+    report: Report,
+    remote: RemoteInventory | None,
+    progress: Progress | None,
+    held: Held | None,
+    extra: CdnOptions,
+) -> None:
+    """The writes, under the lock: CDN mark, objects, manifest, then the invalidation."""
+    invalidation = next(iter(plan.of_kind(cdn.ACTION)), None)
+    if invalidation is not None:
+        cdn.mark_pending(store, spec)
+    carry_out(plan, spec, local, store, report, remote, progress, held)
+    if invalidation is not None and report.ok:
+        send_invalidation(
+            plan,
+            spec,
+            store,
+            invalidation,
+            report,
+            extra.cdn_client,
+            extra.wait_cdn,
+            extra.wait_progress,
+        )
 
 
 def send_invalidation(
@@ -224,27 +278,61 @@ def carry_out(
     report: Report,
     remote: RemoteInventory | None,
     progress: Progress | None,
+    held: Held | None = None,
 ) -> None:
     """The writes of an apply, under the lock: settings, uploads, header copies, deletes."""
     apply_bucket_actions(store, plan.of_kind("update-bucket-cors", "update-bucket-policy"))
     done: set[str] = set()
     puts = plan.of_kind("upload", "update")
+    copies = plan.of_kind("update-headers")
+    claim_keys(store, spec, remote, [a.key for a in puts if a.key])
     if any((a.size or 0) >= spec.upload.multipart_threshold for a in puts):
         # Parts of an earlier, interrupted upload under our roots: nobody will finish them.
         abort_leftovers(store, listing_prefixes(local.roots))
-    copies = plan.of_kind("update-headers")
     try:
         run_concurrently(store, spec, local, puts, put_asset, report, done, progress)
         run_concurrently(store, spec, local, copies, copy_headers, report, done, progress)
     except KeyboardInterrupt:
         report.interrupted = True
+    if interrupt.requested():
+        report.interrupted = True  # a signal between two phases: no deletes now
     deletes = plan.of_kind("delete")
-    if report.ok:
-        delete_keys(store, [a.key for a in deletes if a.key], report)
+    deleted: set[str] = set()
+    if report.ok and (held is None or not held.lost.is_set()):
+        try:
+            deleted = delete_keys(store, [a.key for a in deletes if a.key], report)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            report.deletes_skipped = len(deletes) - report.deleted
     else:
         report.deletes_skipped = len(deletes)
+    if held is not None and held.lost.is_set():
+        # Someone else writes now: recording our view would undo theirs.
+        try:
+            held.check()
+        except ApplyError as exc:
+            raise ApplyError(exc.summary, f"{exc.detail}\n{_unfinished(report)}", report) from None
     unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
-    write_manifest(store, spec, local, remote, report, unsettled)
+    write_manifest(store, spec, local, remote, report, unsettled, deleted, done)
+
+
+def claim_keys(store: Store, spec: Spec, remote: RemoteInventory | None, keys: list[str]) -> None:
+    """Before the first byte goes up, record the keys this apply may create as ours.
+
+    Prune deletes only keys the manifest records; an apply killed mid-upload must not leave
+    objects nobody owns. The entries vouch for nothing (no MD5), so the next plan still checks
+    each of them.
+    """
+    old = dict(remote.manifest or {}) if remote is not None else {}
+    new = [k for k in keys if k not in old]
+    if not new:
+        return
+    entries = old | {k: CLAIMED for k in new}
+    generations = list(remote.generations) if remote is not None else []
+    _put_manifest(store, spec, entries, generations)
+
+
+CLAIMED = ManifestEntry("", {})  # ours, bytes not verified: the next plan looks at them
 
 
 def _unfinished(report: Report) -> str:
@@ -281,7 +369,7 @@ def run_concurrently(
     unreachable = False
 
     def refill() -> None:
-        while len(pending) < window and not unreachable:
+        while len(pending) < window and not unreachable and not interrupt.requested():
             action = next(queue, None)
             if action is None:
                 return
@@ -291,7 +379,13 @@ def run_concurrently(
     try:
         refill()
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # With our signal handlers on, a signal only sets a flag: look at it a few times
+            # a second, let the uploads in flight finish, start nothing new.
+            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if interrupt.requested() and not report.interrupted:
+                report.interrupted = True
+                for other in pending:
+                    other.cancel()
             for future in finished:
                 action = pending.pop(future)
                 if record(future, action, report, done) and not unreachable:
@@ -352,14 +446,18 @@ def record(future: Future[str | None], action: Action, report: Report, done: set
     return False
 
 
-def delete_keys(store: Store, keys: list[str], report: Report) -> None:
+def delete_keys(store: Store, keys: list[str], report: Report) -> set[str]:
+    """Delete in batches; the keys that are gone."""
+    gone: set[str] = set()
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         with s3_errors("delete", store.bucket):
             errors = store.delete_objects(batch)
         for key, code in errors.items():
             report.failed[key] = f"delete: {code}"
+        gone.update(k for k in batch if k not in errors)
         report.deleted += len(batch) - len(errors)
+    return gone
 
 
 def write_manifest(
@@ -369,28 +467,46 @@ def write_manifest(
     remote: RemoteInventory | None,
     report: Report,
     unsettled: set[str | None],
+    deleted: set[str] | None = None,
+    done: set[str] | None = None,
 ) -> None:
-    """Record each key's MD5 and headers, so the next plan needs no HEAD per object.
+    """Record what is verified to be stored, so the next plan needs no HEAD per object.
 
-    With fingerprinting on it also records this deploy's keys as the newest generation,
-    which prune keeps for ``fingerprint.keep`` deploys.
+    An entry comes from a write that succeeded now (``done``), or from what was read under the
+    lock: an earlier entry that still vouches for the listed ETag, or a HEAD. Never from what
+    the plan assumed: a key the plan left alone gets no entry the bucket did not confirm.
+    Keys of ours that stay stored (kept generations, failed deletes) keep their entries, so a
+    later prune may still remove them. With fingerprinting on it also records this deploy's
+    keys as the newest generation, once every write succeeded.
     """
     old = dict(remote.manifest or {}) if remote is not None else {}
+    listed = remote.objects if remote is not None else {}
+    heads = remote.heads if remote is not None else {}
+    done = done if done is not None else {k for k in local.assets if k not in unsettled}
     entries: dict[str, ManifestEntry] = {}
     for key, asset in local.assets.items():
-        if key in unsettled:
-            if key in old:
-                entries[key] = old[key]
+        if key in done:
+            etag = report.etags.get(key)
+            if etag is None and key in old and old[key].md5 == asset.md5:
+                etag = old[key].etag
+            entries[key] = ManifestEntry(asset.md5, dict(asset.headers), etag)
             continue
-        etag = report.etags.get(key)
-        if etag is None and key in old and old[key].md5 == asset.md5:
-            etag = old[key].etag
-        entries[key] = ManifestEntry(asset.md5, dict(asset.headers), etag)
+        if key in unsettled:
+            entries[key] = old.get(key, CLAIMED)  # tried, maybe stored: still ours
+            continue
+        verified = verified_entry(key, asset.md5, dict(asset.headers), old, listed, heads)
+        if verified is not None:
+            entries[key] = verified
+        elif key in old:
+            entries[key] = old[key]  # ours; it vouches for nothing the listing shows
+    for key, entry in old.items():
+        if key not in entries and key in listed and key not in (deleted or set()):
+            entries[key] = entry  # still stored and still ours (kept generation, say)
     generations = list(remote.generations) if remote is not None else []
     if spec.assets.fingerprint.enabled and not unsettled:
         current = sorted(local.assets)
-        if not generations or generations[-1] != current:
-            generations.append(current)
+        # Distinct deploys only: applying a tree again moves it to the end, never twice.
+        generations = [g for g in generations if sorted(g) != current] + [current]
         generations = generations[-spec.assets.fingerprint.keep :]
     unchanged = (
         remote is not None
@@ -401,10 +517,36 @@ def write_manifest(
     if unchanged:
         return
     try:
-        body = encode_manifest(entries, generations)
-        headers = {"Content-Type": "application/gzip", "Cache-Control": "no-store"}
-        with s3_errors("upload", store.bucket):
-            put_bytes(store, control_key(spec, MANIFEST_NAME), body, headers | spec_headers(spec))
+        _put_manifest(store, spec, entries, generations)
     except S3Error as exc:
         # Not fatal: the next plan falls back to HEAD requests.
         report.failed.setdefault("(manifest)", exc.summary)
+
+
+def verified_entry(
+    key: str,
+    md5: str,
+    headers: dict[str, str],
+    old: dict[str, ManifestEntry],
+    listed: Mapping[str, ObjectInfo],
+    heads: Mapping[str, dict[str, str]],
+) -> ManifestEntry | None:
+    """What the bucket, read under the lock, says about a key this apply did not write."""
+    obj = listed.get(key)
+    if obj is None:
+        return None
+    entry = old.get(key)
+    if entry is not None and entry.md5 and entry.vouches_for(obj.etag):
+        return entry  # verified when it was written, and the listing still shows those bytes
+    if key in heads and obj.etag == md5:
+        return ManifestEntry(md5, comparable(heads[key], headers))
+    return None
+
+
+def _put_manifest(
+    store: Store, spec: Spec, entries: dict[str, ManifestEntry], generations: list[list[str]]
+) -> None:
+    body = encode_manifest(entries, generations)
+    headers = {"Content-Type": "application/gzip", "Cache-Control": "no-store"}
+    with s3_errors("upload", store.bucket):
+        put_bytes(store, control_key(spec, MANIFEST_NAME), body, headers | spec_headers(spec))

@@ -1,7 +1,7 @@
 """The ``flask-s3`` command line (also ``flask s3`` inside the Flask CLI).
 
 Exit codes: 0 success (``plan --detailed-exitcode``: no changes), 1 error, 2 changes
-present (``plan --detailed-exitcode`` only), 130 interrupted.
+present (``plan --detailed-exitcode`` only), 130 interrupted (SIGINT), 143 stopped (SIGTERM).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+LOCK_WAIT = 120.0
 FORMATS = click.Choice(["text", "markdown", "json"])
 format_option = click.option(
     "--format",
@@ -52,35 +53,44 @@ def reports_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SpecError as exc:
-            from .safe_output import printable
+        from .interrupt import handlers
 
-            for problem in exc.problems:
-                click.echo(printable(str(problem)), err=True)
-            click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
-            sys.exit(1)
-        except ApplyError as exc:
-            fail(exc, 130 if getattr(exc.report, "interrupted", False) else 1)
-        except FlaskS3Error as exc:
-            fail(exc)
-        except KeyboardInterrupt:
-            click.secho("Interrupted.", fg="red", err=True)
-            sys.exit(130)
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            # A local file no step above anticipated: name it instead of a traceback.
-            fail(
-                LocalFileError(
-                    f"{exc.filename}: {exc.strerror or type(exc).__name__}",
-                    "Check that the file exists and that this user may read it, then run "
-                    "the command again.",
-                )
-            )
+        with handlers():  # SIGINT and SIGTERM: 130 / 143 with a message, never a traceback
+            return _run_reporting(func, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run_reporting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    from .interrupt import exit_code
+
+    try:
+        return func(*args, **kwargs)
+    except SpecError as exc:
+        from .safe_output import printable
+
+        for problem in exc.problems:
+            click.echo(printable(str(problem)), err=True)
+        click.secho(f"Error: {printable(exc.summary)}", fg="red", err=True, bold=True)
+        sys.exit(1)
+    except ApplyError as exc:
+        fail(exc, exit_code() if getattr(exc.report, "interrupted", False) else 1)
+    except FlaskS3Error as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        click.secho("Interrupted before anything was written to S3.", fg="red", err=True)
+        sys.exit(exit_code())
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A local file no step above anticipated: name it instead of a traceback.
+        fail(
+            LocalFileError(
+                f"{exc.filename}: {exc.strerror or type(exc).__name__}",
+                "Check that the file exists and that this user may read it, then run "
+                "the command again.",
+            )
+        )
 
 
 def fail(exc: FlaskS3Error, code: int = 1) -> None:
@@ -310,6 +320,14 @@ def show(plan_path: str, fmt: str) -> None:
     is_flag=True,
     help="Then fetch every asset URL as a browser would (flask-s3 verify); exit 1 on a difference.",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=LOCK_WAIT,  # flask_s3.s3.lock.LOCK_WAIT; not imported here to keep start-up light
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another apply of this bucket and prefix to finish.",
+)
 @reports_errors
 def apply(
     spec_path: str | None,
@@ -317,17 +335,19 @@ def apply(
     plan_path: str | None,
     force_refresh: bool,
     wait_cdn: bool,
-    then_verify: bool = False,
+    then_verify: bool,
+    lock_timeout: float,
 ) -> None:
     """Make the bucket of SPEC match the app's static files (create, upload, update, prune).
 
     With --plan PLAN.json, apply that saved plan if it still holds. SPEC (and --app) are
     still required: a plan file is data, the spec and the app are never taken from it.
     """
-    from .apply import apply_plan
+    from .deploy import deploy
+    from .interrupt import deferred, exit_code, requested
     from .plan import Plan, read_plan_file
     from .render import summary_line
-    from .snapshot import check_plan_origin, check_saved_plan
+    from .snapshot import check_plan_origin
 
     if not spec_path:
         raise click.UsageError(
@@ -341,34 +361,53 @@ def apply(
         check_plan_origin(saved, spec_path, app_import)
         force_refresh = saved.options.force_refresh
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
-    plan = snap.plan
-    if saved is not None:
-        # The bucket is gathered again only to check that the reviewed plan still holds;
-        # what runs is the saved plan itself.
-        # A saved plan holds secrets masked (``***``): compare it with the fresh plan masked
-        # the same way, and run the fresh one, which is the saved one with the real values.
-        from .safe_output import mask_data
 
-        fresh = snap.plan.to_dict()
-        masked = mask_data(fresh)
-        unmasked = masked == fresh
-        check_saved_plan(saved, snap.plan if unmasked else Plan.from_dict(masked))
-        plan = saved if unmasked else snap.plan
-    click.echo(summary_line(plan.to_dict()), err=True)
-    with progress_bar(plan) as progress:
-        report = apply_plan(
-            plan,
+    announced: list[Plan] = []
+
+    @contextmanager
+    def announce(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
+        announced.append(plan)
+        click.echo(summary_line(plan.to_dict()), err=True)
+        with progress_bar(plan) as progress:
+            yield progress
+
+    # Lock, then gather and plan again, then apply: the plan that runs is made under the lock.
+    # From here a signal only asks to stop: deploy and apply stop at a safe point.
+    with deferred():
+        report = deploy(
             spec,
-            snap.local,
             store,
-            remote=snap.remote,
-            progress=progress,
+            snap,
+            saved=saved,
+            spec_path=spec_path,
+            app_import=app_import,
+            lock_wait=lock_timeout,
+            on_lock_wait=LockWaitNotes().note,
+            on_plan=announce,
             wait_cdn=wait_cdn,
             wait_progress=echo_cdn_wait,
         )
+    if not announced:  # nothing to write: no lock was taken, the first plan was the last
+        click.echo(summary_line((saved or snap.plan).to_dict()), err=True)
     echo_report(report)
     if then_verify:
+        assert snap.app is not None  # snapshot() keeps the app it scanned
         run_verify(spec, snap.app, snap.local, store)
+    if requested():  # the signal came after the last write: all done, still say it was seen
+        click.secho("Interrupted after the apply completed.", fg="red", err=True)
+        sys.exit(exit_code())
+
+
+class LockWaitNotes:
+    """A line on stderr when apply starts waiting for another apply's lock, then every 10 s."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+
+    def note(self, holder: str, waited: float) -> None:
+        if self.last is None or waited - self.last >= 10:
+            self.last = waited
+            click.echo(f"Waiting for the lock held by {holder} ({waited:.0f} s)", err=True)
 
 
 def echo_cdn_wait(status: str, waited: float) -> None:
@@ -500,6 +539,49 @@ def verify_progress() -> Iterator[Callable[[int, int], None]]:
     yield show
     if shown[0]:
         click.echo(err=True)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC")
+@click.option("--token", help="Release the lock only if it still carries this token.")
+@click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@reports_errors
+def unlock(spec_path: str, token: str | None, force: bool) -> None:
+    """Show who holds the apply lock of SPEC's bucket and prefix; release it with --token.
+
+    \b
+    flask-s3 unlock deploy.yaml                  who holds it, since when, last refresh
+    flask-s3 unlock deploy.yaml --token TOKEN    release it, if it is still that lock
+    flask-s3 unlock deploy.yaml --force          release whatever lock is there
+    Release a lock only when its holder is gone: a live apply that loses its lock stops.
+    """
+    from .remote import control_key
+    from .s3 import open_store
+    from .s3.lock import LOCK_NAME, describe_holder, is_abandoned, read_lock, release
+    from .spec import load_spec
+
+    spec = load_spec(spec_path)
+    store = open_store(spec)
+    key = control_key(spec, LOCK_NAME)
+    where = f"s3://{spec.bucket.name}/{key}"
+    if token is None and not force:
+        holder = read_lock(store, key)
+        if holder is None:
+            click.echo(f"No lock: {where} is free.")
+            return
+        state = "abandoned (the next apply breaks it)" if is_abandoned(holder) else "held"
+        click.echo(f"Lock {where}: {state}")
+        click.echo(f"  holder: {describe_holder(holder)}")
+        click.echo(f"  token:  {holder.get('token', '?')}")
+        click.echo(
+            f"Release it with `flask-s3 unlock {spec_path} --token {holder.get('token', '?')}`."
+        )
+        return
+    released = release(store, key, None if force else token)
+    if released is None:
+        click.echo(f"No lock: {where} is free.")
+        return
+    click.echo(f"Released the lock {where} held by {describe_holder(released)}.")
 
 
 @main.command()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .apply import Report, apply_plan
+from .apply import Report
 from .contenttypes import content_type, flasks3_content_type, media_type
 from .errors import ConfigError, MigrationWarning, S3Error
 from .globs import key_matcher
@@ -338,7 +338,9 @@ def create_all(
         if blocking:
             raise public_access_error(resolved.bucket.name, blocking)
     try:
-        return apply_plan(snap.plan, resolved, snap.local, store, remote=snap.remote)
+        from .deploy import deploy
+
+        return deploy(resolved, store, snap)  # planned again under the lock
     except S3Error as exc:
         if not writes_policy or "write-policy" not in exc.summary:
             raise

@@ -15,7 +15,7 @@ from flask import Flask
 
 from . import headers as hdr
 from .contenttypes import content_type, type_matches
-from .errors import LocalFileError
+from .errors import LocalFileError, PlanError
 from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
 from .integrity import cors_warning, module_reason, sri_of_digest, sri_value
@@ -116,6 +116,8 @@ def scan_sources(
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
     caches: list[tuple[HashCache, set[str]]] = []
     cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
+    spelled: dict[str, tuple[str, str]] = {}  # logical key -> (endpoint, relpath as on disk)
+    clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
         inventory.warnings.append(KMS_ETAG_WARNING)
@@ -134,6 +136,10 @@ def scan_sources(
             logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
+            if logical in files and spelled[logical] != (source.endpoint, relpath):
+                if spelled[logical][0] == source.endpoint:  # same folder, another spelling
+                    clashes.append((logical, files[logical], path))
+                    continue
             if logical in files:
                 inventory.warnings.append(
                     f"{logical}: served by two static folders; the first wins "
@@ -141,8 +147,11 @@ def scan_sources(
                 )
                 continue
             files[logical] = path
+            spelled[logical] = (source.endpoint, relpath)
             cached[logical] = (cache, relpath)
             seen.add(relpath)
+    if clashes:
+        raise normalisation_clash(clashes)
     content: dict[str, bytes] = {}
     kept: set[str] = set()  # already hashed by a bundler: immutable under their own names
     if spec.assets.fingerprint.enabled:
@@ -209,6 +218,19 @@ def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
         f"cannot read {os.fspath(path)}: {why}",
         "Nothing was uploaded. Make the file readable by this user (or remove it, or leave "
         "it out with assets.exclude), then run the command again.",
+    )
+
+
+def normalisation_clash(clashes: list[tuple[str, str, str]]) -> PlanError:
+    """Two files whose names differ only in Unicode normalisation would share one key."""
+    lines = [f"  {first!a} and {second!a} -> {key}" for key, first, second in clashes[:20]]
+    if len(clashes) > 20:
+        lines.append(f"  ... and {len(clashes) - 20} more")
+    return PlanError(
+        f"{len(clashes)} pair(s) of files differ only in Unicode normalisation and would be "
+        f"stored under one key ({clashes[0][0]})",
+        "\n".join(lines) + "\nKeys are NFC (as browsers and templates spell names); macOS "
+        "writes NFD. Keep one spelling of each name: rename or delete the other file.",
     )
 
 

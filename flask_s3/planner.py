@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from . import headers as hdr
@@ -99,7 +100,9 @@ def make_plan(
     head.extend(plan_bucket_actions(spec, remote.cors, remote.policy, remote.region))
     objects, unchanged = object_actions(local, remote, force_refresh)
     deletes = (
-        plan_deletes(spec, local, remote.objects, remote.generations) if spec.assets.prune else []
+        plan_deletes(spec, local, remote.objects, remote.generations, owned_keys(remote))
+        if spec.assets.prune
+        else []
     )
     if len(deletes) > spec.assets.max_delete:
         raise PlanError(
@@ -142,7 +145,9 @@ def make_plan(
         actions=tuple(actions),
         unchanged=unchanged,
         created_at=created_at,
-        warnings=tuple(local.warnings) + template_warnings(references, spec, local, deletes),
+        warnings=tuple(local.warnings)
+        + template_warnings(references, spec, local, deletes)
+        + tuple(unowned_warning(spec, local, remote)),
     )
 
 
@@ -222,29 +227,86 @@ def headers_action(asset: LocalAsset, old: Mapping[str, str]) -> Action:
     )
 
 
+def owned_keys(remote: RemoteInventory) -> set[str]:
+    """The keys flask-s3 wrote (or took over by deploying identical bytes): prune's limit.
+
+    The manifest records every key an apply stored or was about to store, and the kept
+    fingerprint generations; a key in neither was put there by someone else (or by a
+    flask-s3 before 1.1 whose manifest was lost) and is never deleted.
+    """
+    owned = set(remote.manifest or {})
+    for generation in remote.generations:
+        owned.update(generation)
+    return owned
+
+
+def kept_generations(
+    spec: Spec, local: LocalInventory, generations: Sequence[Sequence[str]]
+) -> list[Sequence[str]]:
+    """The earlier deploys ``fingerprint.keep`` promises to keep, besides the current tree.
+
+    ``keep: K`` keeps K distinct deploys, the current one included: the current tree is never
+    counted twice, however often it is applied (see docs/fingerprinting.md).
+    """
+    keep = spec.assets.fingerprint.keep
+    if not spec.assets.fingerprint.enabled or keep <= 1:
+        return []
+    current = sorted(local.assets)
+    earlier = [g for g in generations if sorted(g) != current]
+    return earlier[-(keep - 1) :]
+
+
+def generation_to_record(spec: Spec, local: LocalInventory, remote: RemoteInventory) -> bool:
+    """True when the current tree is not the newest recorded deploy (a rollback to a kept
+    deploy, say): apply then writes the manifest, though no object changes, so that ``keep``
+    counts from the deploy that is really current."""
+    if not spec.assets.fingerprint.enabled or not remote.exists:
+        return False
+    generations = remote.generations
+    return not generations or sorted(generations[-1]) != sorted(local.assets)
+
+
 def plan_deletes(
     spec: Spec,
     local: LocalInventory,
     remote_objects: Mapping[str, ObjectInfo],
     generations: Sequence[Sequence[str]] = (),
+    owned: AbstractSet[str] = frozenset(),
 ) -> list[Action]:
-    """Keys under a static root of ours that no longer exist locally; nothing else is touched.
+    """Keys of ours under a static root that no longer exist locally; nothing else is touched.
 
-    With fingerprinting, the objects of the last ``keep`` deploys (this one included) stay,
-    so pages cached by browsers and CDNs keep loading their assets.
+    Only ``owned`` keys (``owned_keys``: the manifest's) are candidates. With fingerprinting,
+    the objects of the last ``keep`` deploys (this one included) stay, so pages cached by
+    browsers and CDNs keep loading their assets.
     """
     roots = listing_prefixes(local.roots)
     keep: set[str] = set()
-    if spec.assets.fingerprint.enabled and spec.assets.fingerprint.keep > 1:
-        for generation in generations[-(spec.assets.fingerprint.keep - 1) :]:
-            keep.update(generation)
+    for generation in kept_generations(spec, local, generations):
+        keep.update(generation)
     deletes: list[Action] = []
     for key in sorted(remote_objects):
-        if key in local.assets or key in keep:
+        if key in local.assets or key in keep or key not in owned:
             continue
         if any(key.startswith(root) for root in roots):
             deletes.append(Action(ActionKind.DELETE, Reason.PRUNED, key, remote_objects[key].size))
     return deletes
+
+
+def unowned_warning(spec: Spec, local: LocalInventory, remote: RemoteInventory) -> list[str]:
+    """Say so when prune leaves objects under the static roots that flask-s3 did not write."""
+    if not spec.assets.prune:
+        return []
+    owned = owned_keys(remote)
+    foreign = [k for k in remote.objects if k not in local.assets and k not in owned]
+    if not foreign:
+        return []
+    example = min(foreign)
+    more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+    return [
+        f"prune leaves {len(foreign)} object(s) under the static roots that the manifest does "
+        f"not record as written by flask-s3 ({example}{more}); delete them by hand if they "
+        "are yours"
+    ]
 
 
 def differences(saved: Plan, fresh: Plan) -> list[str]:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from .errors import PlanError, StalePlanError
+from .errors import PlanError, Problem, SpecError, StalePlanError
+from .keys import normalize_prefix
 from .listing import local_key_hints
 from .local import LocalInventory, scan_app, static_roots
 from .plan import Plan
@@ -35,8 +36,8 @@ class Snapshot:
     plan: Plan
     local: LocalInventory
     remote: RemoteInventory
-    app: Flask
     references: TemplateScan | None = None  # with templates=True
+    app: Flask | None = None  # the app scanned, for a verify after the apply
 
 
 def snapshot(
@@ -52,13 +53,63 @@ def snapshot(
     """Gather both inventories, then decide: spec -> inventories -> plan (nothing written).
 
     With ``templates``, the app's templates are read for the static files they name."""
+    roots = static_roots(app, spec)
+    check_prune_roots(spec, roots)
     # The local scan (and the templates' parse) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
         templating = pool.submit(_scan_templates, app) if templates else None
-        remote = gather_remote(store, spec, static_roots(app, spec), local_key_hints(app, spec))
+        remote = gather_remote(store, spec, roots, local_key_hints(app, spec))
         local = scanning.result()
     references = templating.result() if templating is not None else None
+    snap = decide(
+        spec,
+        local,
+        remote,
+        store,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+        references=references,
+    )
+    snap.app = app
+    return snap
+
+
+def replan(
+    spec: Spec,
+    local: LocalInventory,
+    store: Store,
+    *,
+    force_refresh: bool = False,
+    spec_path: str = "",
+    app_import: str | None = None,
+) -> Snapshot:
+    """Gather the bucket again and plan against an inventory already scanned: the plan made
+    under the apply lock, once the first (lock-free) plan found something to write."""
+    remote = gather_remote(store, spec, local.roots, sorted(local.assets))
+    return decide(
+        spec,
+        local,
+        remote,
+        store,
+        force_refresh=force_refresh,
+        spec_path=spec_path,
+        app_import=app_import,
+    )
+
+
+def decide(
+    spec: Spec,
+    local: LocalInventory,
+    remote: RemoteInventory,
+    store: Store,
+    *,
+    force_refresh: bool,
+    spec_path: str,
+    app_import: str | None,
+    references: TemplateScan | None = None,
+) -> Snapshot:
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
     plan = make_plan(
         spec,
@@ -70,13 +121,42 @@ def snapshot(
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         references=references,
     )
-    return Snapshot(plan, local, remote, app, references)
+    return Snapshot(plan, local, remote, references)
 
 
 def _scan_templates(app: Flask) -> TemplateScan:
     from .templates import scan_templates
 
     return scan_templates(app)
+
+
+def check_prune_roots(spec: Spec, roots: list[str]) -> None:
+    """Refuse prune when a static folder is served at the bucket root without a prefix.
+
+    Its static root would then be the whole bucket, where other apps and people keep their
+    objects; prune owns only what flask-s3 wrote, and a prefix makes that visible.
+    """
+    if not spec.assets.prune or normalize_prefix(spec.urls.prefix) or "" not in roots:
+        return
+    message = (
+        'a static folder is served at the URL root (static_url_path="") and urls.prefix is '
+        "empty, so prune would work on the whole bucket; set urls.prefix (e.g. assets) or "
+        "turn prune off"
+    )
+    raise SpecError([spec_problem(spec, ("assets", "prune"), message)])
+
+
+def spec_problem(spec: Spec, path: tuple[str, ...], message: str) -> Problem:
+    """A problem located at ``path`` in the spec's file (line 1 when it has none)."""
+    if spec.source is not None:
+        from .spec.yamlfile import parse_file
+
+        try:
+            _, locator = parse_file(spec.source)
+            return locator.problem(path, message)
+        except (SpecError, OSError):
+            pass
+    return Problem(str(spec.source or "<spec>"), 1, 1, ".".join(path), message)
 
 
 def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) -> None:
@@ -128,8 +208,24 @@ def _app_name(app: str | None) -> str:
     return repr(app) if app else "the Flask CLI's app (no --app, no `app` in the spec)"
 
 
-def check_saved_plan(saved: Plan, fresh: Plan) -> None:
-    """Refuse a saved plan unless the same actions would be planned now."""
+def check_saved_plan(saved: Plan, fresh: Plan) -> Plan:
+    """Refuse a saved plan unless the same actions would be planned now; the plan to run.
+
+    A saved plan holds secrets masked (``***``): it is compared with the fresh plan masked the
+    same way, and then the fresh one runs, which is the saved one with the real values.
+    """
+    from .safe_output import mask_data
+
+    fresh_dict = fresh.to_dict()
+    masked = mask_data(fresh_dict)
+    if masked != fresh_dict:
+        _refuse_if_differs(saved, Plan.from_dict(masked))
+        return fresh
+    _refuse_if_differs(saved, fresh)
+    return saved
+
+
+def _refuse_if_differs(saved: Plan, fresh: Plan) -> None:
     found = differences(saved, fresh)
     if found:
         shown = found[:20] + ([f"... and {len(found) - 20} more"] if len(found) > 20 else [])

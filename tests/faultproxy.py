@@ -50,8 +50,9 @@ BODY_BLOCKED = (  # GetPublicAccessBlock as AWS answers it for a bucket with eve
 BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
 
 # policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "expired" | "reset"
-# | "slow" | "public-access-blocked"
-# ("slow" forwards after half a second, to keep requests in flight)
+# | "slow" | "delay" | "reset-after" | "cut" | "public-access-blocked"
+# ("slow" forwards after half a second, to keep requests in flight; "delay" after ``delay``;
+# "reset-after" forwards, then resets instead of answering; "cut" sends half the answer)
 Policy = Callable[[str, str, int], str]
 
 
@@ -64,6 +65,7 @@ class FaultProxy:
     on_request: Callable[[bytes, bytes], None] | None = None  # (head, body) of each request
     judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
     headers: list[dict[str, str]] = field(default_factory=list)  # of each request, as seen
+    delay: float = 0.2  # seconds a "delay" verdict waits before forwarding
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -134,9 +136,13 @@ class FaultProxy:
                 return
             if verdict == "slow":
                 time.sleep(0.5)
-            self._forward(conn, head, body)
+            if verdict == "delay":
+                time.sleep(self.delay)
+            self._forward(conn, head, body, verdict)
 
-    def _forward(self, conn: socket.socket, head: bytes, body: bytes) -> None:
+    def _forward(
+        self, conn: socket.socket, head: bytes, body: bytes, verdict: str = "pass"
+    ) -> None:
         lines = [
             line
             for line in head.split(b"\r\n")
@@ -146,6 +152,16 @@ class FaultProxy:
         try:
             with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
                 up.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+                if verdict in ("reset-after", "cut"):
+                    # The request reached S3 (a write took effect); the answer is lost whole
+                    # (reset-after) or cut off mid-body (cut).
+                    answer = b""
+                    while chunk := up.recv(65536):
+                        answer += chunk
+                    if verdict == "cut":
+                        conn.sendall(answer[: max(len(answer) // 2, answer.find(b"\r\n\r\n") + 5)])
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 while chunk := up.recv(65536):
                     conn.sendall(chunk)
         except OSError:

@@ -162,11 +162,18 @@ def test_prune_stays_inside_the_roots_and_respects_max_delete():
             "admin/assets/old.js": (md5(b"j"), 1, CSS),
             "static-old/x.css": (md5(b"x"), 1, CSS),
             "uploads/avatar.png": (md5(b"p"), 1, CSS),
+            "static/theirs.css": (md5(b"t"), 1, CSS),  # under our root, not written by us
         },
-        manifest={"static/keep.css": ManifestEntry(md5(b"k"), CSS)},
+        manifest={
+            "static/keep.css": ManifestEntry(md5(b"k"), CSS),
+            "static/old.css": ManifestEntry(md5(b"o"), CSS),
+            "admin/assets/old.js": ManifestEntry(md5(b"j"), CSS),
+            "uploads/avatar.png": ManifestEntry(md5(b"p"), CSS),  # recorded, but outside
+        },
     )
     plan = make_plan(spec_for(), local, bucket.inventory(local))
     assert [a.key for a in plan.of_kind("delete")] == ["admin/assets/old.js", "static/old.css"]
+    assert any("static/theirs.css" in w and "1 object" in w for w in plan.warnings)
     with pytest.raises(PlanError, match=r"more than assets\.max_delete"):
         make_plan(spec_for(max_delete=1), local, bucket.inventory(local))
 
@@ -217,8 +224,11 @@ def test_applying_a_plan_converges_and_touches_only_our_roots(
     foreign_before = {
         k: v for k, v in bucket.objects.items() if not k.startswith(("static/", "admin/assets/"))
     }
+    owned = bucket.manifest or {}
     prunable = [
-        k for k in bucket.objects if k.startswith(("static/", "admin/assets/")) and k not in files
+        k
+        for k in bucket.objects
+        if k.startswith(("static/", "admin/assets/")) and k not in files and k in owned
     ]
     try:
         plan = make_plan(spec, local, bucket.inventory(local), force_refresh=force)
