@@ -710,4 +710,7 @@ flask_group = click.Group(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for _name, _command in main.commands.items():
+    # On each command too, not only inherited from a group: click keeps a command's help
+    # option once made, so a command first run outside these groups would lose -h for good.
+    _command.context_settings.setdefault("help_option_names", ["-h", "--help"])
     flask_group.add_command(_command, _name)
