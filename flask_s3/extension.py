@@ -406,7 +406,7 @@ def _install_integrity(app: Flask, spec: Spec | None) -> None:
     """Subresource Integrity: ``sri``, ``s3_script`` and ``s3_stylesheet`` in templates."""
     from .integrity import install
 
-    install(app, spec)
+    install(app, spec, url_for)
 
 
 def _app_url_for(app: Flask, endpoint: str, /, **values: Any) -> str:

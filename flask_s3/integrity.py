@@ -8,11 +8,9 @@ and ``s3_stylesheet()`` render whole tags with ``integrity`` and ``crossorigin="
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
@@ -22,69 +20,18 @@ from flask import Flask, current_app, has_request_context, request
 from markupsafe import Markup, escape
 
 from .errors import ConfigError
-from .extension import url_for
 from .keys import static_key, static_sources
+from .sri import VALUE, sri_value
 
 if TYPE_CHECKING:
-    from .extension import S3State
     from .spec import Spec
 
-ALGORITHM = "sha384"
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
-VALUE = re.compile(r"sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}")  # safe in an attribute as is
 MISSING_FIX = (
     "Run `flask-s3 plan` (it records every static file when assets.integrity is on) and ship "
     "the manifest with the app; check the endpoint and file name, and that assets.exclude "
     "does not leave the file out."
 )
-
-
-def sri_of_digest(digest: bytes) -> str:
-    """``sha384-<base64>`` for a raw SHA-384 digest, as the SRI spec writes it."""
-    return f"{ALGORITHM}-{base64.b64encode(digest).decode('ascii')}"
-
-
-def sri_value(data: bytes) -> str:
-    """The integrity value of ``data`` (the bytes as the browser sees them, decoded)."""
-    return sri_of_digest(hashlib.sha384(data).digest())
-
-
-INTEGRITY_REASON = ("assets.integrity is on", "assets with an integrity attribute")
-
-
-def module_reason(modules: list[str]) -> tuple[str, str]:
-    """``cors_warning``'s reason for ES modules (``<script type="module">`` and what it
-    imports are fetched as CORS requests too)."""
-    shown = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
-    return f"the static files hold ES modules ({shown})", "module scripts"
-
-
-def cors_warning(spec: Spec, reason: tuple[str, str] = INTEGRITY_REASON) -> str | None:
-    """Why browsers would refuse every asset with an integrity attribute, or None.
-
-    ``crossorigin="anonymous"`` makes the fetch a CORS request; without an
-    Access-Control-Allow-Origin answer the browser blocks the asset. Module scripts are
-    always fetched that way; ``reason`` (why, what is refused) says which case this is.
-    """
-    why, what = reason
-    cors = spec.bucket.cors
-    if cors is None:
-        return (
-            f"{why} but bucket.cors is not set: browsers fetch {what} as CORS requests and "
-            "refuse them without CORS headers. Set bucket.cors to the pages' origins "
-            '(e.g. ["https://shop.example.com"]) unless the bucket or CDN already sends them'
-        )
-    if not cors.allowed_origins:
-        return (
-            f"{why} but bucket.cors allows no origin: browsers will refuse {what}. List the "
-            "pages' origins in bucket.cors.allowed_origins"
-        )
-    if "GET" not in {m.upper() for m in cors.allowed_methods}:
-        return (
-            f"{why} but bucket.cors does not allow GET: browsers will refuse {what}. Add GET "
-            "to bucket.cors.allowed_methods"
-        )
-    return None
 
 
 @dataclass
@@ -103,6 +50,8 @@ class IntegrityTable:
     folders: dict[str, tuple[str, Path]] = field(default_factory=dict)  # endpoint -> url, folder
     local: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path -> size, mtime
     warned: set[str] = field(default_factory=set)
+    # the extension's url_for, handed in by install (the runtime depends one way)
+    url_for: Callable[..., str] | None = None
 
     def lookup(self, app: Flask, endpoint: str, filename: str, use_s3: bool) -> str:
         """The value for a static file; a miss raises in debug and warns once otherwise.
@@ -202,10 +151,12 @@ def load_table(app: Flask, spec: Spec | None) -> IntegrityTable:
     return IntegrityTable(values=values)
 
 
-def install(app: Flask, spec: Spec | None) -> None:
-    """Load the table into the app's state and give templates the three helpers."""
+def install(app: Flask, spec: Spec | None, url_for: Callable[..., str]) -> None:
+    """Load the table into the app's state and give templates the three helpers, which
+    build their URLs with ``url_for`` (the extension's)."""
     state = app.extensions["s3"]
     state.integrity = table = load_table(app, spec)
+    table.url_for = url_for
     if table.problem is not None and table.enabled and not app.debug:
         table.warned.add(table.problem)  # said once here, not again at the first page
         app.logger.warning("%s. %s", table.problem, MISSING_FIX)
@@ -213,13 +164,13 @@ def install(app: Flask, spec: Spec | None) -> None:
 
 
 def _table(app: Flask) -> IntegrityTable:
-    state: S3State | None = app.extensions.get("s3")
-    if state is None or state.integrity is None:
+    table = getattr(app.extensions.get("s3"), "integrity", None)  # the extension's S3State
+    if not isinstance(table, IntegrityTable):
         raise ConfigError(
             "flask-s3 is not set up on this app",
             "Did you forget to call FlaskS3(app) / init_app(app)?",
         )
-    return state.integrity
+    return table
 
 
 def sri(endpoint: str, /, *, filename: str) -> str:
@@ -269,7 +220,9 @@ def _attributes(
             "Call it as s3_script('static', filename='js/app.js').",
         )
     value = sri(endpoint, filename=str(values["filename"]))
-    url = url_for(endpoint, **values)
+    build = _table(current_app._get_current_object()).url_for  # type: ignore[attr-defined]
+    assert build is not None  # install() set it with the table
+    url = build(endpoint, **values)
     if extra is None:  # the common case, kept cheap; values were checked at start-up
         if value:
             return f'{url_attr}="{escape(url)}" integrity="{value}" crossorigin="anonymous"'

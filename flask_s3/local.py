@@ -18,7 +18,6 @@ from .contenttypes import content_type, type_matches
 from .errors import LocalFileError, PlanError
 from .globs import key_matcher, outside_roots, rule_matcher, spec_globs
 from .hashcache import HashCache
-from .integrity import cors_warning, module_reason, sri_of_digest, sri_value
 from .keys import (
     StaticSource,
     join_key,
@@ -27,6 +26,7 @@ from .keys import (
     static_sources,
 )
 from .spec import Spec
+from .sri import cors_warning, module_reason, sri_of_digest, sri_value
 
 CHUNK = 1024 * 1024
 

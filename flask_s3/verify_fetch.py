@@ -155,7 +155,7 @@ class BodyCheck:
                 "integrity attribute; run `flask-s3 plan` and ship the manifest"
             )
         if self.sha is not None and not out:
-            from .integrity import sri_of_digest
+            from .sri import sri_of_digest
 
             value = sri_of_digest(self.sha.digest())
             if value != target.sri:

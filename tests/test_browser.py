@@ -261,9 +261,9 @@ def test_integrity_refuses_an_asset_changed_in_the_bucket(
 
     from flask_s3 import FlaskS3
     from flask_s3.apply import apply_plan
-    from flask_s3.integrity import sri_value
     from flask_s3.s3 import open_store
     from flask_s3.snapshot import snapshot, write_fingerprint_manifest
+    from flask_s3.sri import sri_value
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", cors_strict_s3.access_key or "")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", cors_strict_s3.secret_key or "")

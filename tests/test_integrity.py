@@ -22,7 +22,6 @@ from flask_s3 import FlaskS3, local
 from flask_s3.apply import apply_plan
 from flask_s3.errors import ConfigError, SpecError
 from flask_s3.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
-from flask_s3.integrity import sri_value
 from flask_s3.local import scan_app
 from flask_s3.planner import make_plan
 from flask_s3.remote import RemoteInventory
@@ -39,6 +38,7 @@ from flask_s3.spec import (
     UrlSpec,
     load_spec,
 )
+from flask_s3.sri import sri_value
 
 OPENSSL = shutil.which("openssl")
 BIG = 3 * 1024 * 1024 + 17  # more than one read chunk: the streamed path

@@ -30,8 +30,8 @@ from urllib.parse import quote
 from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError, StoreUnreachable, is_retryable
-from .resolve import Target
 from .store import MAX_ANSWER, MAX_OBJECT, Body, ListingCheck, ObjectInfo, Sink
+from .target import Target
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED = "UNSIGNED-PAYLOAD"

@@ -35,6 +35,7 @@ from ..errors import S3Error
 from ..hashcache import cache_dir
 from ..spec import Spec
 from .store import Store
+from .target import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,27 +43,6 @@ if TYPE_CHECKING:
 STORE_VARIABLE = "FLASK_S3_STORE"  # fast | boto3 | auto (default)
 RESOLVE_FORMAT = 1
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-
-
-@dataclass(frozen=True)
-class Target:
-    """botocore's decisions for one bucket, as the fast store needs them."""
-
-    scheme: str  # http | https
-    host: str  # host[:port] the bucket's requests go to
-    base_path: str  # "" (virtual host) or "/bucket", "/gateway/bucket" (path style)
-    region: str  # signing region
-    verify: bool | str  # TLS: verify or not, or the CA bundle path
-    connect_timeout: float
-    read_timeout: float
-    max_attempts: int  # total attempts, first one included
-    pool_size: int
-    sign_payload: bool | None  # s3.payload_signing_enabled (None: botocore's implicit rule)
-    credential_method: str  # botocore's name for where the credentials came from
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.scheme}://{self.host}"
 
 
 def boto_client(
