@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
-from .hashcache import cache_dir, read_cache, write_cache
+from .hashcache import ContentCache
 
 if TYPE_CHECKING:
     from tinycss2.ast import Node
@@ -96,38 +96,25 @@ class ReferenceCache:
     """
 
     def __init__(self) -> None:
-        self.entries: dict[str, list[list[object]]] = {}
-        self.seen: set[str] = set()
-        self.dirty = False
-        directory = cache_dir()
-        self.path = None if directory is None else directory / "css-references.json"
-        if self.path is None:
-            return
-        self.entries = read_cache(self.path, FINDER_VERSION, "stylesheets")
+        self.cache = ContentCache("css-references.json", FINDER_VERSION, "stylesheets", MAX_CACHED)
 
     def references(self, text: str) -> list[Reference]:
         if "\\" not in text and not maybe_has_references(text):
             return []  # cheaper than hashing; with escapes, the cache answers first
         digest = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
-        self.seen.add(digest)
-        cached = self.entries.get(digest)
+        cached = self.cache.get(digest)
         if cached is not None:
             try:
-                return [Reference(*row) for row in cached]  # type: ignore[arg-type]
+                return [Reference(*row) for row in cached]
             except TypeError:
                 pass
         found = find_references(text)
-        self.entries[digest] = [list(astuple(ref)) for ref in found]
-        self.dirty = True
+        self.cache.put(digest, [list(astuple(ref)) for ref in found])
         return found
 
     def save(self) -> None:
         """Write the cache (atomically) if it changed."""
-        if self.path is None or not self.dirty:
-            return
-        if len(self.entries) > MAX_CACHED:
-            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
-        write_cache(self.path, {"v": FINDER_VERSION, "stylesheets": self.entries}, ".css-")
+        self.cache.save()
 
 
 def _url_nodes(nodes: Iterable[Node]) -> Iterator[Node]:

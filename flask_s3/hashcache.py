@@ -61,6 +61,38 @@ def write_cache(path: Path, payload: dict[str, object], prefix: str) -> None:
         pass  # a cache that cannot be written only costs time
 
 
+class ContentCache:
+    """Answers keyed by a digest of some content, kept between runs in one cache file.
+
+    An answer is a function of the content alone, so an entry never goes stale; past
+    ``limit`` entries only the ones this run used are written back.
+    """
+
+    def __init__(self, filename: str, version: int, section: str, limit: int) -> None:
+        self.version, self.section, self.limit = version, section, limit
+        self.seen: set[str] = set()
+        self.dirty = False
+        directory = cache_dir()
+        self.path = None if directory is None else directory / filename
+        self.entries: dict[str, Any] = read_cache(self.path, version, section)
+
+    def get(self, digest: str) -> Any:
+        self.seen.add(digest)
+        return self.entries.get(digest)
+
+    def put(self, digest: str, answer: Any) -> None:
+        self.entries[digest] = answer
+        self.dirty = True
+
+    def save(self) -> None:
+        """Write the cache (atomically) if it changed."""
+        if self.path is None or not self.dirty:
+            return
+        if len(self.entries) > self.limit:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
+        write_cache(self.path, {"v": self.version, self.section: self.entries}, f".{self.section}-")
+
+
 class HashCache:
     """MD5s of the files below one folder, per storage mode (``raw`` or ``gzip``)."""
 

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Query
@@ -138,24 +138,16 @@ class ScanCache:
     """
 
     def __init__(self) -> None:
-        from .hashcache import cache_dir, read_cache
+        from .hashcache import ContentCache
 
-        self.entries: dict[str, list[Any]] = {}
-        self.seen: set[str] = set()
-        self.dirty = False
-        directory = cache_dir()
-        self.path = None if directory is None else directory / "js-references.json"
-        if self.path is None:
-            return
-        self.entries = read_cache(self.path, FINDER_VERSION, "scripts")
+        self.cache = ContentCache("js-references.json", FINDER_VERSION, "scripts", MAX_CACHED)
 
     def scan(self, data: bytes) -> JsScan:
         """``scan(data)``, from the cache when this content was scanned before."""
         if not any(word in data for word in CANDIDATES):
             return JsScan((), False)
         digest = hashlib.sha256(data).hexdigest()
-        self.seen.add(digest)
-        cached = self.entries.get(digest)
+        cached = self.cache.get(digest)
         if cached is not None:
             try:
                 references, module, errors = cached
@@ -165,23 +157,19 @@ class ScanCache:
             except (TypeError, ValueError):
                 pass
         found = scan(data)
-        self.entries[digest] = [
-            [list(astuple(ref)) for ref in found.references],
-            found.module,
-            list(found.error_lines),
-        ]
-        self.dirty = True
+        self.cache.put(
+            digest,
+            [
+                [list(astuple(ref)) for ref in found.references],
+                found.module,
+                list(found.error_lines),
+            ],
+        )
         return found
 
     def save(self) -> None:
         """Write the cache (atomically) if it changed."""
-        if self.path is None or not self.dirty:
-            return
-        if len(self.entries) > MAX_CACHED:
-            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
-        from .hashcache import write_cache
-
-        write_cache(self.path, {"v": FINDER_VERSION, "scripts": self.entries}, ".js-")
+        self.cache.save()
 
 
 def _first_argument(data: bytes, call: Node, kind: Kind) -> list[JsReference]:
