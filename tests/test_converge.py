@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import unicodedata
 from pathlib import Path
@@ -207,14 +208,39 @@ def test_an_apply_that_waited_for_the_lock_replans_and_leaves_its_own_tree(
         (b / "static" / f"a{i}.txt").write_text(f"B {i}")  # same keys, other bytes
     (b / "static" / "b.txt").write_text("only B")
     s3_client.create_bucket(Bucket=bucket_name)
-    proxy.policy = lambda m, p, n: "slow" if is_object_put(m, p) else "pass"
+    # A's uploads are held at the proxy until B says it waits for A's lock: B's start-up,
+    # however slow the machine, cannot outlast A's apply.
+    b_waits = threading.Event()
+    puts = []
+
+    def hold(head: bytes, body: bytes) -> None:
+        method, path = head.decode("latin-1").split(" ", 2)[:2]
+        if is_object_put(method, path):
+            puts.append(path)
+            b_waits.wait(60)
+
+    proxy.on_request = hold
     first = start(a, "apply", "deploy.yaml")
-    wait_for(lambda: sum(1 for m, p, _ in proxy.seen if is_object_put(m, p)) >= 2)
-    second = flask_s3(b, "apply", "deploy.yaml")
-    _, a_err = first.communicate(timeout=60)
+    wait_for(lambda: len(puts) >= 1)
+    second = start(b, "apply", "deploy.yaml")
+    b_err: list[str] = []
+
+    def read_b() -> None:
+        assert second.stderr is not None
+        for line in second.stderr:
+            b_err.append(line)
+            if "Waiting for the lock held by" in line:
+                b_waits.set()
+
+    reader = threading.Thread(target=read_b)
+    reader.start()
+    _, a_err = first.communicate(timeout=90)
+    b_waits.set()  # whatever happened, let A's requests go
+    second.wait(timeout=90)
+    reader.join(timeout=10)
     assert first.returncode == 0, a_err
-    assert second.returncode == 0, second.stderr
-    assert "Waiting for the lock held by" in second.stderr
+    assert second.returncode == 0, "".join(b_err)
+    assert any("Waiting for the lock held by" in line for line in b_err)
     # B planned again under the lock: A's files it does not have are gone, its bytes won.
     assert bucket_keys(s3_client, bucket_name) - {".flask-s3/manifest.json.gz"} == {
         f"static/a{i}.txt" for i in range(4)
