@@ -1,6 +1,6 @@
 """The real Flask-S3 0.3.3 from PyPI, in a venv of its own, for side-by-side tests.
 
-The venv is made once and kept in pytest's cache folder (keyed on the versions it holds), so
+The venv is made once and kept in the user cache folder (keyed on the versions it holds), so
 only the first run pays for the install. Flask, Werkzeug, boto3 and Flask-Assets are pinned
 to the versions of the running environment, so a URL difference is Flask-S3's, not Werkzeug's.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -196,9 +197,11 @@ def url_cases(shape: Shape) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def legacy(request: pytest.FixtureRequest) -> Path:
-    """The python of the Flask-S3 0.3.3 venv (kept in pytest's cache between sessions)."""
-    return legacy_python(Path(request.config.cache.mkdir("flask-s3-0.3.3")))
+def legacy() -> Path:
+    """The python of the Flask-S3 0.3.3 venv, kept in the user's cache folder (keyed on the
+    versions it holds), so a fresh clone on the same machine does not install it again."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-s3-tests"
+    return legacy_python(base / "flask-s3-0.3.3")
 
 
 def make_app(root: Path, shape: Shape, bucket: str) -> str:
