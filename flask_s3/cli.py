@@ -710,7 +710,9 @@ flask_group = click.Group(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for _name, _command in main.commands.items():
-    # On each command too, not only inherited from a group: click keeps a command's help
-    # option once made, so a command first run outside these groups would lose -h for good.
+    # Made now, with -h: click makes a command's help option once, from the first context it
+    # meets, so a command first shown by a tool that builds plain contexts (sphinx-click)
+    # would otherwise lose -h for the rest of the process.
     _command.context_settings.setdefault("help_option_names", ["-h", "--help"])
+    _command.get_help_option(click.Context(_command, help_option_names=["-h", "--help"]))
     flask_group.add_command(_command, _name)
