@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3 as run
 
 APP_MODULE = """
 from flask import Blueprint, Flask
@@ -22,19 +23,6 @@ def create_app():
     app.register_blueprint(bp, url_prefix="/shop")
     return app
 """
-
-
-def run(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=env if env is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

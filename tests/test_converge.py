@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3
 from faultproxy import FaultProxy
 from flask import Flask
 
@@ -152,18 +153,6 @@ def cli_project(root: Path, bucket: str, endpoint: str, extra: str = "") -> Path
         + extra
     )
     return root
-
-
-def flask_s3(cwd: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=kw.pop("timeout", 120),
-        **kw,
-    )
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3 as cli
 from flask import Flask, render_template_string
 
 from flask_s3 import FlaskS3
@@ -231,17 +232,6 @@ def project(tmp_path: Path, s3_server: Any, bucket_name: str) -> Path:
     spec = spec_text(bucket_name, s3_server.host, cors='  cors: ["*"]')
     (tmp_path / "deploy.yaml").write_text(spec)
     return tmp_path
-
-
-def cli(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from clirun import flask_s3 as run
 
 APP = """
 from flask import Flask
@@ -36,17 +35,6 @@ def project(root: Path, bucket: str, endpoint: str, prefix: str = "") -> Path:
         + "assets:\n  max_delete: 100\n  prune: true\n"
     )
     return root
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def keys(s3_client: Any, bucket: str) -> set[str]:

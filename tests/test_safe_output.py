@@ -12,8 +12,6 @@ import copy
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from clirun import flask_s3 as run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -52,17 +51,6 @@ HOSTILE_NAMES = [
     "pipe|cell.txt",
     "*bold* _it_ ~~gone~~ <b>.txt",
 ]
-
-
-def run(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def write_project(root: Path, bucket: str, host: str, names: list[str], extra: str = "") -> None:

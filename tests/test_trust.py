@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3 as run
 from faultproxy import FaultProxy
 from loopback import LISTING, Answer, Loopback, serve
 
@@ -32,19 +31,6 @@ from flask import Flask
 def create_app():
     return Flask(__name__, static_folder="static")
 """
-
-
-def run(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=env if env is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def write_spec(path: Path, bucket: str, endpoint: str, extra: str = "") -> None:
