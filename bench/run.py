@@ -1,6 +1,7 @@
 """`make bench`: flask-s3 against its peers, side by side, on one private SeaweedFS.
 
-    python -m bench.run [--profile loopback,latency,scale,large] [--quick] [--rtt-ms 40]
+    python -m bench.run [--profile loopback,latency,latency-scale,scale,large] [--quick]
+                        [--rtt-ms 40]
                         [--reps N] [--cap-s S] [--tools "flask-s3,aws s3 sync"] [--out FILE]
 
 Profiles (all by default):
@@ -8,6 +9,9 @@ Profiles (all by default):
   after the same seeded 1% of files changed, each tool on a fresh bucket.
 - latency: the webapp tree through the bench's delay proxy (``--rtt-ms``), with round trips,
   the critical path and the floor it implies.
+- latency-scale: no-op and 1% runs of 20,000 and 200,000 small files through the delay proxy,
+  each bucket seeded straight to the server first (at 200,000 only rclone --checksum
+  --fast-list runs beside flask-s3).
 - scale: no-op and 1% runs on 2,000 / 20,000 / 200,000 small files, with peak RSS, and a plot.
 - large: cold upload of one 1 GiB file, flask-s3 apply against ``aws s3 cp``.
 Wall time, client CPU and peak RSS (the tool's process tree), server CPU (SeaweedFS) and the
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import dataclasses
 import os
 import secrets
 import signal
@@ -330,6 +335,76 @@ def bench_scale(
             phases(tool, fresh_target(server, app_dir), cold=True, restore=False)
 
 
+# Peers of the latency-scale profile: the fast ones (plain rclone sync HEADs every object, one
+# round trip each, and raw put_object has no no-op); at 200,000 files only the issue's peer.
+LATENCY_SCALE_PEERS = (
+    "aws s3 sync",
+    "rclone sync --checksum --fast-list",
+    "s3cmd sync",
+    "Flask-S3 0.3.3",
+)
+LATENCY_SCALE_TOP_PEERS = ("rclone sync --checksum --fast-list",)
+
+
+def bench_latency_scale(
+    files: int,
+    tools: list[str],
+    reps: int,
+    server: LocalS3,
+    proxy: DelayProxy,
+    results: Results,
+    cap: float,
+) -> None:
+    """No-op and 1% runs at a distance on a big tree: each bucket is seeded straight to the
+    server (not timed: a cold upload of 20,000 files through the proxy would take a peer many
+    minutes and is not a target), then every timed run goes through the delay proxy and each
+    1% run is undone by the same tool straight to the server (not timed)."""
+    spec = trees.scale_spec(files)
+    print(f"  building {spec.name} ...", flush=True)
+    app_dir = trees.build(spec, WORK / "trees")
+    change = trees.changed_files(spec)
+    section = f"latency/{files}"
+    peers = LATENCY_SCALE_TOP_PEERS if files >= 100_000 else LATENCY_SCALE_PEERS
+    here = [t for t in tools if t == "flask-s3" or t in peers]
+    shared = fresh_target(server, app_dir)  # flask-s3 seeds it; size/ETag peers reuse it
+    seed = run_tool("flask-s3", shared, server, None, None)
+    targets: dict[str, Target] = {}
+    for tool in here:
+        if tool == "flask-s3" or tool in SHARED_SEED:
+            direct = shared if seed.ok else None
+        else:
+            direct = fresh_target(server, app_dir)
+            if not run_tool(tool, direct, server, None, cap).ok:
+                direct = None
+        if direct is None:
+            for phase in PHASES[1:]:
+                results.add(section, tool, phase, Sample(0, 0, 0, {}, False, "not run (no seed)"))
+            continue
+        targets[tool] = direct
+        # One untimed no-op through the proxy: a user's endpoint does not change between runs,
+        # so neither does anything a tool keeps per endpoint (flask-s3's endpoint decisions).
+        warm = dataclasses.replace(direct, endpoint=proxy.endpoint_url, host=proxy.host)
+        run_tool(tool, warm, server, proxy, cap)
+    for rep in range(reps):
+        order = here[rep % len(here) :] + here[: rep % len(here)]
+        for tool in order:
+            direct = targets.get(tool)
+            if direct is None:
+                continue
+            via = dataclasses.replace(direct, endpoint=proxy.endpoint_url, host=proxy.host)
+            for phase in PHASES[1:]:
+                if phase == "1% changed":
+                    trees.apply_change(app_dir, change)
+                try:
+                    sample = run_tool(tool, via, server, proxy, cap)
+                finally:
+                    if phase == "1% changed":
+                        trees.undo_change(app_dir, change)
+                        run_tool(tool, direct, server, None, None)
+                results.add(section, tool, phase, sample)
+                _show(section, f"rep {rep + 1}", tool, phase, sample)
+
+
 def bench_large(size: int, reps: int, server: LocalS3, results: Results) -> None:
     app_dir = trees.build_large(WORK / "trees", size)
     section = f"large/{size}"
@@ -379,7 +454,7 @@ def plan_peak_rss(server: LocalS3, app_dir: Path) -> float:
     return plan_rss(target)
 
 
-PROFILES = ("loopback", "latency", "scale", "large")
+PROFILES = ("loopback", "latency", "latency-scale", "scale", "large")
 
 
 def main() -> int:
@@ -411,6 +486,11 @@ def main() -> int:
         default=None,
         help="file counts of the scale profile (default 2000,20000,200000; quick 200,1000,4000)",
     )
+    parser.add_argument(
+        "--latency-files",
+        default=None,
+        help="file counts of the latency-scale profile (default 20000,200000; quick 1000,4000)",
+    )
     parser.add_argument("--large-mib", type=int, default=None, help="default 1024 (quick 128)")
     parser.add_argument("--tools", default=",".join(ALL_TOOLS))
     parser.add_argument(
@@ -430,6 +510,12 @@ def main() -> int:
     scale_files = [
         int(n)
         for n in (args.scale_files or ("200,1000,4000" if args.quick else "2000,20000,200000"))
+        .replace("_", "")
+        .split(",")
+    ]
+    latency_files = [
+        int(n)
+        for n in (args.latency_files or ("1000,4000" if args.quick else "20000,200000"))
         .replace("_", "")
         .split(",")
     ]
@@ -498,6 +584,21 @@ def main() -> int:
                         proxy,
                         cap,
                     )
+                finally:
+                    proxy.stop()
+            elif profile == "latency-scale":
+                proxy = DelayProxy("127.0.0.1", server.port or 0, args.rtt_ms).start()
+                try:
+                    for files in latency_files:
+                        bench_latency_scale(
+                            files,
+                            tools,
+                            reps if files < 100_000 else min(reps, 2),
+                            server,
+                            proxy,
+                            results,
+                            cap,
+                        )
                 finally:
                     proxy.stop()
             elif profile == "scale":
