@@ -716,3 +716,5 @@ for _name, _command in main.commands.items():
     _command.context_settings.setdefault("help_option_names", ["-h", "--help"])
     _command.get_help_option(click.Context(_command, help_option_names=["-h", "--help"]))
     flask_group.add_command(_command, _name)
+for _group in (main, flask_group):  # the groups themselves, for the same reason
+    _group.get_help_option(click.Context(_group, help_option_names=["-h", "--help"]))
