@@ -47,8 +47,13 @@ class FileRange(io.RawIOBase):
         if wanted <= 0:
             return 0
         got = self._file.readinto(memoryview(buffer)[:wanted]) or 0
+        if not got:  # the file shrank: a request short of its Content-Length would hang
+            raise self._short()
         self._pos += got
         return got
+
+    def _short(self) -> OSError:
+        return OSError(errno.ENODATA, "the file is shorter than it was when read", self._path)
 
     def send_to(self, sock: socket.socket) -> int:
         """Send the rest of the range on ``sock`` with sendfile; the bytes sent.
@@ -59,7 +64,7 @@ class FileRange(io.RawIOBase):
         sent = sock.sendfile(self._file, self._start + self._pos, wanted)
         self._pos += sent
         if sent < wanted:
-            raise OSError(errno.ENODATA, "the file is shorter than it was when read", self._path)
+            raise self._short()
         return sent
 
     def close(self) -> None:
