@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import IO, cast
 
 from . import parts as part_digests
@@ -122,6 +123,10 @@ def _send_parts(
                     md5_b64=md5_b64,
                 )
             )
+        futures_wait(futures, return_when=FIRST_EXCEPTION)  # not every part before failing
+        for future in futures:
+            if future.done() and (failure := future.exception()) is not None:
+                raise failure
         return [(number, future.result()) for number, future in enumerate(futures, start=1)]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
