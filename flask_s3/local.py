@@ -25,6 +25,7 @@ from .keys import (
     static_key,
     static_sources,
 )
+from .parts import digest_file
 from .spec import Spec
 from .sri import cors_warning, module_reason, sri_of_digest, sri_value
 
@@ -321,7 +322,7 @@ def build_asset(
         mode = "gzip" if gzipped else "raw"
         known = hashes.get(relpath, stat, mode)
         if known is None:
-            known = hash_stored(path, gzipped)
+            known = hash_stored(path, gzipped, spec.upload.multipart_threshold)
             hashes.put(relpath, stat, mode, *known)
         return LocalAsset(key, path, known[0], known[1], headers, gzipped, renamed)
     if gzipped or content is not None:
@@ -333,7 +334,7 @@ def build_asset(
         body = gzip_bytes(content_now) if gzipped else content_now
         digest = hashlib.md5(body).hexdigest()
         return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
-    size, md5 = hash_file(path)
+    size, md5 = hash_file(path, spec.upload.multipart_threshold)
     return LocalAsset(key, path, size, md5, headers, logical=renamed)
 
 
@@ -384,20 +385,25 @@ def hash_stored_sri(path: str, gzipped: bool) -> tuple[int, str, str]:
     return size, md5.hexdigest(), sri_of_digest(sha.digest())
 
 
-def hash_stored(path: str, gzipped: bool) -> tuple[int, str]:
+def hash_stored(path: str, gzipped: bool, parts_from: int | None = None) -> tuple[int, str]:
     """Size and MD5 of the bytes that will be stored for ``path``."""
     if not gzipped:
-        return hash_file(path)
+        return hash_file(path, parts_from)
     with open(path, "rb") as fh:
         body = gzip_bytes(fh.read())
     return len(body), hashlib.md5(body).hexdigest()
 
 
-def hash_file(path: str) -> tuple[int, str]:
+def hash_file(path: str, parts_from: int | None = None) -> tuple[int, str]:
+    """Size and MD5 of a file; from ``parts_from`` bytes up, its parts' MD5s are taken in the
+    same read and kept for the multipart upload (``parts.py``)."""
     with open(path, "rb", buffering=0) as fh:
         chunk = fh.read(CHUNK)
         if len(chunk) < CHUNK:  # most static files: one read
             return len(chunk), hashlib.md5(chunk).hexdigest()
+        if parts_from is not None and os.fstat(fh.fileno()).st_size >= parts_from:
+            taken = digest_file(path)
+            return taken.size, taken.md5
         digest = hashlib.md5(chunk)
         size = len(chunk)
         while chunk := fh.read(CHUNK):

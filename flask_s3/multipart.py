@@ -1,164 +1,135 @@
 """Files too big for one PUT: multipart uploads, several parts at a time, bounded memory.
 
-A part is streamed from disk as it is sent, in small blocks, so memory stays small whatever
-the file's size. The part size is the smallest whole
-number of MiB (8 at least) that fits the file in S3's 10,000 parts: a 5 TiB file fits.
-An upload that fails or is interrupted is aborted, so no hidden parts are left to pay for.
-So is one whose bytes are not the planned ones: the MD5 of what is sent is checked.
+The part size is the smallest whole number of MiB (8 at least) that fits the file in S3's
+10,000 parts: a 5 TiB file fits. Each part goes up with its MD5 (Content-MD5, checked by S3),
+taken with the whole file's MD5 in the plan's one read of the file (``parts.py``); the upload
+reads each part once more, only to send it (with sendfile on the fast store over plain TCP).
+Memory stays small whatever the file's size: parts are streamed, never held whole.
+
+An upload that fails or is interrupted is aborted, so no hidden parts are left to pay for. So
+is one whose bytes are not the planned ones: digests of other bytes than the plan's are refused
+before anything is sent, a part whose bytes changed since they were hashed is refused by S3
+(BadDigest), and a file whose stat changed while its parts went up is not completed.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import IO, Any, cast
+from typing import IO, cast
 
+from . import parts as part_digests
 from .errors import FlaskS3Error
 from .local import LocalAsset
+from .parts import MAX_PARTS as MAX_PARTS
+from .parts import MIB as MIB
+from .parts import MIN_PART as MIN_PART
+from .parts import PartDigests, digest_parts
+from .parts import part_size as part_size
 from .s3.errors import StoreError, StoreUnreachable, s3_errors
+from .s3.filerange import FileRange
 from .s3.store import Body, Store
 
-MIB = 1024 * 1024
-MIN_PART = 8 * MIB
-MAX_PARTS = 10_000
-PARTS_IN_FLIGHT = 4  # per file; the apply's own workers run several files at once
-
-
-def part_size(size: int) -> int:
-    """The part size for a file of ``size`` bytes: at least 8 MiB, at most 10,000 parts."""
-    needed = -(-size // MAX_PARTS)  # ceiling
-    return max(MIN_PART, -(-needed // MIB) * MIB)
-
-
-class _Span(io.RawIOBase):
-    """Bytes ``offset`` to ``offset + length`` of a file, read as they are sent.
-
-    No part is ever held in memory whole: big buffers, freed and allocated again by several
-    threads, would stay with the process (malloc keeps them) and its memory would grow.
-    """
-
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        super().__init__()
-        self._file = open(path, "rb")
-        self._start, self._length, self._pos = offset, length, 0
-        self._file.seek(offset)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._length}[whence]
-        self._pos = max(0, min(self._length, base + pos))
-        self._file.seek(self._start + self._pos)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), self._length - self._pos)
-        if wanted <= 0:
-            return 0
-        got = self._file.readinto(memoryview(buffer)[:wanted]) or 0
-        self._pos += got
-        return got
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+# Parts of one file sent side by side. Each holds a connection and a 256 KiB send block, not
+# its part: memory does not grow with this.
+PARTS_IN_FLIGHT = 8
 
 
 class ChangedDuringUpload(FlaskS3Error):
     """The bytes read for a multipart upload are not the ones the plan hashed."""
 
 
-def _read_part(source: IO[bytes], length: int, whole: Any) -> tuple[bytes | None, str]:
-    """Read the next ``length`` bytes of ``source`` once: the part's MD5 (base64, sent as
-    Content-MD5, which S3 checks against what arrives) and, fed in order, the whole object's.
+def digests_of(asset: LocalAsset) -> tuple[PartDigests, bytes | None]:
+    """The parts' digests of ``asset``, and its bytes when they are built in memory.
 
-    The bytes themselves are kept only for an in-memory source; a file part is read again from
-    disk as it is sent, and S3 refuses it (BadDigest) if it is not what was hashed here.
-    """
-    digest = hashlib.md5()
-    kept = io.BytesIO() if isinstance(source, io.BytesIO) else None
-    left = length
-    while left > 0:
-        block = source.read(min(MIB, left))
-        if not block:
-            break  # shorter than planned: the whole MD5 will not match
-        digest.update(block)
-        whole.update(block)
-        if kept is not None:
-            kept.write(block)
-        left -= len(block)
-    return (kept.getvalue() if kept is not None else None), base64.b64encode(
-        digest.digest()
-    ).decode()
+    The plan's own read of the file when it is still the file that was read; otherwise one
+    more read (a hash cache hit, or assets.integrity, took the MD5 without the parts)."""
+    if asset.content is not None or asset.gzip:  # rewritten or gzip output: in memory anyway
+        with asset.open_body() as body:
+            data = body.read()
+        step = part_size(len(data))
+        size, md5, md5s = digest_parts(io.BytesIO(data), step)
+        return PartDigests(size, md5, step, md5s), data
+    known = part_digests.known(asset.path, asset.md5)
+    return (known or part_digests.digest_file(asset.path)), None
 
 
-def _opener(asset: LocalAsset, data: bytes | None, offset: int, length: int) -> Body:
+def _opener(path: str, data: bytes | None, offset: int, length: int) -> Body:
     """Opens the bytes of one part afresh (for each attempt)."""
-    if data is not None:  # gzip output or rewritten CSS: in memory anyway
-        return lambda: io.BytesIO(data)
-    return lambda: cast(IO[bytes], _Span(asset.path, offset, length))
+    if data is not None:
+        return lambda: data[offset : offset + length]
+    return lambda: cast(IO[bytes], FileRange(path, offset, length))
+
+
+def _changed(asset: LocalAsset, found: str, outcome: str) -> ChangedDuringUpload:
+    return ChangedDuringUpload(
+        f"{asset.path} changed since the plan ({found}, the plan uploads MD5 {asset.md5}); "
+        f"{outcome}",
+        "Make a new plan once the file stays put, and apply that.",
+    )
 
 
 def upload_in_parts(store: Store, asset: LocalAsset, acl: str | None) -> str:
     """Upload ``asset`` as a multipart upload; the new object's ETag. Aborted on failure.
 
-    The bytes are read once, in order, to hash each part and the whole object: an upload whose
-    bytes are not the planned ones (the file changed since the plan, or while it went up) is
-    aborted with ChangedDuringUpload before it is completed, so the object is never stored
-    and the manifest never vouches for it.
+    An upload whose bytes are not the planned ones (the file changed since the plan, or while
+    it went up) fails with ChangedDuringUpload and is never completed, so the object is never
+    stored and the manifest never vouches for it.
     """
-    step = part_size(asset.size)
+    digests, data = digests_of(asset)
+    if digests.md5 != asset.md5 or digests.size != asset.size:
+        raise _changed(asset, f"its bytes have MD5 {digests.md5}", "nothing was uploaded")
     upload_id = store.create_multipart_upload(asset.key, asset.headers, acl)
-    whole = hashlib.md5()
     try:
-        with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool, asset.open_body() as source:
-            sent: list[tuple[int, Future[str]]] = []
-            for number, offset in enumerate(range(0, asset.size, step), start=1):
-                length = min(step, asset.size - offset)
-                data, md5_b64 = _read_part(source, length, whole)
-                # Read ahead of the sending by a few parts at most.
-                while sum(not f.done() for _, f in sent) >= PARTS_IN_FLIGHT:
-                    futures_wait([f for _, f in sent], return_when=FIRST_COMPLETED)
-                opener = _opener(asset, data, offset, length)
-                sent.append(
-                    (
-                        number,
-                        pool.submit(
-                            store.upload_part,
-                            asset.key,
-                            upload_id,
-                            number,
-                            opener,
-                            size=length,
-                            md5_b64=md5_b64,
-                        ),
-                    )
-                )
-            parts = [(number, future.result()) for number, future in sent]
-        if whole.hexdigest() != asset.md5:
-            raise ChangedDuringUpload(
-                f"{asset.path} changed since the plan (its bytes have MD5 {whole.hexdigest()}, "
-                f"the plan uploads {asset.md5}); the multipart upload was aborted",
-                "Make a new plan once the file stays put, and apply that.",
-            )
-        return store.complete_multipart_upload(asset.key, upload_id, parts)
-    except BaseException:
+        sent = _send_parts(store, asset, upload_id, digests, data)
+        if data is None and not part_digests.unchanged(asset.path, digests):
+            raise _changed(asset, "it was written to", "the multipart upload was aborted")
+        return store.complete_multipart_upload(asset.key, upload_id, sent)
+    except BaseException as exc:
         try:
             store.abort_multipart_upload(asset.key, upload_id)
         except (StoreError, StoreUnreachable):
             pass  # the original failure is the one to report; cleanup retries next apply
+        if (
+            isinstance(exc, (StoreError, StoreUnreachable, OSError))
+            and data is None
+            and not part_digests.unchanged(asset.path, digests)
+        ):
+            # S3 refused a part (BadDigest) or the file ran short: because it changed.
+            raise _changed(asset, "it was written to", "the multipart upload was aborted") from None
         raise
+
+
+def _send_parts(
+    store: Store, asset: LocalAsset, upload_id: str, digests: PartDigests, data: bytes | None
+) -> list[tuple[int, str]]:
+    """Every part, ``PARTS_IN_FLIGHT`` at a time; (number, ETag) in order. On the first
+    failure the parts not started are dropped and the ones under way finish first."""
+    pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="flask-s3-part")
+    try:
+        futures = []
+        for number, md5_b64 in enumerate(digests.parts, start=1):
+            offset, length = digests.span(number)
+            futures.append(
+                pool.submit(
+                    store.upload_part,
+                    asset.key,
+                    upload_id,
+                    number,
+                    _opener(asset.path, data, offset, length),
+                    size=length,
+                    md5_b64=md5_b64,
+                )
+            )
+        futures_wait(futures, return_when=FIRST_EXCEPTION)  # not every part before failing
+        for future in futures:
+            if future.done() and (failure := future.exception()) is not None:
+                raise failure
+        return [(number, future.result()) for number, future in enumerate(futures, start=1)]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def abort_leftovers(store: Store, prefixes: Sequence[str]) -> int:

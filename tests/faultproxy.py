@@ -50,9 +50,10 @@ BODY_BLOCKED = (  # GetPublicAccessBlock as AWS answers it for a bucket with eve
 BODY_500 = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
 
 # policy(method, path, request number) -> "pass" | "503" | "500" | "403" | "expired" | "reset"
-# | "slow" | "delay" | "reset-after" | "cut" | "public-access-blocked"
+# | "slow" | "delay" | "reset-after" | "cut" | "public-access-blocked" | "corrupt"
 # ("slow" forwards after half a second, to keep requests in flight; "delay" after ``delay``;
-# "reset-after" forwards, then resets instead of answering; "cut" sends half the answer)
+# "reset-after" forwards, then resets instead of answering; "cut" sends half the answer;
+# "corrupt" forwards the body with its last bit flipped)
 Policy = Callable[[str, str, int], str]
 
 
@@ -134,6 +135,8 @@ class FaultProxy:
             if verdict == "public-access-blocked":
                 conn.sendall(PUBLIC_ACCESS_BLOCKED % (len(BODY_BLOCKED), BODY_BLOCKED))
                 return
+            if verdict == "corrupt":  # one bit of the body flipped on the way
+                body = body[:-1] + bytes([body[-1] ^ 1]) if body else body
             if verdict == "slow":
                 time.sleep(0.5)
             if verdict == "delay":

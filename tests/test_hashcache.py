@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -19,9 +20,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = local.hash_stored
 
-    def counting(path: str, gzipped: bool) -> tuple[int, str]:
+    def counting(path: str, gzipped: bool, *rest: Any) -> tuple[int, str]:
         calls.append(path)
-        return real(path, gzipped)
+        return real(path, gzipped, *rest)
 
     monkeypatch.setattr(local, "hash_stored", counting)
     return calls

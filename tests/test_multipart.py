@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from faultproxy import FaultProxy
 from flask import Flask
 
+from flask_s3 import multipart
 from flask_s3.apply import apply_plan
 from flask_s3.errors import ApplyError
 from flask_s3.multipart import MAX_PARTS, MIB, part_size
@@ -103,3 +106,69 @@ def test_leftover_parts_under_our_roots_are_aborted(s3_env, bucket_name, site, s
     ids = {u["UploadId"] for u in remaining}
     assert left["UploadId"] not in ids
     assert foreign["UploadId"] in ids  # not under our static roots: not ours to touch
+
+
+def test_parts_in_flight_are_bounded(
+    s3_env, bucket_name, site, s3_client, monkeypatch: pytest.MonkeyPatch
+):
+    root, app = site
+    monkeypatch.setattr(multipart, "PARTS_IN_FLIGHT", 2)
+    (root / "static/video.mp4").write_bytes(os.urandom(4 * 8 * MIB + 1))  # five parts
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def hold(head: bytes, body: bytes) -> str:
+        if b"partNumber=" not in head.split(b"\r\n", 1)[0]:
+            return "pass"
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.3)  # long enough for every part the client lets go to arrive
+        with lock:
+            active[0] -= 1
+        return "pass"
+
+    proxy = FaultProxy(s3_env.port or 0, judge=hold)
+    try:
+        deploy(spec_for(proxy.endpoint_url, bucket_name), app)
+    finally:
+        proxy.close()
+    assert most[0] == 2  # side by side, never more than allowed
+    stored = s3_client.get_object(Bucket=bucket_name, Key="static/video.mp4")["Body"].read()
+    assert stored == (root / "static/video.mp4").read_bytes()
+
+
+def test_a_part_damaged_on_the_way_fails_as_such(s3_env, bucket_name, site, s3_client):
+    """S3 refuses a part whose bytes do not match its Content-MD5: the upload is aborted and
+    reported as the store's refusal, not as a file that changed (it did not)."""
+    _, app = site
+    proxy = FaultProxy(s3_env.port or 0)
+    try:
+        proxy.policy = lambda m, p, n: "corrupt" if m == "PUT" and "partNumber=2" in p else "pass"
+        with pytest.raises(ApplyError) as info:
+            deploy(spec_for(proxy.endpoint_url, bucket_name), app)
+    finally:
+        proxy.close()
+    failed = info.value.report.failed  # type: ignore[attr-defined]
+    assert "BadDigest" in str(failed["static/video.mp4"])
+    assert "changed since the plan" not in str(failed["static/video.mp4"])
+    assert s3_client.list_multipart_uploads(Bucket=bucket_name).get("Uploads", []) == []
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket_name).get("Contents", [])]
+    assert "static/video.mp4" not in keys
+
+
+def test_a_file_cut_short_after_the_plan_is_refused(s3_env, bucket_name, site, s3_client):
+    """Shorter than planned: the part would fall short of its Content-Length and wait for
+    bytes that never come. It fails at once as a changed file, and nothing is stored."""
+    root, app = site
+    spec = spec_for(s3_env.endpoint_url, bucket_name)
+    store = open_store(spec)
+    snap = snapshot(spec, app, store)
+    os.truncate(root / "static/video.mp4", 10 * MIB)  # the second part loses most of its bytes
+    started = time.monotonic()
+    with pytest.raises(ApplyError) as info:
+        apply_plan(snap.plan, spec, snap.local, store, remote=snap.remote)
+    assert time.monotonic() - started < 20  # not a read timeout
+    failed = info.value.report.failed  # type: ignore[attr-defined]
+    assert "changed since the plan" in str(failed["static/video.mp4"])
+    assert s3_client.list_multipart_uploads(Bucket=bucket_name).get("Uploads", []) == []

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError, StoreUnreachable, is_retryable
+from .filerange import FileRange
 from .store import MAX_ANSWER, MAX_OBJECT, Body, ListingCheck, ObjectInfo, Sink
 from .target import Target
 
@@ -494,7 +495,10 @@ class FastStore:
                     raise self._too_large(method, url, length, MAX_ANSWER)
                 data = reader.read(length) if length and method != "HEAD" else b""
                 return Response(status, data, {k.lower(): v for k, v in answer_headers.items()})
-        conn.send(payload)
+        if isinstance(payload, FileRange) and type(sock) is socket.socket:  # plain TCP, no TLS
+            payload.send_to(sock)  # page cache to socket, not through Python
+        else:
+            conn.send(payload)
         return None
 
     # -- the Store calls -------------------------------------------------------------------
