@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.proxy import DelayProxy, critical_path
 from clirun import flask_s3
+
+from bench.proxy import DelayProxy, critical_path
 
 # Long enough that one wave's requests, started a few ms apart on a busy machine, still overlap.
 RTT_MS = 150
