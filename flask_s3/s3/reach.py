@@ -50,7 +50,9 @@ def first_contact(store: Store) -> None:
     if isinstance(store, FastStore):
         host = store.target.host
         try:
-            connection, _ = store.connections.take(host)
+            # a connection of its own: an idle one the warm-up just opened proves nothing new,
+            # and the pool would end up one short
+            connection = store.connections.open_new(host)
         except FAST_FAILURES as exc:
             raise _unreachable(exc, store.endpoint) from None
         except (OSError, ValueError):
