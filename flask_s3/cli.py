@@ -187,11 +187,12 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .memory import fewer_arenas
+    from .memory import fewer_arenas, fewer_collections
     from .s3.reach import open_early
     from .spec import load_spec
 
     fewer_arenas()  # before the first thread
+    fewer_collections()
     spec = load_spec(spec_path)
     # connecting overlaps the imports (ours and the app's); nothing listening is said after
     # the app loaded
