@@ -209,6 +209,14 @@ def target_lines(results: Any, tools: list[str], scale_files: list[int], large: 
                         f"**{verdict}**, x{growth:.1f} time for x{files:.0f} files "
                         f"({a:.2f} s -> {b:.2f} s)"
                     )
+    own = getattr(results, "import_ms", {}).get("own")
+    if own is not None:
+        verdict = "met" if own < 50 else "MISSED"
+        out.append(
+            f"- flask_s3's own import on the no-op path < 50 ms (`-X importtime`): **{verdict}**, "
+            f"{own:.0f} ms ({results.import_ms['with_deps']:.0f} ms with what it imports "
+            "beyond Flask; bench/importtime.py)"
+        )
     if large and any(k[0] == large for k in results.samples):
         out.append(_ratio_target(results, large, ["aws s3 cp"], "cold", 1.1, "aws s3 cp"))
         good = results.good(large, "flask-s3", "cold")

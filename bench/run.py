@@ -88,6 +88,7 @@ class Results:
     samples: dict[tuple[str, str, str], list[Sample]] = field(default_factory=dict)
     elapsed: dict[str, float] = field(default_factory=dict)  # profile -> seconds
     plan_rss: dict[str, float] = field(default_factory=dict)  # section -> MB
+    import_ms: dict[str, float] = field(default_factory=dict)  # bench/importtime.py's numbers
 
     def add(self, tree: str, tool: str, phase: str, sample: Sample) -> None:
         self.samples.setdefault((tree, tool, phase), []).append(sample)
@@ -454,6 +455,16 @@ def plan_peak_rss(server: LocalS3, app_dir: Path) -> float:
     return plan_rss(target)
 
 
+def no_op_imports(server: LocalS3, app_dir: Path) -> dict[str, float]:
+    """flask-s3's own import time (ms) on a no-op apply of the tree (bench/importtime.py)."""
+    from .importtime import measure
+
+    target = fresh_target(server, app_dir)
+    argv, env = command("flask-s3", target)
+    subprocess.run(argv, cwd=app_dir, env=env, capture_output=True, check=False)
+    return measure(argv[1:], env, str(app_dir))
+
+
 PROFILES = ("loopback", "latency", "latency-scale", "scale", "large")
 
 
@@ -567,6 +578,7 @@ def main() -> int:
                 results.plan_rss["loopback/small"] = plan_peak_rss(
                     server, WORK / "trees" / shapes["small"].name
                 )
+                results.import_ms = no_op_imports(server, WORK / "trees" / shapes["webapp"].name)
                 urls = url_for_bench()
             elif profile == "latency":
                 proxy = DelayProxy("127.0.0.1", server.port or 0, args.rtt_ms).start()

@@ -187,15 +187,18 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .memory import fewer_arenas
+    from .memory import fewer_arenas, fewer_collections
     from .s3.reach import open_early
-    from .snapshot import snapshot, write_fingerprint_manifest
     from .spec import load_spec
 
     fewer_arenas()  # before the first thread
+    fewer_collections()
     spec = load_spec(spec_path)
-    # connecting overlaps the app's import; nothing listening is said after the app loaded
+    # connecting overlaps the imports (ours and the app's); nothing listening is said after
+    # the app loaded
     opened = open_early(spec)
+    from .snapshot import snapshot, write_fingerprint_manifest
+
     app, target = resolve_app(spec, app_import)
     store = opened()
     snap = snapshot(
@@ -343,11 +346,7 @@ def apply(
     With --plan PLAN.json, apply that saved plan if it still holds. SPEC (and --app) are
     still required: a plan file is data, the spec and the app are never taken from it.
     """
-    from .deploy import deploy
     from .interrupt import deferred, exit_code, requested
-    from .plan import Plan, read_plan_file
-    from .render import summary_line
-    from .snapshot import check_plan_origin
 
     if not spec_path:
         raise click.UsageError(
@@ -356,11 +355,17 @@ def apply(
         )
     saved = None
     if plan_path:
+        from .plan import Plan, read_plan_file
+        from .snapshot import check_plan_origin
+
         saved = Plan.from_dict(read_plan_file(plan_path))
         # Before anything is imported or sent: a plan made from another spec or app is stale.
         check_plan_origin(saved, spec_path, app_import)
         force_refresh = saved.options.force_refresh
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
+    # imported once the first connections are on their way (take_snapshot)
+    from .deploy import deploy
+    from .render import summary_line
 
     announced: list[Plan] = []
 

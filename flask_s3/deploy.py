@@ -5,6 +5,20 @@ ends there: a no-op stays read-only and takes no lock. As soon as there is somet
 the lock is taken (waiting a bounded time for another apply to finish), the bucket is gathered
 again and a new plan is made under the lock; that plan, or a saved one checked against it, is
 carried out. Terraform takes its state lock before refreshing for the same reason.
+
+What the lock costs at a distance: three round trips (its PUT, the look under it, the DELETE at the
+end), beside the no-op's two (connect, one wave of listings + manifest + policy). The look under
+the lock cannot be skipped or sent beside the PUT: requests sent side by side are served in any
+order, so a listing sent with the PUT may be served before another apply's last uploads and its
+release, and the plan would miss them (a lost write, which tests/test_converge.py and the soak look
+for). Checking only the manifest's ETag after the PUT is no cheaper (still a round trip) and not
+safe: the first wave's listing may be served before another apply's uploads and the manifest GET
+beside it after that apply's manifest write, so an unchanged manifest does not prove an unchanged
+listing. A one-round-trip lock needs an order the store keeps: release by overwriting the lock with
+a unique "released" body instead of deleting it (no ABA), read the lock ahead of each listing on
+the same connection (HTTP/1.1 pipelining; a server answers one connection's requests in order), and
+take it with ``If-Match`` on the ETag those reads agreed on. That changes the lock's format for
+every version in the field and is not done here.
 """
 
 from __future__ import annotations

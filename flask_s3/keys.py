@@ -9,9 +9,11 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported by the app itself, after the first connections opened
+    from flask import Flask
 
 FILENAME_SUFFIX = "/<path:filename>"
 

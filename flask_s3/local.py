@@ -9,9 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
-
-from flask import Flask
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import headers as hdr
 from .contenttypes import content_type, type_matches
@@ -28,6 +26,9 @@ from .keys import (
 from .parts import digest_file
 from .spec import Spec
 from .sri import cors_warning, module_reason, sri_of_digest, sri_value
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 CHUNK = 1024 * 1024
 

@@ -13,6 +13,7 @@ import sys
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 ARENAS = 2
+COLLECT_EVERY = 50_000  # net container allocations between young collections (default 700)
 
 
 def fewer_arenas() -> None:
@@ -27,3 +28,22 @@ def fewer_arenas() -> None:
     except (OSError, AttributeError):
         return  # musl and other C libraries have no mallopt
     mallopt(M_ARENA_MAX, ARENAS)
+
+
+def fewer_collections() -> None:
+    """Collect cyclic garbage less often during a command, and not once more at its exit.
+
+    A plan allocates many objects that live until the end (modules, inventory records, listing
+    answers) and makes few reference cycles. Python's default collects every 700 net container
+    allocations, and each older-generation pass walks every live object again: measured on a
+    2,000-file no-op, 10-15% of the run's CPU went into collections that freed next to nothing.
+    At exit the interpreter walks everything once more; objects frozen by then are left to the
+    process's end, which returns their memory anyway (finalizers at exit were never promised).
+    """
+    import atexit
+    import gc
+
+    if gc.get_threshold()[0] >= COLLECT_EVERY:
+        return  # done already (commands run in one process, as tests run them)
+    gc.set_threshold(COLLECT_EVERY, 20, 20)
+    atexit.register(gc.freeze)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,19 +74,15 @@ def gather_remote(
     else:
         prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
     inventory = RemoteInventory(region=store.region)
-    # No HEAD first: the listing's first answer says whether the bucket is there (and whose
-    # it is), one round trip sooner; the manifest and the settings are read meanwhile.
+    # No HEAD first: the listing's answer says whether the bucket is there (and whose it is);
+    # the manifest and the settings are read in the same wave. Their answers count only once
+    # the listing found the bucket: for a missing or foreign bucket they are dropped unread
+    # (reads, so asking early costs nothing but the round trip it saves).
     with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(_try_read_manifest, store, manifest_key)
-        settings: list[Future[tuple[Any, Any]]] = []
+        settings = pool.submit(read_settings, store, spec)
         try:
-            # Bucket settings only once the bucket is known to be there.
-            listed = list_everything(
-                store,
-                prefixes,
-                hints,
-                lambda: settings.append(pool.submit(read_settings, store, spec)),
-            )
+            listed = list_everything(store, prefixes, hints)
         except StoreError as exc:
             if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
                 return RemoteInventory(exists=False, region=store.region)
@@ -94,9 +90,7 @@ def gather_remote(
         except (StoreUnreachable, StoreCredentialsError) as exc:
             raise describe_error(exc, "list", store.bucket) from None
         fetched = early.result()
-        inventory.cors, inventory.policy = (
-            settings[0].result() if settings else read_settings(store, spec)
-        )
+        inventory.cors, inventory.policy = settings.result()
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj

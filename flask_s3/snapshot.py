@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
 from .errors import PlanError, Problem, SpecError, StalePlanError
 from .keys import normalize_prefix
 from .listing import local_key_hints
@@ -25,6 +23,8 @@ from .safe_output import term_safe
 from .spec import Spec
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from .s3.store import Store
     from .templates import TemplateScan
 
@@ -164,11 +164,12 @@ def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) ->
 
     An explicit step of ``plan`` and ``apply`` (and ``create_all``), after the snapshot.
     """
-    from .fingerprint import write_manifest_file
     from .local import fingerprint_manifest
 
     path = fingerprint_manifest(app, spec)
     if path is not None:
+        from .fingerprint import write_manifest_file  # its CSS/JS parts: only when needed
+
         try:
             write_manifest_file(path, local.names, local.integrity)
         except OSError as exc:

@@ -164,5 +164,7 @@ def test_connections_open_while_the_app_imports(
     finally:
         proxy.close()
     began, ended = map(float, (tmp_path / "import-times").read_text().split())
-    during = [t for t in proxy.accepted if began <= t <= ended]
-    assert len(during) >= 2, (began, ended, proxy.accepted)  # the check and the first wave
+    # the check and the first wave connect before the app's import is over (before it even
+    # starts, now that Flask itself is first imported by the app): they never wait for it
+    early = [t for t in proxy.accepted if t <= ended]
+    assert len(early) >= 2, (began, ended, proxy.accepted)

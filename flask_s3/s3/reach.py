@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -49,7 +50,9 @@ def first_contact(store: Store) -> None:
     if isinstance(store, FastStore):
         host = store.target.host
         try:
-            connection, _ = store.connections.take(host)
+            # a connection of its own: an idle one the warm-up just opened proves nothing new,
+            # and the pool would end up one short
+            connection = store.connections.open_new(host)
         except FAST_FAILURES as exc:
             raise _unreachable(exc, store.endpoint) from None
         except (OSError, ValueError):
@@ -115,8 +118,9 @@ def open_early(spec: Spec) -> Callable[[], Store]:
     def run() -> None:
         try:
             store = open_store(spec)
-            check_endpoint(store)
-            warm_up(store, WARM_CONNECTIONS)
+            # the endpoint check's own connection and the warm ones, all in one round trip
+            with warming(store, WARM_CONNECTIONS - 1):
+                check_endpoint(store)
         except BaseException as exc:  # handed to the caller's thread, raised there
             done.set_exception(exc)
         else:
@@ -126,25 +130,34 @@ def open_early(spec: Spec) -> Callable[[], Store]:
     return done.result
 
 
-def warm_up(store: Store, count: int) -> None:
-    """Up to ``count`` connections opened side by side and left idle for the first requests."""
+@contextmanager
+def warming(store: Store, count: int) -> Iterator[None]:
+    """Up to ``count`` connections opened side by side (beside the block) and left idle.
+
+    They are opened while the block runs (the endpoint check connects too), so the whole set
+    costs one round trip, not one for the check and one more for the rest; the block's error
+    wins, and the warm connections are waited for either way.
+    """
     from .fast import FastStore
 
-    if not isinstance(store, FastStore):
-        return  # botocore's pool opens its own, on first use
-    pool = store.connections
-    host = store.target.host
-    count = min(count, pool.target.pool_size)
+    threads: list[threading.Thread] = []
+    if isinstance(store, FastStore):  # botocore's pool opens its own, on first use
+        pool = store.connections
+        host = store.target.host
 
-    def connect() -> None:
-        try:
-            connection = pool.open_new(host)
-        except (OSError, ValueError):
-            return  # the requests themselves will meet it, with their retries
-        pool.give_back(host, connection)
+        def connect() -> None:
+            try:
+                connection = pool.open_new(host)
+            except (OSError, ValueError):
+                return  # the requests themselves will meet it, with their retries
+            pool.give_back(host, connection)
 
-    threads = [threading.Thread(target=connect, daemon=True) for _ in range(count - 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        count = min(count, pool.target.pool_size - 1)
+        threads = [threading.Thread(target=connect, daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join()

@@ -1,0 +1,65 @@
+"""Round trips at a distance: a no-op is connect + one wave; a small change adds the lock's and
+the upload's waves, nothing more. Measured behind the bench's delay proxy (tests/test_bench_proxy
+tests the proxy itself), counted as the longest chain of exchanges that could not overlap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clirun import flask_s3
+
+from bench.proxy import DelayProxy, critical_path
+
+# Long enough that one wave's requests, started a few ms apart on a busy machine, still overlap.
+RTT_MS = 150
+
+
+def _chain(proxy: DelayProxy) -> tuple[int, list[str]]:
+    window = proxy.take()
+    labels = [f"{e.start:.3f}-{e.end:.3f} {e.label}" for e in window.exchanges]
+    return critical_path([(e.start, e.end) for e in window.exchanges]), labels
+
+
+def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
+    tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
+) -> None:
+    s3_client.create_bucket(Bucket=bucket_name)
+    static = tmp_path / "static"
+    for folder in ("css", "js", "img/icons"):
+        (static / folder).mkdir(parents=True)
+        for i in range(3):
+            (static / folder / f"f{i}.txt").write_text(f"{folder} {i}")
+    (tmp_path / "app.py").write_text(
+        "from flask import Flask\napp = Flask(__name__, static_folder='static')\n"
+    )
+    proxy = DelayProxy("127.0.0.1", s3_env.port or 0, RTT_MS).start()
+    try:
+        for name, endpoint in (("direct", s3_env.endpoint_url), ("far", proxy.endpoint_url)):
+            (tmp_path / f"{name}.yaml").write_text(
+                f'version: 1\napp: "app:app"\n'
+                f"bucket: {{name: {bucket_name}, endpoint_url: {endpoint}}}\n"
+            )
+        first = flask_s3(tmp_path, "apply", "direct.yaml")
+        assert first.returncode == 0, first.stderr
+
+        proxy.take()
+        noop = flask_s3(tmp_path, "apply", "far.yaml")
+        assert noop.returncode == 0, noop.stderr
+        assert "No changes" in noop.stderr + noop.stdout
+        chain, labels = _chain(proxy)
+        # connect, then the listing, the manifest and the bucket policy side by side
+        assert chain == 2, labels
+        assert not any("lock.json" in label for label in labels), labels  # read-only
+
+        (static / "css" / "f0.txt").write_text("changed")
+        change = flask_s3(tmp_path, "apply", "far.yaml")
+        assert change.returncode == 0, change.stderr
+        chain, labels = _chain(proxy)
+        # connect, first look, lock, the look under the lock, upload, manifest, unlock
+        assert chain <= 7, labels
+        assert any("PUT" in label and "lock.json" in label for label in labels), labels
+    finally:
+        proxy.stop()
+    stored = s3_client.get_object(Bucket=bucket_name, Key="static/css/f0.txt")["Body"].read()
+    assert stored == b"changed"
