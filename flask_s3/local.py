@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import BinaryIO
 
 from flask import Flask
@@ -114,9 +115,10 @@ def scan_sources(
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
-    caches: list[tuple[HashCache, set[str]]] = []
-    cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
-    spelled: dict[str, tuple[str, str]] = {}  # logical key -> (endpoint, relpath as on disk)
+    caches: list[tuple[HashCache, set[str], str]] = []  # (hash cache, relpaths seen, endpoint)
+    # logical key -> (its folder's index in ``caches``, relpath as on disk): one small tuple
+    # per file, not two (a 200,000-file tree holds them all until the hashing)
+    origin: dict[str, tuple[int, str]] = {}
     clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
@@ -129,26 +131,27 @@ def scan_sources(
         never = never_upload(source.folder, spec, manifest)
         cache = HashCache(source.folder)
         seen: set[str] = set()
-        caches.append((cache, seen))
+        slot = len(caches)
+        caches.append((cache, seen, source.endpoint))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
             logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
-            if logical in files and spelled[logical] != (source.endpoint, relpath):
-                if spelled[logical][0] == source.endpoint:  # same folder, another spelling
+            first = origin.get(logical)  # set with files[logical]
+            if first is not None:
+                endpoint = caches[first[0]][2]
+                if endpoint == source.endpoint and first[1] != relpath:  # another spelling
                     clashes.append((logical, files[logical], path))
                     continue
-            if logical in files:
                 inventory.warnings.append(
                     f"{logical}: served by two static folders; the first wins "
                     f"({source.endpoint} is shadowed)"
                 )
                 continue
             files[logical] = path
-            spelled[logical] = (source.endpoint, relpath)
-            cached[logical] = (cache, relpath)
+            origin[logical] = (slot, relpath)
             seen.add(relpath)
     if clashes:
         raise normalisation_clash(clashes)
@@ -182,7 +185,9 @@ def scan_sources(
             inventory.warnings.append(problem)
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
-        key = join_key(prefix, stored)
+        # The listing and the manifest hold the same keys and MD5s (interned there too): one
+        # string each in a big plan instead of three.
+        key = intern(join_key(prefix, stored))
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
@@ -193,12 +198,13 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                cached.get(logical),
+                (caches[origin[logical][0]][0], origin[logical][1]),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
         except OSError as exc:
             raise unreadable(path, exc) from None
+        object.__setattr__(asset, "md5", intern(asset.md5))
         shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
         if shared is not asset.headers:
             # One dict per distinct header set, not per file (a tree has a handful): frozen
@@ -206,7 +212,7 @@ def scan_sources(
             object.__setattr__(asset, "headers", shared)
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
-    for cache, seen in caches:
+    for cache, seen, _ in caches:
         cache.save(seen)
     return inventory
 
