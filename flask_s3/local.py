@@ -22,6 +22,7 @@ from .hashcache import HashCache
 from .keys import (
     StaticSource,
     join_key,
+    key_filename,
     normalize_prefix,
     static_key,
     static_sources,
@@ -132,11 +133,16 @@ def scan_sources(
         cache = HashCache(source.folder)
         seen: set[str] = set()
         slot = len(caches)
+        base = source.url_path.strip("/")
         caches.append((cache, seen, source.endpoint))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
-            logical = static_key("", source.url_path, relpath)
+            name = key_filename(relpath)
+            if base and name:  # key_filename strips the slashes: static_key's answer, quicker
+                logical = f"{base}/{name}"
+            else:
+                logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
             first = origin.get(logical)  # set with files[logical]
@@ -187,7 +193,8 @@ def scan_sources(
         stored = inventory.names.get(logical, logical)
         # The listing and the manifest hold the same keys and MD5s (interned there too): one
         # string each in a big plan instead of three.
-        key = intern(join_key(prefix, stored))
+        plain = prefix and stored and stored[0] != "/" and stored[-1] != "/"
+        key = intern(f"{prefix}/{stored}" if plain else join_key(prefix, stored))
         try:
             asset = inventory.assets[key] = build_asset(
                 key,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-from sys import intern
 from typing import Any
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
 from .errors import StoreError
-from .store import ObjectInfo
+from .store import ObjectInfo, listed
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 XMLNS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -59,9 +58,7 @@ def _contents(root: ET.Element, decode: Any) -> Iterator[ObjectInfo]:
                 size = child.text
             elif tag == _ETAG:
                 etag = child.text
-        # Interned: the local scan and the manifest hold the same keys and MD5s, and a
-        # 200,000-file plan keeps one copy of each instead of three (and compares by identity).
-        yield ObjectInfo(intern(decode(key or "")), int(size or 0), intern((etag or "").strip('"')))
+        yield listed(decode(key or ""), int(size or 0), etag or "")
 
 
 def error_of(data: bytes) -> tuple[str, str, str]:
