@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 FORMAT = 2  # 1 kept a list per file
@@ -111,7 +112,8 @@ class HashCache:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("v") == FORMAT and isinstance(data["files"], dict):
-                self.entries = data["files"]
+                # keys interned: the scan's relative paths are the same strings (local.py)
+                self.entries = {intern(k): v for k, v in data["files"].items()}
                 self.written_ns = int(data["written_ns"])
         except (OSError, ValueError, KeyError, TypeError):
             self.entries = {}
@@ -152,7 +154,7 @@ class HashCache:
         """Write the cache (atomically) if it changed; drop entries for files gone."""
         if self.path is None:
             return
-        if set(self.entries) - keep:
+        if any(k not in keep for k in self.entries):  # no set of 200,000 keys at the peak
             self.entries = {k: v for k, v in self.entries.items() if k in keep}
             self.dirty = True
         if not self.dirty and self.written_ns:

@@ -117,9 +117,10 @@ def scan_sources(
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
     caches: list[tuple[HashCache, set[str], str]] = []  # (hash cache, relpaths seen, endpoint)
-    # logical key -> (its folder's index in ``caches``, relpath as on disk): one small tuple
-    # per file, not two (a 200,000-file tree holds them all until the hashing)
-    origin: dict[str, tuple[int, str]] = {}
+    # logical key -> relpath as on disk, and its folder's index in ``caches`` when not the
+    # first: no tuple per file (a 200,000-file tree holds them all until the hashing)
+    relpaths: dict[str, str] = {}
+    slots: dict[str, int] = {}
     clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
@@ -140,15 +141,16 @@ def scan_sources(
                 continue
             name = key_filename(relpath)
             if base and name:  # key_filename strips the slashes: static_key's answer, quicker
-                logical = f"{base}/{name}"
+                # interned: without a prefix it is the key, a string the listing holds already
+                logical = intern(f"{base}/{name}")
             else:
                 logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
-            first = origin.get(logical)  # set with files[logical]
+            first = relpaths.get(logical)  # set with files[logical]
             if first is not None:
-                endpoint = caches[first[0]][2]
-                if endpoint == source.endpoint and first[1] != relpath:  # another spelling
+                endpoint = caches[slots.get(logical, 0)][2]
+                if endpoint == source.endpoint and first != relpath:  # another spelling
                     clashes.append((logical, files[logical], path))
                     continue
                 inventory.warnings.append(
@@ -157,7 +159,9 @@ def scan_sources(
                 )
                 continue
             files[logical] = path
-            origin[logical] = (slot, relpath)
+            relpaths[logical] = relpath
+            if slot:
+                slots[logical] = slot
             seen.add(relpath)
     if clashes:
         raise normalisation_clash(clashes)
@@ -205,7 +209,7 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                (caches[origin[logical][0]][0], origin[logical][1]),
+                (caches[slots.get(logical, 0)][0], relpaths[logical]),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
@@ -447,7 +451,8 @@ def walk_static(
         for entry in entries:
             if entry.name.startswith(".") and not include_hidden:
                 continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            # interned: the hash cache's keys are the same strings (hashcache.py)
+            rel = intern(f"{rel_dir}/{entry.name}" if rel_dir else entry.name)
             if entry.is_symlink():
                 if not os.path.exists(entry.path):  # dangling, or a loop of links
                     inventory.warnings.append(
