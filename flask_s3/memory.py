@@ -8,8 +8,11 @@ with ``MALLOC_ARENA_MAX=2``). Python's own small-object allocator is untouched b
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 ARENAS = 2
@@ -27,3 +30,22 @@ def fewer_arenas() -> None:
     except (OSError, AttributeError):
         return  # musl and other C libraries have no mallopt
     mallopt(M_ARENA_MAX, ARENAS)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector paused while inventories are built, then as before.
+
+    A 200,000-file plan allocates about a million objects that live until the end (assets,
+    listed objects, manifest entries), none of them in a reference cycle; each collection
+    walks them all again. Measured: a quarter of the no-op's CPU (11.4 -> 8.3 s). Memory does
+    not grow: reference counting frees everything but cycles, and the few cycles made
+    meanwhile (threads, futures) are collected once it runs again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
