@@ -8,6 +8,7 @@ import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from sys import intern
 from typing import BinaryIO
@@ -116,7 +117,7 @@ def scan_sources(
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
-    caches: list[tuple[HashCache, set[str], str]] = []  # (hash cache, relpaths seen, endpoint)
+    caches: list[tuple[HashCache, str]] = []  # (hash cache, endpoint) of each folder
     # logical key -> relpath as on disk, and its folder's index in ``caches`` when not the
     # first: no tuple per file (a 200,000-file tree holds them all until the hashing)
     relpaths: dict[str, str] = {}
@@ -132,10 +133,9 @@ def scan_sources(
             continue
         never = never_upload(source.folder, spec, manifest)
         cache = HashCache(source.folder)
-        seen: set[str] = set()
         slot = len(caches)
         base = source.url_path.strip("/")
-        caches.append((cache, seen, source.endpoint))
+        caches.append((cache, source.endpoint))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
@@ -149,7 +149,7 @@ def scan_sources(
                 continue
             first = relpaths.get(logical)  # set with files[logical]
             if first is not None:
-                endpoint = caches[slots.get(logical, 0)][2]
+                endpoint = caches[slots.get(logical, 0)][1]
                 if endpoint == source.endpoint and first != relpath:  # another spelling
                     clashes.append((logical, files[logical], path))
                     continue
@@ -162,7 +162,6 @@ def scan_sources(
             relpaths[logical] = relpath
             if slot:
                 slots[logical] = slot
-            seen.add(relpath)
     if clashes:
         raise normalisation_clash(clashes)
     content: dict[str, bytes] = {}
@@ -223,9 +222,14 @@ def scan_sources(
             object.__setattr__(asset, "headers", shared)
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
-    for cache, seen, _ in caches:
-        cache.save(seen)
+    for slot, (cache, _) in enumerate(caches):
+        cache.save(partial(scanned_in, relpaths, slots, slot))
     return inventory
+
+
+def scanned_in(relpaths: dict[str, str], slots: dict[str, int], slot: int) -> set[str]:
+    """The relative paths scanned in the folder ``slot`` (its hash cache keeps only those)."""
+    return {rel for logical, rel in relpaths.items() if slots.get(logical, 0) == slot}
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:

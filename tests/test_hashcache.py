@@ -103,3 +103,28 @@ def test_an_entry_for_the_gzip_bytes_does_not_stand_for_the_raw_bytes(tmp_path, 
     static = tmp_path / "static"
     assert counted.count(str(static / "b.js")) == 2  # once per mode
     assert counted.count(str(static / "c.png")) == 1  # never gzipped: one mode, hashed once
+
+
+def cached_paths(folder: Path) -> set[str]:
+    from flask_s3.hashcache import HashCache
+
+    return set(HashCache(folder).entries)
+
+
+def test_the_cache_forgets_files_that_are_gone_or_excluded(tmp_path, counted):
+    app = make_tree(tmp_path)
+    static = tmp_path / "static"
+    scan_app(app, SPEC)
+    assert cached_paths(static) == {"a.css", "b.js", "c.png"}
+    scan_app(app, SPEC)  # every entry used: the file is left as it is
+    assert cached_paths(static) == {"a.css", "b.js", "c.png"}
+    (static / "a.css").unlink()
+    scan_app(app, SPEC)
+    assert cached_paths(static) == {"b.js", "c.png"}
+    excluding = Spec(
+        bucket=BucketSpec(name="bucket"),
+        assets=AssetsSpec(gzip=GzipSpec(enabled=True), exclude=("static/c.png",)),
+    )
+    scan_app(app, excluding)
+    assert cached_paths(static) == {"b.js"}
+    assert len(counted) == 3  # nothing hashed twice meanwhile
