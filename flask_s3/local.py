@@ -196,8 +196,10 @@ def scan_sources(
         stored = inventory.names.get(logical, logical)
         # The listing and the manifest hold the same keys and MD5s (interned there too): one
         # string each in a big plan instead of three.
-        plain = prefix and stored and stored[0] != "/" and stored[-1] != "/"
-        key = intern(f"{prefix}/{stored}" if plain else join_key(prefix, stored))
+        if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
+            key = intern(f"{prefix}/{stored}" if prefix else stored)
+        else:
+            key = intern(join_key(prefix, stored))
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
