@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_s3.headers import http_date, to_put_params
-from flask_s3.s3 import fast
+from flask_s3.s3 import signed
 from flask_s3.s3.boto import BotoStore
-from flask_s3.s3.fast import FastStore, Response
+from flask_s3.s3.fast import FastStore
 from flask_s3.s3.resolve import boto_client, open_store, prepared_request, target_of
+from flask_s3.s3.transport import Response
 from flask_s3.spec import BucketSpec, Spec
 
 ACCESS, SECRET, TOKEN = (
@@ -102,7 +103,7 @@ def fast_request(
         return Response(200, reply, {})
 
     monkeypatch.setattr(store, "_exchange", exchange)
-    monkeypatch.setattr(fast, "clock", lambda: stamp)
+    monkeypatch.setattr(signed, "clock", lambda: stamp)
     result = call(store)
     if hasattr(result, "__next__"):
         list(result)
