@@ -102,7 +102,7 @@ def fast_request(
             reply = b"<Result><UploadId>u-1/x</UploadId><ETag>&quot;e-2&quot;</ETag></Result>"
         return Response(200, reply, {})
 
-    monkeypatch.setattr(store, "_exchange", exchange)
+    monkeypatch.setattr(store.requests.http, "exchange", exchange)
     monkeypatch.setattr(signed, "clock", lambda: stamp)
     result = call(store)
     if hasattr(result, "__next__"):
@@ -484,7 +484,7 @@ def test_remembered_decisions_hold_no_secret_and_follow_the_environment(
     env.setattr(resolve, "boto_client", no_botocore)
     again = open_store(spec)
     assert isinstance(again, FastStore) and again.target == first.target
-    frozen = again.signer.credentials.get_frozen_credentials()
+    frozen = again.requests.signer.credentials.get_frozen_credentials()
     assert (frozen.access_key, frozen.token) == (ACCESS, TOKEN)
     env.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")  # any input botocore reads: asked again
     with pytest.raises(AssertionError, match="botocore consulted"):

@@ -23,20 +23,54 @@ from urllib.parse import quote
 from ..headers import META_PREFIX, STANDARD
 from . import xmlcodec
 from .errors import StoreError
-from .signed import SignedRequests
+from .signed import Redirect, SignedRequests
 from .store import Body, ListingCheck, ObjectInfo, Sink
+from .target import Target
+from .transport import _Connections
 
 HTTP_NAMES = {"Website-Redirect-Location": "x-amz-website-redirect-location"}
 
 
-class FastStore(SignedRequests):
-    """The Store protocol over http.client, for one bucket."""
+class FastStore:
+    """The Store protocol over http.client, for one bucket: its calls as signed requests."""
 
     kind = "fast"
 
+    def __init__(
+        self,
+        bucket: str,
+        target: Target,
+        credentials: Any,
+        *,
+        expected_owner: str | None = None,
+        redirect: Redirect | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.requests = SignedRequests(
+            bucket, target, credentials, expected_owner=expected_owner, redirect=redirect
+        )
+
+    @property
+    def target(self) -> Target:
+        """Where the requests go now (a region redirect may change it)."""
+        return self.requests.target
+
+    @property
+    def region(self) -> str:
+        return self.requests.target.region
+
+    @property
+    def endpoint(self) -> str:
+        return self.requests.target.endpoint
+
+    @property
+    def connections(self) -> _Connections:
+        """The warm connections (``reach.py`` opens them while the app imports)."""
+        return self.requests.http.connections
+
     def bucket_exists(self) -> bool:
         try:
-            self.send("HEAD", "", "HeadBucket")
+            self.requests.send("HEAD", "", "HeadBucket")
         except StoreError as exc:
             if exc.status == 404:
                 return False
@@ -46,7 +80,9 @@ class FastStore(SignedRequests):
     def create_bucket(self, region: str, acl: str | None) -> None:
         headers = {"x-amz-acl": acl} if acl else {}
         body = None if region == "us-east-1" else xmlcodec.create_bucket_xml(region)
-        self.send("PUT", "", "CreateBucket", headers=headers, body=body, size=len(body or b""))
+        self.requests.send(
+            "PUT", "", "CreateBucket", headers=headers, body=body, size=len(body or b"")
+        )
 
     def _pages(
         self, prefix: str, delimiter: str = "", start_after: str = "", page_size: int = 1000
@@ -64,7 +100,7 @@ class FastStore(SignedRequests):
             if page_size != 1000:
                 query.append(("max-keys", str(page_size)))
             query.append(("encoding-type", "url"))
-            response = self.send("GET", "", "ListObjectsV2", query=query)
+            response = self.requests.send("GET", "", "ListObjectsV2", query=query)
             try:
                 page = xmlcodec.Page(response.data)
             except ET.ParseError as exc:  # not S3's XML: say so instead of a traceback
@@ -118,7 +154,9 @@ class FastStore(SignedRequests):
             wire["if-none-match"] = "*"
         if acl:
             wire["x-amz-acl"] = acl
-        self.send("PUT", key, "PutObject", headers=wire, body=body, size=size, streaming=True)
+        self.requests.send(
+            "PUT", key, "PutObject", headers=wire, body=body, size=size, streaming=True
+        )
 
     def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         wire = {
@@ -128,7 +166,7 @@ class FastStore(SignedRequests):
         }
         if acl:
             wire["x-amz-acl"] = acl
-        answer = self.send("PUT", key, "CopyObject", headers=wire)
+        answer = self.requests.send("PUT", key, "CopyObject", headers=wire)
         return xmlcodec.text_of(answer.data, "ETag").strip('"')
 
     def create_multipart_upload(
@@ -137,7 +175,7 @@ class FastStore(SignedRequests):
         wire = _wire_headers(headers)
         if acl:
             wire["x-amz-acl"] = acl
-        answer = self.send(
+        answer = self.requests.send(
             "POST", key, "CreateMultipartUpload", query=[("uploads", None)], headers=wire
         )
         return xmlcodec.text_of(answer.data, "UploadId")
@@ -145,7 +183,7 @@ class FastStore(SignedRequests):
     def upload_part(
         self, key: str, upload_id: str, number: int, body: Body, *, size: int, md5_b64: str
     ) -> str:
-        answer = self.send(
+        answer = self.requests.send(
             "PUT",
             key,
             "UploadPart",
@@ -161,7 +199,7 @@ class FastStore(SignedRequests):
         self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> str:
         body = xmlcodec.complete_xml([(n, f'"{etag}"') for n, etag in parts])
-        answer = self.send(
+        answer = self.requests.send(
             "POST",
             key,
             "CompleteMultipartUpload",
@@ -172,7 +210,7 @@ class FastStore(SignedRequests):
         return xmlcodec.text_of(answer.data, "ETag").strip('"')
 
     def abort_multipart_upload(self, key: str, upload_id: str) -> None:
-        self.send("DELETE", key, "AbortMultipartUpload", query=[("uploadId", upload_id)])
+        self.requests.send("DELETE", key, "AbortMultipartUpload", query=[("uploadId", upload_id)])
 
     def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -182,7 +220,7 @@ class FastStore(SignedRequests):
             query: list[tuple[str, str | None]] = [("uploads", None), ("prefix", prefix)]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", id_marker)]
-            answer = self.send("GET", "", "ListMultipartUploads", query=query)
+            answer = self.requests.send("GET", "", "ListMultipartUploads", query=query)
             page, key_marker, id_marker = xmlcodec.uploads_of(answer.data)
             check.page(
                 [k for k, _ in page], [], f"{key_marker}\0{id_marker}" if key_marker else None
@@ -193,7 +231,7 @@ class FastStore(SignedRequests):
 
     def delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
         body = xmlcodec.delete_xml(keys)
-        response = self.send(
+        response = self.requests.send(
             "POST",
             "",
             "DeleteObjects",
@@ -205,20 +243,20 @@ class FastStore(SignedRequests):
         return xmlcodec.delete_errors(response.data)
 
     def delete_object(self, key: str) -> None:
-        self.send("DELETE", key, "DeleteObject")
+        self.requests.send("DELETE", key, "DeleteObject")
 
     def get_object(self, key: str) -> bytes:
-        return self.send("GET", key, "GetObject").data
+        return self.requests.send("GET", key, "GetObject").data
 
     def read_object(self, key: str, sink: Sink) -> dict[str, str]:
-        return head_to_headers(self.send("GET", key, "GetObject", sink=sink).headers)
+        return head_to_headers(self.requests.send("GET", key, "GetObject", sink=sink).headers)
 
     def head_object(self, key: str) -> dict[str, str]:
-        return head_to_headers(self.send("HEAD", key, "HeadObject").headers)
+        return head_to_headers(self.requests.send("HEAD", key, "HeadObject").headers)
 
     def get_bucket_cors(self) -> list[dict[str, Any]] | None:
         try:
-            data = self.send("GET", "", "GetBucketCors", query=[("cors", None)]).data
+            data = self.requests.send("GET", "", "GetBucketCors", query=[("cors", None)]).data
         except StoreError as exc:
             if exc.code in ("NoSuchCORSConfiguration", "NoSuchCors"):
                 return None
@@ -227,7 +265,7 @@ class FastStore(SignedRequests):
 
     def put_bucket_cors(self, rules: Sequence[Mapping[str, Any]]) -> None:
         body = xmlcodec.cors_xml(rules)
-        self.send(
+        self.requests.send(
             "PUT",
             "",
             "PutBucketCors",
@@ -239,7 +277,7 @@ class FastStore(SignedRequests):
 
     def get_bucket_policy(self) -> str | None:
         try:
-            data = self.send("GET", "", "GetBucketPolicy", query=[("policy", None)]).data
+            data = self.requests.send("GET", "", "GetBucketPolicy", query=[("policy", None)]).data
         except StoreError as exc:
             if exc.code in ("NoSuchBucketPolicy", "NoSuchPolicy"):
                 return None
@@ -248,7 +286,7 @@ class FastStore(SignedRequests):
 
     def put_bucket_policy(self, text: str) -> None:
         body = text.encode("utf-8")
-        self.send(
+        self.requests.send(
             "PUT",
             "",
             "PutBucketPolicy",
@@ -259,11 +297,11 @@ class FastStore(SignedRequests):
         )
 
     def delete_bucket_policy(self) -> None:
-        self.send("DELETE", "", "DeleteBucketPolicy", query=[("policy", None)])
+        self.requests.send("DELETE", "", "DeleteBucketPolicy", query=[("policy", None)])
 
     def put_bucket_encryption(self, rule: Mapping[str, Any]) -> None:
         body = xmlcodec.encryption_xml(rule)
-        self.send(
+        self.requests.send(
             "PUT",
             "",
             "PutBucketEncryption",
@@ -275,7 +313,9 @@ class FastStore(SignedRequests):
 
     def get_public_access_block(self) -> dict[str, bool] | None:
         try:
-            data = self.send("GET", "", "GetPublicAccessBlock", query=[("publicAccessBlock", None)])
+            data = self.requests.send(
+                "GET", "", "GetPublicAccessBlock", query=[("publicAccessBlock", None)]
+            )
         except StoreError as exc:
             if exc.code == "NoSuchPublicAccessBlockConfiguration":
                 return None

@@ -24,7 +24,6 @@ from .transport import (
     Response,
     Transport,
     _backoff,
-    _Connections,
     _Partial,
     _Stale,
     _unreachable,
@@ -33,8 +32,8 @@ from .transport import (
 Redirect = Callable[[str], "Target | None"]
 
 
-class SignedRequests(Transport):
-    """Signed S3 requests for one bucket, with botocore's retries; ``FastStore`` adds the calls."""
+class SignedRequests:
+    """Signed S3 requests for one bucket, with botocore's retries, over a ``Transport``."""
 
     def __init__(
         self,
@@ -46,20 +45,15 @@ class SignedRequests(Transport):
         redirect: Redirect | None = None,
     ) -> None:
         self.bucket = bucket
-        self.target = target
+        self.http = Transport(target)
         self.signer = Signer(credentials)
         self.expected_owner = expected_owner
         self.redirect = redirect
-        self.connections = _Connections(target)
         self._redirect_lock = threading.Lock()
 
     @property
-    def region(self) -> str:
-        return self.target.region
-
-    @property
-    def endpoint(self) -> str:
-        return self.target.endpoint
+    def target(self) -> Target:
+        return self.http.target
 
     # -- one request -----------------------------------------------------------------------
 
@@ -142,7 +136,7 @@ class SignedRequests(Transport):
         while True:
             url, _, signed = self.prepare(method, key, query, headers, payload)
             try:
-                response = self._exchange(
+                response = self.http.exchange(
                     method,
                     self.target.host,
                     url,
@@ -210,6 +204,5 @@ class SignedRequests(Transport):
             target = self.redirect(region)
             if target is None:
                 return False
-            self.target = target
-            self.connections = _Connections(target)
+            self.http = Transport(target)
         return True

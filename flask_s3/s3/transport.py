@@ -100,12 +100,13 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
 
 
 class Transport:
-    """HTTP to one endpoint over pooled connections; the S3 layer above sets both fields."""
+    """HTTP to one endpoint over pooled connections: the layer under the signed S3 requests."""
 
-    target: Target
-    connections: _Connections
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.connections = _Connections(target)
 
-    def _exchange(
+    def exchange(
         self,
         method: str,
         netloc: str,
