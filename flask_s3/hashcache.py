@@ -17,7 +17,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 FORMAT = 2  # 1 kept a list per file
@@ -103,6 +106,9 @@ class HashCache:
         self.entries: dict[str, str] = {}
         self.written_ns = 0
         self.dirty = False
+        # entries this scan asked for or added (each file once): when that is all of them, none
+        # is stale and ``save`` needs no set of the files kept
+        self.consulted = 0
         directory = cache_dir()
         if directory is None:
             return
@@ -111,24 +117,23 @@ class HashCache:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("v") == FORMAT and isinstance(data["files"], dict):
-                self.entries = data["files"]
+                # keys interned: the scan's relative paths are the same strings (local.py)
+                self.entries = {intern(k): v for k, v in data["files"].items()}
                 self.written_ns = int(data["written_ns"])
         except (OSError, ValueError, KeyError, TypeError):
             self.entries = {}
 
     def _fields(self, key: str, stat: os.stat_result, mode: str) -> list[str] | None:
         text = self.entries.get(key)
+        if text is not None:
+            self.consulted += 1
         if not isinstance(text, str) or stat.st_mtime_ns > self.written_ns - RACY_NS:
             return None
-        fields = text.split(" ")
-        if len(fields) < 6 or fields[:4] != [
-            str(stat.st_size),
-            str(stat.st_mtime_ns),
-            str(stat.st_ino),
-            mode,
-        ]:
+        # One prefix test for size, mtime, inode and mode: 200,000 files in a big plan.
+        if not text.startswith(f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {mode} "):
             return None
-        if not fields[4].isdigit():
+        fields = text.split(" ")
+        if len(fields) < 6 or not fields[4].isdigit():
             return None
         return fields
 
@@ -149,16 +154,24 @@ class HashCache:
         self, key: str, stat: os.stat_result, mode: str, size: int, md5: str, sri: str | None = None
     ) -> None:
         entry = f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {mode} {size} {md5}"
+        if key not in self.entries:
+            self.consulted += 1
         self.entries[key] = f"{entry} {sri}" if sri is not None else entry
         self.dirty = True
 
-    def save(self, keep: set[str]) -> None:
-        """Write the cache (atomically) if it changed; drop entries for files gone."""
+    def save(self, keep: Callable[[], AbstractSet[str]]) -> None:
+        """Write the cache (atomically) if it changed; drop entries for files gone.
+
+        ``keep()`` gives the relative paths of the files scanned, asked for only when some
+        entry was not consulted: a 200,000-file tree holds no such set at its peak otherwise.
+        """
         if self.path is None:
             return
-        if set(self.entries) - keep:
-            self.entries = {k: v for k, v in self.entries.items() if k in keep}
-            self.dirty = True
+        if self.consulted < len(self.entries):
+            kept = keep()
+            if any(k not in kept for k in self.entries):
+                self.entries = {k: v for k, v in self.entries.items() if k in kept}
+                self.dirty = True
         if not self.dirty and self.written_ns:
             return
         payload = {"v": FORMAT, "written_ns": time.time_ns(), "files": self.entries}

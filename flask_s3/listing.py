@@ -22,6 +22,7 @@ import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from sys import intern
 from typing import TYPE_CHECKING, NamedTuple
 
 from .keys import normalize_prefix, static_key, static_sources
@@ -70,7 +71,8 @@ def local_key_hints(app: Flask, spec: Spec) -> list[str]:
                 if is_dir:
                     stack.append((entry.path, f"{rel}{entry.name}/"))
                 else:
-                    hints.append(f"{base}{rel}{entry.name}")
+                    # interned: the listing's and the scan's keys then share these strings
+                    hints.append(intern(f"{base}{rel}{entry.name}"))
     return hints
 
 

@@ -8,7 +8,9 @@ import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from sys import intern
 from typing import TYPE_CHECKING, BinaryIO
 
 from . import headers as hdr
@@ -19,6 +21,7 @@ from .hashcache import HashCache
 from .keys import (
     StaticSource,
     join_key,
+    key_filename,
     normalize_prefix,
     static_key,
     static_sources,
@@ -116,9 +119,11 @@ def scan_sources(
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
-    caches: list[tuple[HashCache, set[str]]] = []
-    cached: dict[str, tuple[HashCache, str]] = {}  # logical key -> (its folder's cache, relpath)
-    spelled: dict[str, tuple[str, str]] = {}  # logical key -> (endpoint, relpath as on disk)
+    caches: list[tuple[HashCache, str]] = []  # (hash cache, endpoint) of each folder
+    # logical key -> relpath as on disk, and its folder's index in ``caches`` when not the
+    # first: no tuple per file (a 200,000-file tree holds them all until the hashing)
+    relpaths: dict[str, str] = {}
+    slots: dict[str, int] = {}
     clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
@@ -130,28 +135,35 @@ def scan_sources(
             continue
         never = never_upload(source.folder, spec, manifest)
         cache = HashCache(source.folder)
-        seen: set[str] = set()
-        caches.append((cache, seen))
+        slot = len(caches)
+        base = source.url_path.strip("/")
+        caches.append((cache, source.endpoint))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
-            logical = static_key("", source.url_path, relpath)
+            name = key_filename(relpath)
+            if base and name:  # key_filename strips the slashes: static_key's answer, quicker
+                # interned: without a prefix it is the key, a string the listing holds already
+                logical = intern(f"{base}/{name}")
+            else:
+                logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
-            if logical in files and spelled[logical] != (source.endpoint, relpath):
-                if spelled[logical][0] == source.endpoint:  # same folder, another spelling
+            first = relpaths.get(logical)  # set with files[logical]
+            if first is not None:
+                endpoint = caches[slots.get(logical, 0)][1]
+                if endpoint == source.endpoint and first != relpath:  # another spelling
                     clashes.append((logical, files[logical], path))
                     continue
-            if logical in files:
                 inventory.warnings.append(
                     f"{logical}: served by two static folders; the first wins "
                     f"({source.endpoint} is shadowed)"
                 )
                 continue
             files[logical] = path
-            spelled[logical] = (source.endpoint, relpath)
-            cached[logical] = (cache, relpath)
-            seen.add(relpath)
+            relpaths[logical] = relpath
+            if slot:
+                slots[logical] = slot
     if clashes:
         raise normalisation_clash(clashes)
     content: dict[str, bytes] = {}
@@ -184,7 +196,12 @@ def scan_sources(
             inventory.warnings.append(problem)
     for logical, path in files.items():
         stored = inventory.names.get(logical, logical)
-        key = join_key(prefix, stored)
+        # The listing and the manifest hold the same keys and MD5s (interned there too): one
+        # string each in a big plan instead of three.
+        if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
+            key = intern(f"{prefix}/{stored}" if prefix else stored)
+        else:
+            key = intern(join_key(prefix, stored))
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
@@ -195,12 +212,13 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                cached.get(logical),
+                (caches[slots.get(logical, 0)][0], relpaths[logical]),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
         except OSError as exc:
             raise unreadable(path, exc) from None
+        object.__setattr__(asset, "md5", intern(asset.md5))
         shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
         if shared is not asset.headers:
             # One dict per distinct header set, not per file (a tree has a handful): frozen
@@ -208,9 +226,14 @@ def scan_sources(
             object.__setattr__(asset, "headers", shared)
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
-    for cache, seen in caches:
-        cache.save(seen)
+    for slot, (cache, _) in enumerate(caches):
+        cache.save(partial(scanned_in, relpaths, slots, slot))
     return inventory
+
+
+def scanned_in(relpaths: dict[str, str], slots: dict[str, int], slot: int) -> set[str]:
+    """The relative paths scanned in the folder ``slot`` (its hash cache keeps only those)."""
+    return {rel for logical, rel in relpaths.items() if slots.get(logical, 0) == slot}
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
@@ -441,7 +464,8 @@ def walk_static(
         for entry in entries:
             if entry.name.startswith(".") and not include_hidden:
                 continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            # interned: the hash cache's keys are the same strings (hashcache.py)
+            rel = intern(f"{rel_dir}/{entry.name}" if rel_dir else entry.name)
             if entry.is_symlink():
                 if not os.path.exists(entry.path):  # dangling, or a loop of links
                     inventory.warnings.append(

@@ -39,9 +39,15 @@ if TYPE_CHECKING:
 
 def local_fingerprint(local: LocalInventory) -> str:
     digest = hashlib.sha256()
+    # Assets share a handful of header dicts (local.scan_sources): each is digested once,
+    # not once per file. Keyed by id: every dict stays alive in the inventory meanwhile.
+    header_digests: dict[int, str] = {}
     for key in sorted(local.assets):
         asset = local.assets[key]
-        digest.update(f"{key}\0{asset.md5}\0{asset.headers_digest}\n".encode())
+        headers_digest = header_digests.get(id(asset.headers))
+        if headers_digest is None:
+            headers_digest = header_digests[id(asset.headers)] = asset.headers_digest
+        digest.update(f"{key}\0{asset.md5}\0{headers_digest}\n".encode())
     return "sha256:" + digest.hexdigest()
 
 

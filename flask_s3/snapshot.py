@@ -16,6 +16,7 @@ from .errors import PlanError, Problem, SpecError, StalePlanError
 from .keys import normalize_prefix
 from .listing import local_key_hints
 from .local import LocalInventory, scan_app, static_roots
+from .memory import collector_paused
 from .plan import Plan
 from .planner import differences, make_plan, unvouched_keys
 from .remote import RemoteInventory, gather_heads, gather_remote
@@ -40,6 +41,7 @@ class Snapshot:
     app: Flask | None = None  # the app scanned, for a verify after the apply
 
 
+@collector_paused()  # a million objects made, none in a cycle
 def snapshot(
     spec: Spec,
     app: Flask,
@@ -76,6 +78,7 @@ def snapshot(
     return snap
 
 
+@collector_paused()  # a million objects made, none in a cycle
 def replan(
     spec: Spec,
     local: LocalInventory,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -76,3 +77,55 @@ def test_cache_can_be_turned_off(tmp_path, counted, monkeypatch):
     scan_app(app, SPEC)
     assert len(counted) == 6
     assert not (tmp_path / "flask-s3-cache").exists()
+
+
+def test_a_file_replaced_with_the_same_size_and_mtime_is_hashed_again(tmp_path, counted):
+    app = make_tree(tmp_path)
+    path = tmp_path / "static" / "b.js"
+    before = scan_app(app, SPEC).assets["static/b.js"].md5
+    stat = path.stat()
+    other = tmp_path / "other.js"
+    other.write_text("CONTENT OF b.js")  # same size
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    os.replace(other, path)  # only the inode tells the files apart
+    after = scan_app(app, SPEC).assets["static/b.js"]
+    assert path.stat().st_ino != stat.st_ino
+    assert after.md5 != before
+    assert counted.count(str(path)) == 2
+
+
+def test_an_entry_for_the_gzip_bytes_does_not_stand_for_the_raw_bytes(tmp_path, counted):
+    app = make_tree(tmp_path)
+    gzipped = scan_app(app, SPEC).assets["static/b.js"]
+    raw = scan_app(app, Spec(bucket=BucketSpec(name="bucket"))).assets["static/b.js"]
+    assert gzipped.gzip and not raw.gzip
+    assert raw.md5 == hashlib.md5(b"content of b.js").hexdigest() != gzipped.md5
+    assert raw.size == len(b"content of b.js")
+    static = tmp_path / "static"
+    assert counted.count(str(static / "b.js")) == 2  # once per mode
+    assert counted.count(str(static / "c.png")) == 1  # never gzipped: one mode, hashed once
+
+
+def cached_paths(folder: Path) -> set[str]:
+    from flask_s3.hashcache import HashCache
+
+    return set(HashCache(folder).entries)
+
+
+def test_the_cache_forgets_files_that_are_gone_or_excluded(tmp_path, counted):
+    app = make_tree(tmp_path)
+    static = tmp_path / "static"
+    scan_app(app, SPEC)
+    assert cached_paths(static) == {"a.css", "b.js", "c.png"}
+    scan_app(app, SPEC)  # every entry used: the file is left as it is
+    assert cached_paths(static) == {"a.css", "b.js", "c.png"}
+    (static / "a.css").unlink()
+    scan_app(app, SPEC)
+    assert cached_paths(static) == {"b.js", "c.png"}
+    excluding = Spec(
+        bucket=BucketSpec(name="bucket"),
+        assets=AssetsSpec(gzip=GzipSpec(enabled=True), exclude=("static/c.png",)),
+    )
+    scan_app(app, excluding)
+    assert cached_paths(static) == {"b.js"}
+    assert len(counted) == 3  # nothing hashed twice meanwhile

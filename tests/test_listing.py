@@ -168,3 +168,31 @@ def test_connections_open_while_the_app_imports(
     # starts, now that Flask itself is first imported by the app): they never wait for it
     early = [t for t in proxy.accepted if t <= ended]
     assert len(early) >= 2, (began, ended, proxy.accepted)
+
+
+def test_the_listing_manifest_and_scan_share_one_string_per_key_and_md5(
+    store: Store, s3_env: Any, bucket_name: str, tmp_path: Path
+):
+    # What keeps a 200,000-file plan small: each key and MD5 is held once, not three times.
+    from flask import Flask
+
+    from flask_s3.apply import apply_plan
+    from flask_s3.snapshot import snapshot
+
+    static = tmp_path / "static"
+    (static / "css").mkdir(parents=True)
+    for i in range(6):
+        (static / "css" / f"f{i}.css").write_text(f"body{{order:{i}}}")
+    app = Flask("shared", root_path=str(tmp_path))
+    spec = Spec(bucket=BucketSpec(name=bucket_name, endpoint_url=s3_env.endpoint_url), digest="x")
+    first = snapshot(spec, app, store)
+    apply_plan(first.plan, spec, first.local, store, remote=first.remote)
+    again = snapshot(spec, app, store)
+    assert not again.plan.has_changes and again.plan.unchanged == 6
+    manifest = again.remote.manifest
+    assert manifest is not None
+    manifest_keys = {k: k for k in manifest}
+    for key, asset in again.local.assets.items():
+        listed = again.remote.objects[key]
+        assert listed.key is asset.key is manifest_keys[key]
+        assert listed.etag is asset.md5 is manifest[key].md5

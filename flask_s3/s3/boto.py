@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import headers as hdr
 from .errors import StoreCredentialsError, StoreError, StoreUnreachable
-from .store import Body, ListingCheck, ObjectInfo, Sink
+from .store import Body, ListingCheck, ObjectInfo, Sink, listed
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -175,14 +175,14 @@ class BotoStore:
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         for page in self._pages(prefix):
             for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'))
+                yield listed(item["Key"], item["Size"], item["ETag"])
 
     def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
         objects: list[ObjectInfo] = []
         folders: list[str] = []
         for page in self._pages(prefix, "/"):
             for item in page.get("Contents", []):
-                objects.append(ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"')))
+                objects.append(listed(item["Key"], item["Size"], item["ETag"]))
             folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) if p.get("Prefix"))
         return objects, folders
 
@@ -191,10 +191,7 @@ class BotoStore:
     ) -> list[ObjectInfo]:
         found: list[ObjectInfo] = []
         for page in self._pages(prefix, start_after=start_after, page_size=page_size):
-            items = [
-                ObjectInfo(i["Key"], i["Size"], i["ETag"].strip('"'))
-                for i in page.get("Contents", [])
-            ]
+            items = [listed(i["Key"], i["Size"], i["ETag"]) for i in page.get("Contents", [])]
             found += items
             if until is not None and any(i.key > until for i in items):
                 break

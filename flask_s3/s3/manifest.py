@@ -11,6 +11,7 @@ import gzip
 import json
 import zlib
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 MANIFEST_NAME = "manifest.json.gz"
@@ -50,11 +51,14 @@ def decode_manifest(body: bytes) -> Manifest:
         if data.get("format") != MANIFEST_FORMAT:
             return Manifest(state="corrupt")
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
+        # Keys and MD5s interned: the listing and the local scan hold the same strings.
         entries = {
-            str(k): ManifestEntry(str(v[0]), header_sets[v[1]], str(v[2]) if v[2:] else None)
+            intern(str(k)): ManifestEntry(
+                intern(str(v[0])), header_sets[v[1]], str(v[2]) if v[2:] else None
+            )
             for k, v in data["objects"].items()
         }
-        generations = [[str(k) for k in gen] for gen in data.get("generations", [])]
+        generations = [[intern(str(k)) for k in gen] for gen in data.get("generations", [])]
     except (
         ValueError,
         KeyError,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from sys import intern
 from typing import IO, Any, NamedTuple, Protocol
 
 Body = Callable[[], "IO[bytes] | bytes"]  # opens the bytes afresh for each attempt
@@ -21,6 +22,14 @@ class ObjectInfo(NamedTuple):  # a tuple: tens of thousands are made per listing
     key: str
     size: int
     etag: str  # without quotes
+
+
+def listed(key: str, size: int, etag: str) -> ObjectInfo:
+    """An object of a listing, its key and ETag interned: the local scan and the manifest
+    hold the same strings (interned there too), so a 200,000-file plan keeps one copy of each
+    instead of three, and compares them by identity. (On Python 3.12 alone interned strings
+    are immortal: a long-lived process that plans many different trees keeps their keys.)"""
+    return ObjectInfo(intern(key), size, intern(etag.strip('"')))
 
 
 class Store(Protocol):

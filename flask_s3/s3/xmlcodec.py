@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
 from .errors import StoreError
-from .store import ObjectInfo
+from .store import ObjectInfo, listed
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 XMLNS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -58,7 +58,7 @@ def _contents(root: ET.Element, decode: Any) -> Iterator[ObjectInfo]:
                 size = child.text
             elif tag == _ETAG:
                 etag = child.text
-        yield ObjectInfo(decode(key or ""), int(size or 0), (etag or "").strip('"'))
+        yield listed(decode(key or ""), int(size or 0), etag or "")
 
 
 def error_of(data: bytes) -> tuple[str, str, str]:
