@@ -489,8 +489,8 @@ def verify(
     CDN domain), signed through the S3 API otherwise. Exit 0 when every URL serves the local
     file with the planned headers, 1 naming each URL that does not.
     """
-    from .local import scan_app
     from .s3 import open_store
+    from .scan import scan_app
     from .spec import load_spec
 
     spec = load_spec(spec_path)
@@ -654,7 +654,7 @@ def iam_policy(spec_path: str, command: str, app_import: str | None, region: str
     static folders: print the policy again after adding a blueprint with its own.
     """
     from .iam import Command, policy_document, policy_notes, render_policy
-    from .local import static_roots
+    from .scan import static_roots
     from .spec import load_spec
 
     spec = load_spec(spec_path)

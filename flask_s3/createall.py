@@ -16,11 +16,12 @@ from .contenttypes import content_type, flasks3_content_type, media_type
 from .errors import ConfigError, MigrationWarning, S3Error
 from .globs import key_matcher
 from .keys import static_key, static_sources
-from .local import LocalInventory, walk_static
+from .local import LocalInventory
 from .migrate import filepath_headers, uses_flasks3
 from .s3 import StoreError, StoreUnreachable, open_store
 from .s3.reach import check_endpoint
 from .s3.store import Store
+from .scan import walk_static
 from .snapshot import Snapshot, snapshot, write_fingerprint_manifest
 from .spec import (
     DEFAULT_GZIP_TYPES,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 def local_fingerprint(local: LocalInventory) -> str:
     digest = hashlib.sha256()
-    # Assets share a handful of header dicts (local.scan_sources): each is digested once,
+    # Assets share a handful of header dicts (scan.scan_sources): each is digested once,
     # not once per file. Keyed by id: every dict stays alive in the inventory meanwhile.
     header_digests: dict[int, str] = {}
     for key in sorted(local.assets):

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from .errors import PlanError, Problem, SpecError, StalePlanError
 from .keys import normalize_prefix
 from .listing import local_key_hints
-from .local import LocalInventory, scan_app, static_roots
+from .local import LocalInventory
 from .memory import collector_paused
 from .plan import Plan
 from .planner import differences, make_plan, unvouched_keys
 from .remote import RemoteInventory, gather_heads, gather_remote
 from .safe_output import term_safe
+from .scan import scan_app, static_roots
 from .spec import Spec
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def write_fingerprint_manifest(app: Flask, spec: Spec, local: LocalInventory) ->
 
     An explicit step of ``plan`` and ``apply`` (and ``create_all``), after the snapshot.
     """
-    from .local import fingerprint_manifest
+    from .scan import fingerprint_manifest
 
     path = fingerprint_manifest(app, spec)
     if path is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from flask_s3.contenttypes import content_type, media_type, type_matches
 from flask_s3.keys import StaticSource
-from flask_s3.local import scan_sources
+from flask_s3.scan import scan_sources
 from flask_s3.spec import spec_from_dict
 
 # What a website serves, pinned: these must not move with the OS or the Python version.

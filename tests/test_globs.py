@@ -20,7 +20,7 @@ from flask_s3.globs import (
     rule_matcher,
 )
 from flask_s3.keys import StaticSource
-from flask_s3.local import scan_sources
+from flask_s3.scan import scan_sources
 from flask_s3.spec import HeaderRule, spec_from_dict
 
 

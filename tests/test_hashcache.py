@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from flask_s3 import local
-from flask_s3.local import scan_app
+from flask_s3.scan import scan_app
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, Spec
 
 

@@ -22,11 +22,11 @@ from flask_s3 import FlaskS3, local
 from flask_s3.apply import apply_plan
 from flask_s3.errors import ConfigError, SpecError
 from flask_s3.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
-from flask_s3.local import scan_app
 from flask_s3.planner import make_plan
 from flask_s3.remote import RemoteInventory
 from flask_s3.render import render_text
 from flask_s3.s3 import open_store
+from flask_s3.scan import scan_app
 from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import (
     AssetsSpec,

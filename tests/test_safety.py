@@ -16,8 +16,8 @@ from flask import Flask
 
 from flask_s3 import FlaskS3
 from flask_s3.apply import apply_plan
-from flask_s3.local import scan_app
 from flask_s3.s3 import open_store
+from flask_s3.scan import scan_app
 from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UrlSpec
 
