@@ -168,7 +168,7 @@ def every_operation(
         {"Bucket": bucket, "Prefix": key, "Delimiter": "/", "EncodingType": "url"},
         lambda s: s.list_level(key),
     )
-    same(  # one key range of the range listing (flask_s3/listing.py)
+    same(  # one key range of the range listing (flask_s3/remote/listing.py)
         "ListObjectsV2",
         {
             "Bucket": bucket,
