@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,28 +129,16 @@ def gather_heads(store: Store, spec: Spec, remote: RemoteInventory, keys: Sequen
 
 
 def list_everything(
-    store: Store,
-    prefixes: Sequence[str],
-    hints: Sequence[str] | None,
-    on_first: Callable[[], None] | None = None,
+    store: Store, prefixes: Sequence[str], hints: Sequence[str] | None
 ) -> list[ObjectInfo]:
     """Every object under ``prefixes``: by key ranges when hints allow it, checked, else plainly."""
     if hints:
         from .listing import list_ranges
 
-        done: list[bool] = []
-
-        def first() -> None:
-            done.append(True)
-            if on_first is not None:
-                on_first()
-
-        found = list_ranges(store, prefixes, hints, first)
+        found = list_ranges(store, prefixes, hints)
         if found is not None:
             return found
-        if done:
-            on_first = None  # the bucket answered already; its settings are being read
-    return list_under(store, prefixes, on_first)
+    return list_under(store, prefixes)
 
 
 def listing_prefixes(roots: Sequence[str]) -> list[str]:
@@ -162,9 +150,7 @@ def listing_prefixes(roots: Sequence[str]) -> list[str]:
     return out
 
 
-def list_under(
-    store: Store, prefixes: Sequence[str], on_first: Callable[[], None] | None = None
-) -> list[ObjectInfo]:
+def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
     """Every object under each of ``prefixes``.
 
     A listing is a chain of pages, each waiting for the one before. Each prefix is first
@@ -175,9 +161,6 @@ def list_under(
     folders: list[str] = []
     for prefix in prefixes:
         objects, subs = store.list_level(prefix)
-        if on_first is not None:  # the bucket answered
-            on_first()
-            on_first = None
         while len(subs) == 1 and not objects:  # static/ -> static/app/ -> ...
             objects, subs = store.list_level(subs[0])
         found.extend(objects)

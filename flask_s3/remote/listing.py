@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from sys import intern
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -148,7 +148,6 @@ def list_ranges(
     store: Store,
     prefixes: Sequence[str],
     hints: Sequence[str],
-    on_first: Callable[[], None] | None = None,
     *,
     per_range: int = RANGE_KEYS,
     page_size: int = 1000,
@@ -159,10 +158,5 @@ def list_ranges(
     workers = min(RANGE_WORKERS, len(ranges))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(store.list_after, *span, page_size) for span in ranges]
-        if on_first is not None:
-            # the bucket answered (first answer back): its settings are read beside the rest
-            first = next(as_completed(futures))
-            first.result()
-            on_first()
         answers = [future.result() for future in futures]
     return checked(ranges, answers)
