@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 from . import trees
 from .proxy import DelayProxy

@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
     tracemalloc.start()
+    import flask_s3.deployer.snapshot as snapshot
     import flask_s3.hashcache as hashcache
-    import flask_s3.snapshot as snapshot
     from flask_s3.cli import take_snapshot
 
     marks: list[tuple[str, tracemalloc.Snapshot, float, float]] = []

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import flask_s3
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 from . import trees
 from .proxy import DelayProxy, critical_path
@@ -245,6 +245,30 @@ def _show(section: str, label: str, tool: str, phase: str, sample: Sample) -> No
     print(f"  [{section} {label}] {tool:<36} {phase:<11} {status}{extra}", flush=True)
 
 
+def run_phase(
+    tool: str,
+    phase: str,
+    target: Target,
+    change: list[tuple[str, int, int]],
+    server: LocalS3,
+    proxy: DelayProxy | None = None,
+    cap: float | None = None,
+    restore: Target | None = None,
+) -> Sample:
+    """One timed run of ``phase``: the 1% run changes the tree first and puts it back after,
+    and with ``restore`` the tool itself puts the bucket back too (not timed)."""
+    changed = phase == "1% changed"
+    if changed:
+        trees.apply_change(target.app_dir, change)
+    try:
+        return run_tool(tool, target, server, proxy, cap)
+    finally:
+        if changed:
+            trees.undo_change(target.app_dir, change)
+            if restore is not None:
+                run_tool(tool, restore, server, None, None)
+
+
 def bench_tree(
     section: str,
     app_dir: Path,
@@ -266,13 +290,7 @@ def bench_tree(
             target = fresh_target(server, app_dir, proxy)
             phases = PHASES if tool != "raw put_object" else ("cold",)
             for phase in phases:
-                if phase == "1% changed":
-                    trees.apply_change(app_dir, change)
-                try:
-                    sample = run_tool(tool, target, server, proxy, cap)
-                finally:
-                    if phase == "1% changed":
-                        trees.undo_change(app_dir, change)
+                sample = run_phase(tool, phase, target, change, server, proxy, cap)
                 results.add(section, tool, phase, sample)
                 _show(section, f"rep {rep + 1}", tool, phase, sample)
                 if sample.capped:
@@ -301,15 +319,9 @@ def bench_scale(
 
     def phases(tool: str, target: Target, cold: bool, restore: bool) -> None:
         for phase in PHASES if cold else PHASES[1:]:
-            if phase == "1% changed":
-                trees.apply_change(app_dir, change)
-            try:
-                sample = run_tool(tool, target, server, None, cap)
-            finally:
-                if phase == "1% changed":
-                    trees.undo_change(app_dir, change)
-                    if restore:  # put the shared bucket back as the seed left it (not timed)
-                        run_tool(tool, target, server, None, None)
+            # a shared bucket is put back as the seed left it
+            back = target if restore else None
+            sample = run_phase(tool, phase, target, change, server, None, cap, back)
             results.add(section, tool, phase, sample)
             _show(section, "", tool, phase, sample)
             if sample.capped or not sample.ok:
@@ -394,14 +406,7 @@ def bench_latency_scale(
                 continue
             via = dataclasses.replace(direct, endpoint=proxy.endpoint_url, host=proxy.host)
             for phase in PHASES[1:]:
-                if phase == "1% changed":
-                    trees.apply_change(app_dir, change)
-                try:
-                    sample = run_tool(tool, via, server, proxy, cap)
-                finally:
-                    if phase == "1% changed":
-                        trees.undo_change(app_dir, change)
-                        run_tool(tool, direct, server, None, None)
+                sample = run_phase(tool, phase, via, change, server, proxy, cap, direct)
                 results.add(section, tool, phase, sample)
                 _show(section, f"rep {rep + 1}", tool, phase, sample)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import flask_s3
-from flask_s3.keys import StaticSource
-from flask_s3.local import scan_sources
+from flask_s3.assets.keys import StaticSource
+from flask_s3.assets.scan import scan_sources
 from flask_s3.spec import spec_from_dict
 
 from . import trees

@@ -33,7 +33,7 @@ def main(which: str) -> None:
     app = Flask("bench")
     if which == "new":
         from flask_s3 import FlaskS3, url_for
-        from flask_s3.fingerprint import write_manifest_file
+        from flask_s3.assets.fingerprint import write_manifest_file
 
         app.config["S3_BUCKET_NAME"] = "bucket"
         measure(app, "flask", flask_url_for)  # before FlaskS3: Flask's own url_for

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 from . import trees
 from .proxy import DelayProxy
@@ -31,12 +31,12 @@ from .tools import WORK, command
 # (file, function, label): main-thread cumulative time of each stage of `flask-s3 apply`
 STAGES = [
     ("snapshot.py", "snapshot", "snapshot: local scan || remote gather, then plan"),
-    ("remote.py", "gather_remote", "  gather_remote (main thread waits here)"),
-    ("remote.py", "bucket_exists", "    bucket exists?"),
-    ("remote.py", "list_under", "    listing"),
+    ("remote/inventory.py", "gather_remote", "  gather_remote (main thread waits here)"),
+    ("remote/inventory.py", "bucket_exists", "    bucket exists?"),
+    ("remote/inventory.py", "list_under", "    listing"),
     ("bucket.py", "read_settings", "    bucket settings (policy / CORS GETs)"),
     ("concurrent/futures/_base.py", "result", "  waiting on other threads (scan, manifest)"),
-    ("remote.py", "gather_heads", "  HEADs of keys the manifest does not vouch for"),
+    ("remote/inventory.py", "gather_heads", "  HEADs of keys the manifest does not vouch for"),
     ("planner.py", "make_plan", "  make_plan"),
     ("apply.py", "apply_plan", "apply_plan (lock, uploads, manifest)"),
     ("lock.py", "_acquire", "  lock acquire"),

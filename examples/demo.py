@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)""")

@@ -49,15 +49,15 @@ _EXPORTS = {
     "MigrationWarning": ".errors",
     "Plan": ".plan",
     "PlanError": ".errors",
-    "Report": ".apply",
+    "Report": ".deployer.apply",
     "S3Error": ".errors",
     "Spec": ".spec",
     "SpecError": ".errors",
     "StalePlanError": ".errors",
-    "apply_plan": ".apply",
-    "create_all": ".createall",
+    "apply_plan": ".deployer.apply",
+    "create_all": ".tools.createall",
     "load_spec": ".spec",
-    "make_plan": ".planner",
+    "make_plan": ".deployer.planner",
     "s3_script": ".integrity",
     "s3_stylesheet": ".integrity",
     "sri": ".integrity",
@@ -76,9 +76,9 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from .apply import Report as Report
-    from .apply import apply_plan as apply_plan
-    from .createall import create_all as create_all
+    from .deployer.apply import Report as Report
+    from .deployer.apply import apply_plan as apply_plan
+    from .deployer.planner import make_plan as make_plan
     from .errors import ApplyError as ApplyError
     from .errors import ConfigError as ConfigError
     from .errors import FlaskS3Error as FlaskS3Error
@@ -93,6 +93,6 @@ if TYPE_CHECKING:
     from .integrity import s3_stylesheet as s3_stylesheet
     from .integrity import sri as sri
     from .plan import Plan as Plan
-    from .planner import make_plan as make_plan
     from .spec import Spec as Spec
     from .spec import load_spec as load_spec
+    from .tools.createall import create_all as create_all

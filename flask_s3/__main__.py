@@ -10,9 +10,9 @@ STOPS = {signal.SIGINT, signal.SIGTERM}
 
 def _outside_the_command(signum: int, frame: FrameType | None) -> None:
     # While the command line is imported, nothing was done yet; once the command ran, its
-    # outcome was already reported. The command's own handlers (flask_s3.interrupt) cover
+    # outcome was already reported. The command's own handlers (flask_s3.deployer.interrupt) cover
     # the time in between.
-    interrupt = sys.modules.get("flask_s3.interrupt")
+    interrupt = sys.modules.get("flask_s3.deployer.interrupt")
     done = interrupt is not None and interrupt.ran[0]
     os.write(
         2,

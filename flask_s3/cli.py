@@ -28,11 +28,11 @@ from .errors import (
 if TYPE_CHECKING:
     from flask import Flask
 
-    from .apply import Report
-    from .local import LocalInventory
+    from .assets.local import LocalInventory
+    from .deployer.apply import Report
+    from .deployer.snapshot import Snapshot
     from .plan import Plan
     from .s3.store import Store
-    from .snapshot import Snapshot
     from .spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +53,7 @@ def reports_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .interrupt import handlers
+        from .deployer.interrupt import handlers
 
         with handlers():  # SIGINT and SIGTERM: 130 / 143 with a message, never a traceback
             return _run_reporting(func, *args, **kwargs)
@@ -62,7 +62,7 @@ def reports_errors(func: F) -> F:
 
 
 def _run_reporting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    from .interrupt import exit_code
+    from .deployer.interrupt import exit_code
 
     try:
         return func(*args, **kwargs)
@@ -187,7 +187,7 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .memory import fewer_arenas, fewer_collections
+    from .deployer.memory import fewer_arenas, fewer_collections
     from .s3.reach import open_early
     from .spec import load_spec
 
@@ -197,7 +197,7 @@ def take_snapshot(
     # connecting overlaps the imports (ours and the app's); nothing listening is said after
     # the app loaded
     opened = open_early(spec)
-    from .snapshot import snapshot, write_fingerprint_manifest
+    from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)
     store = opened()
@@ -250,7 +250,7 @@ def plan(
     `sri()`, `s3_script()`, `s3_stylesheet()`) naming a file the deploy will not serve is a
     warning with its template and line; with --strict, an error.
     """
-    from .render import render
+    from .deployer.render import render
 
     spec, snap, _store = take_snapshot(spec_path, app_import, force_refresh, templates=True)
     data = snap.plan.to_dict()
@@ -269,8 +269,8 @@ def plan(
 
 def fail_on_template_problems(spec: Spec, snap: Snapshot) -> None:
     """plan --strict: a template naming a file that will not be served is an error."""
+    from .assets.templates import reference_problems
     from .errors import PlanError
-    from .templates import reference_problems
 
     if snap.references is None:
         return
@@ -291,8 +291,8 @@ def fail_on_template_problems(spec: Spec, snap: Snapshot) -> None:
 @reports_errors
 def show(plan_path: str, fmt: str) -> None:
     """Render the plan saved in PLAN.json (no network), with the spec and app it names."""
+    from .deployer.render import render, render_origin
     from .plan import read_plan_file
-    from .render import render, render_origin
 
     data = read_plan_file(plan_path)
     if fmt == "text":
@@ -346,7 +346,7 @@ def apply(
     With --plan PLAN.json, apply that saved plan if it still holds. SPEC (and --app) are
     still required: a plan file is data, the spec and the app are never taken from it.
     """
-    from .interrupt import deferred, exit_code, requested
+    from .deployer.interrupt import deferred, exit_code, requested
 
     if not spec_path:
         raise click.UsageError(
@@ -355,8 +355,8 @@ def apply(
         )
     saved = None
     if plan_path:
+        from .deployer.snapshot import check_plan_origin
         from .plan import Plan, read_plan_file
-        from .snapshot import check_plan_origin
 
         saved = Plan.from_dict(read_plan_file(plan_path))
         # Before anything is imported or sent: a plan made from another spec or app is stale.
@@ -364,8 +364,8 @@ def apply(
         force_refresh = saved.options.force_refresh
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
     # imported once the first connections are on their way (take_snapshot)
-    from .deploy import deploy
-    from .render import summary_line
+    from .deployer.deploy import deploy
+    from .deployer.render import summary_line
 
     announced: list[Plan] = []
 
@@ -430,7 +430,7 @@ def progress_bar(plan: Plan) -> Iterator[Callable[[int, int], None] | None]:
         yield None
         return
     total = sum(a.size or 0 for a in work if a.action != "update-headers")
-    from .render import human_size
+    from .deployer.render import human_size
 
     done = [0, 0]  # files, bytes
     bar_cm: Any = click.progressbar(
@@ -489,7 +489,7 @@ def verify(
     CDN domain), signed through the S3 API otherwise. Exit 0 when every URL serves the local
     file with the planned headers, 1 naming each URL that does not.
     """
-    from .local import scan_app
+    from .assets.scan import scan_app
     from .s3 import open_store
     from .spec import load_spec
 
@@ -510,8 +510,8 @@ def run_verify(
     signed: bool | None = None,
 ) -> None:
     """Verify, print the report on stdout, and exit 1 when a URL differs."""
-    from .verify import verify_site
-    from .verify_render import render
+    from .deployer.verify import verify_site
+    from .deployer.verify_render import render
 
     with verify_progress() as progress:
         report = verify_site(
@@ -560,7 +560,7 @@ def unlock(spec_path: str, token: str | None, force: bool) -> None:
     flask-s3 unlock deploy.yaml --force          release whatever lock is there
     Release a lock only when its holder is gone: a live apply that loses its lock stops.
     """
-    from .remote import control_key
+    from .remote.inventory import control_key
     from .s3 import open_store
     from .s3.lock import LOCK_NAME, describe_holder, is_abandoned, read_lock, release
     from .spec import load_spec
@@ -610,7 +610,7 @@ def unlock(spec_path: str, token: str | None, force: bool) -> None:
 @reports_errors
 def init(app_import: str | None, out: str, force: bool, adopt: bool) -> None:
     """Write the deploy spec that reproduces an app's config (Flask-S3 0.3 keys included)."""
-    from .scaffold import adopt_existing, build, has_our_policy, write
+    from .tools.scaffold import adopt_existing, build, has_our_policy, write
 
     info = click.get_current_context().find_object(_script_info_type())
     if app_import is None and info is not None:  # `flask s3 init`: the Flask CLI's app
@@ -653,9 +653,9 @@ def iam_policy(spec_path: str, command: str, app_import: str | None, region: str
     CORS and bucket-policy rights only when the spec manages them. Loads the app to find its
     static folders: print the policy again after adding a blueprint with its own.
     """
-    from .iam import Command, policy_document, policy_notes, render_policy
-    from .local import static_roots
+    from .assets.scan import static_roots
     from .spec import load_spec
+    from .tools.iam import Command, policy_document, policy_notes, render_policy
 
     spec = load_spec(spec_path)
     app, _target = resolve_app(spec, app_import)
@@ -678,7 +678,7 @@ def comment(body_path: str) -> None:
     GitLab CI: needs a project access token (`api` scope) in FLASK_S3_GITLAB_TOKEN.
     Make PLAN.md with `flask-s3 plan SPEC --format markdown`.
     """
-    from .comment import detect_target, post_or_update
+    from .tools.comment import detect_target, post_or_update
 
     try:
         body = Path(body_path).read_text(encoding="utf-8")
@@ -703,7 +703,7 @@ def comment(body_path: str) -> None:
 @reports_errors
 def local_s3(data_dir: str | None, port: int | None) -> None:
     """Run a local S3 server (SeaweedFS) on loopback for development."""
-    from .seaweedfs import serve
+    from .tools.seaweedfs import serve
 
     serve(Path(data_dir) if data_dir else None, port)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .contenttypes import content_type, media_type
+from .assets.contenttypes import content_type, media_type
 from .spec import DEFAULT_GZIP_TYPES
 
 Status = Literal["current", "deprecated", "flask-s3-0.3"]

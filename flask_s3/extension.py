@@ -24,9 +24,7 @@ from urllib.parse import quote, urlencode
 from flask import Flask, current_app, has_request_context, request
 from werkzeug.datastructures import iter_multi_items
 
-from .config import CONFIG_KEYS, defaults
-from .errors import ConfigError, MigrationWarning, UrlBuildError
-from .keys import (
+from .assets.keys import (
     bucket_base_url,
     is_static_endpoint,
     key_filename,
@@ -34,6 +32,8 @@ from .keys import (
     static_key,
     static_sources,
 )
+from .config import CONFIG_KEYS, defaults
+from .errors import ConfigError, MigrationWarning, UrlBuildError
 from .migrate import MISSING, migrate, uses_flasks3
 from .spec import Spec, load_spec
 
@@ -383,7 +383,7 @@ def _fingerprint_names(app: Flask, spec: Spec | None) -> dict[str, str] | None:
     """The manifest `flask-s3 plan/apply` wrote, when S3_FINGERPRINT is on; read once."""
     if not app.config.get("S3_FINGERPRINT"):
         return None
-    from .fingerprint import app_manifest_path, read_manifest_file
+    from .assets.fingerprint import app_manifest_path, read_manifest_file
 
     path = app_manifest_path(app, spec)
     try:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_request_context, request
 from markupsafe import Markup, escape
 
+from .assets.keys import static_key, static_sources
+from .assets.sri import VALUE, sri_value
 from .errors import ConfigError
-from .keys import static_key, static_sources
-from .sri import VALUE, sri_value
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -131,7 +131,7 @@ def load_table(app: Flask, spec: Spec | None) -> IntegrityTable:
             "`flask-s3 plan`, or link this asset with url_for.",
             enabled=False,
         )
-    from .fingerprint import app_manifest_path, read_manifest
+    from .assets.fingerprint import app_manifest_path, read_manifest
 
     path = app_manifest_path(app, spec)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 
 @pytest.fixture(scope="session")

@@ -611,7 +611,7 @@ def main() -> int:
             )
             figures = soak(args.endpoint, env, work, args.rounds, args.seed, args.seconds)
         else:
-            from flask_s3.seaweedfs import LocalS3
+            from flask_s3.tools.seaweedfs import LocalS3
 
             server = LocalS3(
                 work / "weed",

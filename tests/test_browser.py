@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -260,10 +260,10 @@ def test_integrity_refuses_an_asset_changed_in_the_bucket(
     from flask import Flask, render_template_string
 
     from flask_s3 import FlaskS3
-    from flask_s3.apply import apply_plan
+    from flask_s3.assets.sri import sri_value
+    from flask_s3.deployer.apply import apply_plan
+    from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
     from flask_s3.s3 import open_store
-    from flask_s3.snapshot import snapshot, write_fingerprint_manifest
-    from flask_s3.sri import sri_value
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", cors_strict_s3.access_key or "")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", cors_strict_s3.secret_key or "")
@@ -415,10 +415,10 @@ def build_site(site: Path, modules: Path) -> None:
 
 
 def deploy_site(site: Path) -> None:
-    from flask_s3.apply import apply_plan
+    from flask_s3.deployer.apply import apply_plan
+    from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
     from flask_s3.extension import loading_for_deploy
     from flask_s3.s3 import open_store
-    from flask_s3.snapshot import snapshot, write_fingerprint_manifest
     from flask_s3.spec import load_spec
 
     spec = load_spec(site / "deploy.yaml")
@@ -498,7 +498,7 @@ def source_maps_resolve(urls: list[str]) -> list[str]:
     import json
     from urllib.parse import urljoin
 
-    from flask_s3.javascript import scan
+    from flask_s3.assets.javascript import scan
 
     maps = []
     for url in urls:

@@ -13,12 +13,12 @@ import pytest
 from faultproxy import FaultProxy
 from flask import Flask
 
-from flask_s3.apply import apply_plan
-from flask_s3.bucket import POLICY_SID
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.render import render_markdown, render_text
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.errors import S3Error
-from flask_s3.render import render_markdown, render_text
+from flask_s3.remote.bucket import POLICY_SID
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import BucketSpec, CorsSpec, Spec
 
 pytestmark = pytest.mark.usefixtures("both_stores")

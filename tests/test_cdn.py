@@ -23,13 +23,13 @@ import yaml
 from click.testing import CliRunner
 from flask import Flask
 
-from flask_s3 import cdn
-from flask_s3.apply import Report, apply_plan
+from flask_s3.deployer.apply import Report, apply_plan
+from flask_s3.deployer.render import render
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.errors import ApplyError
 from flask_s3.plan import Plan, validate_plan_dict
-from flask_s3.render import render
+from flask_s3.remote import cdn
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import (
     AssetsSpec,
     BucketSpec,

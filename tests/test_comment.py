@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from flask_s3.cli import main
-from flask_s3.comment import detect_target, parse_links, post_or_update
+from flask_s3.deployer.render import MARKER
 from flask_s3.errors import CommentError
-from flask_s3.render import MARKER
+from flask_s3.tools.comment import detect_target, parse_links, post_or_update
 
 TOKEN = "ghs_notarealtoken0123456789"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from flask_s3.contenttypes import content_type, media_type, type_matches
-from flask_s3.keys import StaticSource
-from flask_s3.local import scan_sources
+from flask_s3.assets.contenttypes import content_type, media_type, type_matches
+from flask_s3.assets.keys import StaticSource
+from flask_s3.assets.scan import scan_sources
 from flask_s3.spec import spec_from_dict
 
 # What a website serves, pinned: these must not move with the OS or the Python version.
@@ -81,7 +81,7 @@ import json, mimetypes, sys
 mimetypes.knownfiles = [sys.argv[1]]
 exts = json.loads(sys.argv[2])
 seen_by_os = {e: mimetypes.guess_type("x" + e, strict=False)[0] for e in exts}
-from flask_s3.contenttypes import content_type
+from flask_s3.assets.contenttypes import content_type
 ours = {e: content_type("x" + e) for e in exts}
 print(json.dumps({"os": seen_by_os, "ours": ours}))
 """
@@ -148,7 +148,7 @@ def test_javascript_is_text_javascript_and_old_names_still_pick_it() -> None:
 
 
 def test_flask_s3_0_3_types_are_pinned_without_charset() -> None:
-    from flask_s3.contenttypes import flasks3_content_type
+    from flask_s3.assets.contenttypes import flasks3_content_type
 
     assert flasks3_content_type("static/a.CSS") == "text/css"
     assert flasks3_content_type("favicon.ico") == "image/vnd.microsoft.icon"

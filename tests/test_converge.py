@@ -23,13 +23,13 @@ from clirun import flask_s3
 from faultproxy import FaultProxy
 from flask import Flask
 
-from flask_s3.apply import apply_plan
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.errors import StalePlanError
-from flask_s3.remote import control_key
+from flask_s3.remote.inventory import control_key
 from flask_s3.s3 import open_store
 from flask_s3.s3.lock import LOCK_NAME
 from flask_s3.s3.manifest import decode_manifest
-from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import AssetsSpec, BucketSpec, FingerprintSpec, Spec, UrlSpec
 
 
@@ -401,8 +401,8 @@ def test_an_nfd_file_name_is_stored_and_served_under_its_nfc_key(
 def test_the_manifest_records_what_the_bucket_shows_not_what_a_plan_assumed(
     s3_server, s3_env, bucket_name, tmp_path, s3_client
 ):
-    from flask_s3.apply import Report, write_manifest
-    from flask_s3.remote import gather_remote
+    from flask_s3.deployer.apply import Report, write_manifest
+    from flask_s3.remote.inventory import gather_remote
 
     old = lib_spec(s3_server, bucket_name, headers={"Cache-Control": "max-age=1"})
     new = lib_spec(s3_server, bucket_name, headers={"Cache-Control": "max-age=2"})

@@ -15,9 +15,9 @@ from migration import expect_migration
 
 import flask_s3
 from flask_s3 import FlaskS3, create_all
-from flask_s3.createall import LEGACY_LOCATIONS, region_for
+from flask_s3.assets.keys import static_sources
 from flask_s3.errors import MigrationWarning, S3Error
-from flask_s3.keys import static_sources
+from flask_s3.tools.createall import LEGACY_LOCATIONS, region_for
 
 NAMES = ["css/app.css", "img/a b.png", "img/c+d#e?.svg", "fonts/café.woff2", "x%20y.txt"]
 
@@ -236,7 +236,7 @@ def test_refused_policy_names_the_block_public_access_setting(
 
 
 def test_filepath_headers_become_as_few_rules_as_pick_the_same_files(tmp_path):
-    from flask_s3.createall import spec_from_app
+    from flask_s3.tools.createall import spec_from_app
 
     app = old_style_app(
         tmp_path,

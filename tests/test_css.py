@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_s3.css import (
+from flask_s3.assets.css import (
     FINDER_VERSION,
     find_references,
     maybe_has_references,
     tokenized_references,
 )
+from flask_s3.assets.fingerprint import fingerprint, hashed_name
 from flask_s3.errors import PlanError
-from flask_s3.fingerprint import fingerprint, hashed_name
 from flask_s3.spec import FingerprintSpec
 
 LENGTH = 8

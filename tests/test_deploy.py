@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from flask import Blueprint, Flask
 
-from flask_s3.apply import Report, apply_plan
+from flask_s3.deployer.apply import Report, apply_plan
+from flask_s3.deployer.snapshot import check_saved_plan, snapshot
 from flask_s3.errors import PlanError, S3Error, StalePlanError
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import check_saved_plan, snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, HeaderRule, Spec, UrlSpec
 
 pytestmark = pytest.mark.usefixtures("both_stores")

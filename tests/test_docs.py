@@ -513,7 +513,7 @@ def run_page(page: Path, workdir: Path, env: dict[str, str]) -> None:
 
 def local_s3_exports(server: Any) -> dict[str, str]:
     """The variables of the ``export`` lines ``flask-s3 local-s3`` prints for ``server``."""
-    from flask_s3.seaweedfs import shell_settings
+    from flask_s3.tools.seaweedfs import shell_settings
 
     found = {}
     for line in shell_settings(server).splitlines():

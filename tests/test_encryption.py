@@ -13,12 +13,12 @@ from botocore.exceptions import ClientError
 from faultproxy import FaultProxy
 from flask import Flask
 
-from flask_s3.apply import Report, apply_plan, copy_headers, put_asset
-from flask_s3.local import scan_app
-from flask_s3.remote import control_key
+from flask_s3.assets.scan import scan_app
+from flask_s3.deployer.apply import Report, apply_plan, copy_headers, put_asset
+from flask_s3.deployer.snapshot import snapshot
+from flask_s3.remote.inventory import control_key
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.manifest import MANIFEST_NAME
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, EncryptionSpec, Spec
 
 SSE = "x-amz-server-side-encryption"

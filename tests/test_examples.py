@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from flask_s3.cli import main
-from flask_s3.render import MARKER
+from flask_s3.deployer.render import MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"

@@ -19,14 +19,14 @@ import pytest
 from faultproxy import FaultProxy
 from flask import Flask
 
-from flask_s3.apply import Report, apply_plan
+from flask_s3.deployer.apply import Report, apply_plan
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.errors import ApplyError, S3Error, StalePlanError
-from flask_s3.remote import control_key
+from flask_s3.remote.inventory import control_key
 from flask_s3.s3 import open_store
 from flask_s3.s3.lock import LOCK_NAME
-from flask_s3.seaweedfs import LocalS3
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UploadSpec
+from flask_s3.tools.seaweedfs import LocalS3
 
 pytestmark = pytest.mark.usefixtures("both_stores")
 

@@ -15,17 +15,17 @@ import pytest
 from flask import Flask, render_template_string
 
 from flask_s3 import FlaskS3
-from flask_s3.apply import Report, apply_plan
-from flask_s3.errors import ConfigError, PlanError
-from flask_s3.fingerprint import (
+from flask_s3.assets.fingerprint import (
     IMMUTABLE,
     MANIFEST_FILE,
     hashed_name,
     read_manifest_file,
     write_manifest_file,
 )
+from flask_s3.deployer.apply import Report, apply_plan
+from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
+from flask_s3.errors import ConfigError, PlanError
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import AssetsSpec, BucketSpec, FingerprintSpec, Spec, UrlSpec
 
 PAGE = """
@@ -130,7 +130,7 @@ def test_plan_shows_logical_and_hashed_names(s3_server, s3_env, bucket_name, sit
     uploads = {a.logical: a.key for a in plan.of_kind("upload")}
     assert re.fullmatch(r"static/img/logo\.[0-9a-f]{12}\.svg", uploads["static/img/logo.svg"])
     assert None in uploads  # robots.txt: not renamed, no logical name
-    from flask_s3.render import render_text
+    from flask_s3.deployer.render import render_text
 
     assert "(static/img/logo.svg)" in render_text(plan.to_dict())
 

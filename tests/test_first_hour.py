@@ -215,10 +215,10 @@ def test_a_file_gone_between_plan_and_upload_is_named_in_the_apply_error(
     are uploaded, and no delete is sent."""
     from flask import Flask
 
-    from flask_s3.apply import apply_plan
+    from flask_s3.deployer.apply import apply_plan
+    from flask_s3.deployer.snapshot import snapshot
     from flask_s3.errors import ApplyError
     from flask_s3.s3 import open_store
-    from flask_s3.snapshot import snapshot
     from flask_s3.spec import BucketSpec, Spec
 
     (tmp_path / "static").mkdir()
@@ -275,7 +275,7 @@ def test_make_docs_says_where_the_html_is(tmp_path: Path):
 
 def test_local_s3_prints_the_lines_the_quickstart_pastes(tmp_path: Path):
     """What `flask-s3 local-s3` prints is what tests/test_docs.py gives the Quickstart."""
-    from flask_s3.seaweedfs import LocalS3, shell_settings
+    from flask_s3.tools.seaweedfs import LocalS3, shell_settings
 
     server = subprocess.Popen(
         [sys.executable, "-m", "flask_s3", "local-s3", "--dir", str(tmp_path / "data")],

@@ -10,8 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wcmatch import glob as wcglob
 
-from flask_s3.errors import ConfigError
-from flask_s3.globs import (
+from flask_s3.assets.globs import (
     glob_match,
     glob_problem,
     key_matcher,
@@ -19,8 +18,9 @@ from flask_s3.globs import (
     outside_roots,
     rule_matcher,
 )
-from flask_s3.keys import StaticSource
-from flask_s3.local import scan_sources
+from flask_s3.assets.keys import StaticSource
+from flask_s3.assets.scan import scan_sources
+from flask_s3.errors import ConfigError
 from flask_s3.spec import HeaderRule, spec_from_dict
 
 

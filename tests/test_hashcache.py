@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_s3 import local
-from flask_s3.local import scan_app
+from flask_s3.assets import local
+from flask_s3.assets.scan import scan_app
 from flask_s3.spec import AssetsSpec, BucketSpec, GzipSpec, Spec
 
 

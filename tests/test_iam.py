@@ -1,6 +1,6 @@
 """`flask-s3 iam-policy`: the policy allows every S3 call a plan or an apply really sends, and
 nothing else. The calls are recorded by a loopback proxy in front of SeaweedFS and mapped to
-IAM actions here, by S3's REST rules, independently of flask_s3/iam.py."""
+IAM actions here, by S3's REST rules, independently of flask_s3/tools/iam.py."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from faultproxy import FaultProxy
 
-from flask_s3.arns import partition_for
 from flask_s3.cli import main
+from flask_s3.remote.arns import partition_for
 
 ROOT = Path(__file__).resolve().parent.parent
 Call = tuple[str, str, "str | None"]  # (IAM action, resource ARN, s3:prefix of a listing)
@@ -298,7 +298,7 @@ def test_region_flag_gov_cloud_and_acl_rights(tmp_path, monkeypatch):
 
 def test_partitions_come_from_botocores_data():
     """Every region botocore's endpoint data lists maps to its partition (a second file of
-    botocore's than the one flask_s3/iam.py reads), and new regions follow the patterns."""
+    botocore's than the one flask_s3/tools/iam.py reads), and new regions follow the patterns."""
     import botocore.loaders
 
     endpoints = botocore.loaders.create_loader().load_data("endpoints")
@@ -315,7 +315,7 @@ def test_partitions_come_from_botocores_data():
 
 
 def test_public_read_statement_uses_the_partition():
-    from flask_s3.bucket import policy_statement
+    from flask_s3.remote.bucket import policy_statement
     from flask_s3.spec import spec_from_dict
 
     spec = spec_from_dict(
@@ -382,8 +382,8 @@ def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
 
 
 def test_cloudfront_kms_and_bucket_encryption_join_only_when_configured():
-    from flask_s3.iam import policy_document
     from flask_s3.spec import AssetsSpec, BucketSpec, CdnSpec, CloudFrontSpec, EncryptionSpec, Spec
+    from flask_s3.tools.iam import policy_document
 
     plain = Spec(bucket=BucketSpec(name="shop", region="eu-west-1"))
     actions = {

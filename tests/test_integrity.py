@@ -18,16 +18,18 @@ import pytest
 from flask import Blueprint, Flask, render_template_string
 from markupsafe import Markup
 
-from flask_s3 import FlaskS3, local
-from flask_s3.apply import apply_plan
+from flask_s3 import FlaskS3
+from flask_s3.assets import local
+from flask_s3.assets.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
+from flask_s3.assets.scan import scan_app
+from flask_s3.assets.sri import sri_value
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.planner import make_plan
+from flask_s3.deployer.render import render_text
+from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.errors import ConfigError, SpecError
-from flask_s3.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
-from flask_s3.local import scan_app
-from flask_s3.planner import make_plan
-from flask_s3.remote import RemoteInventory
-from flask_s3.render import render_text
+from flask_s3.remote.inventory import RemoteInventory
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot, write_fingerprint_manifest
 from flask_s3.spec import (
     AssetsSpec,
     BucketSpec,
@@ -38,7 +40,6 @@ from flask_s3.spec import (
     UrlSpec,
     load_spec,
 )
-from flask_s3.sri import sri_value
 
 OPENSSL = shutil.which("openssl")
 BIG = 3 * 1024 * 1024 + 17  # more than one read chunk: the streamed path

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_s3.javascript import JsReference, _spelled, find_references, rewrite, scan
+from flask_s3.assets.javascript import JsReference, _spelled, find_references, rewrite, scan
 
 
 def values(source: str) -> list[tuple[str, str, int]]:
@@ -220,7 +220,7 @@ def test_scans_are_cached_by_content_between_runs(tmp_path: Path) -> None:
     import json
     import os
 
-    from flask_s3.javascript import ScanCache
+    from flask_s3.assets.javascript import ScanCache
 
     data = b'import "./a.js";\n'
     first = ScanCache()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from flask import Blueprint, Flask
 
-from flask_s3.keys import (
+from flask_s3.assets.keys import (
     bucket_base_url,
     join_key,
     key_filename,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from faultproxy import FaultProxy
 
-from flask_s3.listing import has_order_quirk, list_ranges, plan_ranges
-from flask_s3.remote import list_everything, list_under
+from flask_s3.remote.inventory import list_everything, list_under
+from flask_s3.remote.listing import has_order_quirk, list_ranges, plan_ranges
 from flask_s3.s3 import open_store
 from flask_s3.s3.store import Store, put_bytes
 from flask_s3.spec import BucketSpec, Spec
@@ -176,8 +176,8 @@ def test_the_listing_manifest_and_scan_share_one_string_per_key_and_md5(
     # What keeps a 200,000-file plan small: each key and MD5 is held once, not three times.
     from flask import Flask
 
-    from flask_s3.apply import apply_plan
-    from flask_s3.snapshot import snapshot
+    from flask_s3.deployer.apply import apply_plan
+    from flask_s3.deployer.snapshot import snapshot
 
     static = tmp_path / "static"
     (static / "css").mkdir(parents=True)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from flask_s3.assets.local import LocalAsset
+from flask_s3.deployer.memory import collector_paused
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.errors import PlanError
-from flask_s3.local import LocalAsset
-from flask_s3.memory import collector_paused
 from flask_s3.s3 import open_store
 from flask_s3.s3.manifest import ManifestEntry
 from flask_s3.s3.store import ObjectInfo, listed
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import BucketSpec, Spec
 
 

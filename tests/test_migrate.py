@@ -280,7 +280,7 @@ def test_config_set_after_flasks3_is_read_when_used(tmp_path: Path) -> None:
     assert url == "https://late-bucket.s3.amazonaws.com/static/a.css"  # 0.3's https too
     app.config["FLASKS3_CDN_DOMAIN"] = "cdn.example.com"  # changed in place later still
     assert template_url(app, filename="a.css") == "https://cdn.example.com/static/a.css"
-    from flask_s3.createall import spec_from_app
+    from flask_s3.tools.createall import spec_from_app
 
     assert spec_from_app(app, None, None, False).bucket.name == "late-bucket"
 

@@ -19,7 +19,7 @@ from clirun import flask_s3 as cli
 from flask import Flask, render_template_string
 
 from flask_s3 import FlaskS3
-from flask_s3.fingerprint import IMMUTABLE, Fingerprinted, fingerprint, hashed_name
+from flask_s3.assets.fingerprint import IMMUTABLE, Fingerprinted, fingerprint, hashed_name
 from flask_s3.spec import FingerprintSpec
 
 LENGTH = 10
@@ -361,7 +361,7 @@ def test_a_source_map_left_out_on_purpose_is_not_warned_about(tmp_path: Path) ->
 
 
 def test_components_come_leaves_first_even_for_deep_graphs() -> None:
-    from flask_s3.fingerprint import strongly_connected
+    from flask_s3.assets.fingerprint import strongly_connected
 
     depth = 20_000  # deeper than Python's recursion limit
     graph = {f"m{i}": [f"m{i + 1}"] for i in range(depth)}
@@ -377,7 +377,7 @@ def test_components_come_leaves_first_even_for_deep_graphs() -> None:
 def test_which_manifests_are_read(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from flask_s3.bundlers import already_hashed
+    from flask_s3.assets.bundlers import already_hashed
     from flask_s3.spec import AssetsSpec, BucketSpec, Spec
 
     files = tree(

@@ -13,13 +13,13 @@ import pytest
 from faultproxy import FaultProxy
 from flask import Flask
 
-from flask_s3 import multipart
-from flask_s3.apply import apply_plan
+from flask_s3.deployer import multipart
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.multipart import MAX_PARTS, MIB, part_size
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.errors import ApplyError
-from flask_s3.multipart import MAX_PARTS, MIB, part_size
 from flask_s3.plan import Reason
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import BucketSpec, Spec, UploadSpec
 
 pytestmark = pytest.mark.usefixtures("both_stores")

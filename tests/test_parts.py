@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_s3 import parts
-from flask_s3.apply import apply_plan
-from flask_s3.local import scan_app
-from flask_s3.parts import MIB, digest_file, digest_parts, known, part_size
+from flask_s3.assets import parts
+from flask_s3.assets.parts import MIB, digest_file, digest_parts, known, part_size
+from flask_s3.assets.scan import scan_app
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import BucketSpec, Spec, UploadSpec
 
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flask_s3.assets.local import LocalAsset, LocalInventory
+from flask_s3.deployer.planner import make_plan, unvouched_keys
 from flask_s3.errors import PlanError
-from flask_s3.local import LocalAsset, LocalInventory
 from flask_s3.plan import ActionKind, Plan, Reason
-from flask_s3.planner import make_plan, unvouched_keys
-from flask_s3.remote import RemoteInventory
+from flask_s3.remote.inventory import RemoteInventory
 from flask_s3.s3.manifest import ManifestEntry
 from flask_s3.s3.store import ObjectInfo
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec

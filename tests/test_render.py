@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.errors import PlanError
-from flask_s3.plan import Plan, validate_plan_dict
-from flask_s3.render import (
+from flask_s3.deployer.render import (
     MARKER,
     human_size,
     render,
@@ -26,6 +24,8 @@ from flask_s3.render import (
     render_text,
     summary_line,
 )
+from flask_s3.errors import PlanError
+from flask_s3.plan import Plan, validate_plan_dict
 
 HERE = Path(__file__).parent
 PLANS = {p.stem: p for p in sorted((HERE / "plans").glob("*.json"))}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flask_s3.errors import ApplyError, S3Error
-from flask_s3.remote import gather_remote, read_manifest
+from flask_s3.remote.inventory import gather_remote, read_manifest
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.lock import apply_lock
 from flask_s3.spec import BucketSpec, Spec

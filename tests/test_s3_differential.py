@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_s3.headers import http_date, to_put_params
-from flask_s3.s3 import fast
+from flask_s3.s3 import signed
 from flask_s3.s3.boto import BotoStore
-from flask_s3.s3.fast import FastStore, Response
+from flask_s3.s3.fast import FastStore
 from flask_s3.s3.resolve import boto_client, open_store, prepared_request, target_of
+from flask_s3.s3.transport import Response
 from flask_s3.spec import BucketSpec, Spec
 
 ACCESS, SECRET, TOKEN = (
@@ -101,8 +102,8 @@ def fast_request(
             reply = b"<Result><UploadId>u-1/x</UploadId><ETag>&quot;e-2&quot;</ETag></Result>"
         return Response(200, reply, {})
 
-    monkeypatch.setattr(store, "_exchange", exchange)
-    monkeypatch.setattr(fast, "clock", lambda: stamp)
+    monkeypatch.setattr(store.requests.http, "exchange", exchange)
+    monkeypatch.setattr(signed, "clock", lambda: stamp)
     result = call(store)
     if hasattr(result, "__next__"):
         list(result)
@@ -167,7 +168,7 @@ def every_operation(
         {"Bucket": bucket, "Prefix": key, "Delimiter": "/", "EncodingType": "url"},
         lambda s: s.list_level(key),
     )
-    same(  # one key range of the range listing (flask_s3/listing.py)
+    same(  # one key range of the range listing (flask_s3/remote/listing.py)
         "ListObjectsV2",
         {
             "Bucket": bucket,
@@ -483,7 +484,7 @@ def test_remembered_decisions_hold_no_secret_and_follow_the_environment(
     env.setattr(resolve, "boto_client", no_botocore)
     again = open_store(spec)
     assert isinstance(again, FastStore) and again.target == first.target
-    frozen = again.signer.credentials.get_frozen_credentials()
+    frozen = again.requests.signer.credentials.get_frozen_credentials()
     assert (frozen.access_key, frozen.token) == (ACCESS, TOKEN)
     env.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")  # any input botocore reads: asked again
     with pytest.raises(AssertionError, match="botocore consulted"):

@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from flask_s3.cli import main
-from flask_s3.render import render_markdown, render_text
+from flask_s3.deployer.render import render_markdown, render_text
 
 HERE = Path(__file__).parent
 APP = """

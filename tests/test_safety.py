@@ -15,10 +15,10 @@ import pytest
 from flask import Flask
 
 from flask_s3 import FlaskS3
-from flask_s3.apply import apply_plan
-from flask_s3.local import scan_app
+from flask_s3.assets.scan import scan_app
+from flask_s3.deployer.apply import apply_plan
+from flask_s3.deployer.snapshot import snapshot
 from flask_s3.s3 import open_store
-from flask_s3.snapshot import snapshot
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec, UrlSpec
 
 
@@ -123,8 +123,8 @@ def test_large_file_uploads_with_bounded_memory(
         f"""
         import sys
         from flask import Flask
-        from flask_s3.apply import apply_plan
-        from flask_s3.snapshot import snapshot
+        from flask_s3.deployer.apply import apply_plan
+        from flask_s3.deployer.snapshot import snapshot
         from flask_s3.s3 import open_store
         from flask_s3.spec import BucketSpec, Spec
         app = Flask("big", root_path={str(tmp_path)!r})

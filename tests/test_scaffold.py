@@ -16,8 +16,8 @@ from flask import Blueprint, Flask
 from migration import expect_migration
 
 from flask_s3 import FlaskS3, create_all, url_for
+from flask_s3.assets.keys import static_sources
 from flask_s3.cli import main
-from flask_s3.keys import static_sources
 
 APP_MODULE = """\
 from flask import Blueprint, Flask

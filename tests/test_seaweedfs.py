@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from flask_s3 import seaweedfs as locals3
 from flask_s3.errors import FlaskS3Error
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools import seaweedfs as locals3
+from flask_s3.tools.seaweedfs import LocalS3
 
 
 def test_wrong_secret_is_refused(s3_server, s3_client, bucket_name):

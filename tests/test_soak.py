@@ -9,7 +9,7 @@ from pathlib import Path
 
 from soak import child_env, soak
 
-from flask_s3.seaweedfs import LocalS3
+from flask_s3.tools.seaweedfs import LocalS3
 
 
 def test_a_short_soak_keeps_every_invariant(s3_server: LocalS3, tmp_path: Path):

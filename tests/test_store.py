@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flask_s3.remote import list_under, listing_prefixes
+from flask_s3.remote.inventory import list_under, listing_prefixes
 from flask_s3.s3 import StoreError, open_store
 from flask_s3.s3.store import Store, put_bytes
 from flask_s3.spec import BucketSpec, Spec

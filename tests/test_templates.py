@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Blueprint, Flask
 
+from flask_s3.assets.templates import reference_problems, scan_templates
 from flask_s3.cli import main
 from flask_s3.spec import AssetsSpec, BucketSpec, Spec
-from flask_s3.templates import reference_problems, scan_templates
 
 APP = """
 from flask import Blueprint, Flask
@@ -164,7 +164,7 @@ def test_syntax_errors_and_path_escapes_are_reported_not_raised(tmp_path: Path):
         "templates/broken.html:2: cannot parse the template (Expected an expression, got "
         "'end of statement block')"
     ]
-    from flask_s3.local import LocalInventory
+    from flask_s3.assets.local import LocalInventory
 
     problems = reference_problems(
         scan, Spec(bucket=BucketSpec(name="b"), assets=AssetsSpec()), LocalInventory()

@@ -14,8 +14,8 @@ from werkzeug.routing import BuildError
 
 import flask_s3
 from flask_s3 import FlaskS3
+from flask_s3.assets.keys import quote_key, static_key, static_sources
 from flask_s3.errors import ConfigError
-from flask_s3.keys import quote_key, static_key, static_sources
 
 
 def make_app(root: Path, **config: Any) -> Flask:

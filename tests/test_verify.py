@@ -426,7 +426,7 @@ def test_urls_are_the_ones_the_apps_url_for_gives(
 
 
 def test_markdown_report_escapes_what_servers_and_file_names_choose():
-    from flask_s3.verify_render import render_markdown
+    from flask_s3.deployer.verify_render import render_markdown
 
     report = {
         "ok": False,

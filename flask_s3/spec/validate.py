@@ -156,7 +156,7 @@ def glob_problems(data: dict[str, Any], locator: Locator) -> list[Problem]:
 
     Values of the wrong type and empty strings are left to the schema, which names them.
     """
-    from ..globs import glob_problem
+    from ..assets.globs import glob_problem
 
     assets = data.get("assets")
     if not isinstance(assets, dict):

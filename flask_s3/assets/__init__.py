@@ -1,0 +1,1 @@
+"""The local side: every static file as it will be stored (walk, headers, gzip, hashes)."""

@@ -1,0 +1,280 @@
+"""Walking the static roots: every static file of the app and its blueprints, found once.
+
+``scan_app`` walks each static folder (hidden names, symlinks, exclusions, two folders serving
+one URL), fingerprints when asked, and builds each file into a ``LocalInventory`` with
+``local.build_asset``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from sys import intern
+from typing import TYPE_CHECKING
+
+from ..errors import LocalFileError, PlanError
+from ..hashcache import HashCache
+from ..spec import Spec
+from .globs import key_matcher, outside_roots, spec_globs
+from .keys import (
+    StaticSource,
+    join_key,
+    key_filename,
+    normalize_prefix,
+    static_key,
+    static_sources,
+)
+from .local import HeaderMemo, LocalInventory, build_asset
+from .sri import cors_warning, module_reason
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def scan_app(app: Flask, spec: Spec) -> LocalInventory:
+    """Scan every static folder of ``app`` (app and blueprints) into a key -> asset map."""
+    return scan_sources(static_sources(app), spec, fingerprint_manifest(app, spec))
+
+
+def static_roots(app: Flask, spec: Spec) -> list[str]:
+    """The key prefixes the app's static folders map to: all a deploy may touch."""
+    return roots_of(static_sources(app), spec)
+
+
+def roots_of(sources: list[StaticSource], spec: Spec) -> list[str]:
+    prefix = normalize_prefix(spec.urls.prefix)
+    return [static_key(prefix, source.url_path, "") for source in sources]
+
+
+def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
+    """Where the manifest FlaskS3 reads lives (None when neither fingerprinting nor
+    integrity is on)."""
+    if not (spec.assets.fingerprint.enabled or spec.assets.integrity):
+        return None
+    from .fingerprint import manifest_path
+
+    static = Path(app.static_folder or app.root_path)
+    return manifest_path(spec.assets.fingerprint.manifest, spec.source, static)
+
+
+def scan_sources(
+    sources: list[StaticSource], spec: Spec, manifest: Path | None = None
+) -> LocalInventory:
+    """Key -> asset for every file below ``sources``; ``manifest`` is never uploaded."""
+    inventory = LocalInventory()
+    prefix = normalize_prefix(spec.urls.prefix)
+    files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
+    caches: list[tuple[HashCache, str]] = []  # (hash cache, endpoint) of each folder
+    # logical key -> relpath as on disk, and its folder's index in ``caches`` when not the
+    # first: no tuple per file (a 200,000-file tree holds them all until the hashing)
+    relpaths: dict[str, str] = {}
+    slots: dict[str, int] = {}
+    clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
+    inventory.roots = roots_of(sources, spec)
+    if spec.assets.encryption.type == "aws:kms":
+        inventory.warnings.append(KMS_ETAG_WARNING)
+    excluded = key_matcher(spec.assets.exclude)
+    inventory.warnings += outside_roots(spec_globs(spec.assets), [s.url_path for s in sources])
+    for source in sources:
+        if not source.folder.is_dir():
+            continue
+        never = never_upload(source.folder, spec, manifest)
+        cache = HashCache(source.folder)
+        slot = len(caches)
+        base = source.url_path.strip("/")
+        caches.append((cache, source.endpoint))
+        for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
+            if relpath in never:
+                continue
+            name = key_filename(relpath)
+            if base and name:  # key_filename strips the slashes: static_key's answer, quicker
+                # interned: without a prefix it is the key, a string the listing holds already
+                logical = intern(f"{base}/{name}")
+            else:
+                logical = static_key("", source.url_path, relpath)
+            if excluded(logical):
+                continue
+            first = relpaths.get(logical)  # set with files[logical]
+            if first is not None:
+                endpoint = caches[slots.get(logical, 0)][1]
+                if endpoint == source.endpoint and first != relpath:  # another spelling
+                    clashes.append((logical, files[logical], path))
+                    continue
+                inventory.warnings.append(
+                    f"{logical}: served by two static folders; the first wins "
+                    f"({source.endpoint} is shadowed)"
+                )
+                continue
+            files[logical] = path
+            relpaths[logical] = relpath
+            if slot:
+                slots[logical] = slot
+    if clashes:
+        raise normalisation_clash(clashes)
+    content: dict[str, bytes] = {}
+    kept: set[str] = set()  # already hashed by a bundler: immutable under their own names
+    if spec.assets.fingerprint.enabled:
+        from .bundlers import already_hashed
+        from .fingerprint import fingerprint
+
+        bundled = already_hashed(files, [s.folder for s in sources], spec)
+        modules_refused = cors_warning(spec) is not None  # only then do modules matter
+        try:
+            hashed = fingerprint(
+                files, spec.assets.fingerprint, bundled.keys, scan_hashed=modules_refused
+            )
+        except OSError as exc:
+            raise unreadable(exc.filename or "a static file", exc) from None
+        inventory.names, content, kept = hashed.names, hashed.content, hashed.hashed
+        inventory.warnings += bundled.warnings + hashed.warnings
+        if hashed.modules:
+            problem = cors_warning(spec, module_reason(hashed.modules))
+            if problem is not None:
+                inventory.warnings.append(problem)
+    meta_warned: set[str] = set()
+    memo: HeaderMemo = {}
+    header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    if spec.assets.integrity:
+        inventory.integrity = {}
+        problem = cors_warning(spec)
+        if problem is not None:
+            inventory.warnings.append(problem)
+    for logical, path in files.items():
+        stored = inventory.names.get(logical, logical)
+        # The listing and the manifest hold the same keys and MD5s (interned there too): one
+        # string each in a big plan instead of three.
+        if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
+            key = intern(f"{prefix}/{stored}" if prefix else stored)
+        else:
+            key = intern(join_key(prefix, stored))
+        try:
+            asset = inventory.assets[key] = build_asset(
+                key,
+                logical,
+                path,
+                spec,
+                meta_warned,
+                inventory.warnings,
+                content.get(logical),
+                stored,
+                (caches[slots.get(logical, 0)][0], relpaths[logical]),
+                memo,
+                immutable=logical in kept or stored != logical,
+            )
+        except OSError as exc:
+            raise unreadable(path, exc) from None
+        object.__setattr__(asset, "md5", intern(asset.md5))
+        shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
+        if shared is not asset.headers:
+            # One dict per distinct header set, not per file (a tree has a handful): frozen
+            # for callers, set here once before anyone else sees the asset.
+            object.__setattr__(asset, "headers", shared)
+        if inventory.integrity is not None and asset.sri is not None:
+            inventory.integrity[logical] = asset.sri
+    for slot, (cache, _) in enumerate(caches):
+        cache.save(partial(scanned_in, relpaths, slots, slot))
+    return inventory
+
+
+def scanned_in(relpaths: dict[str, str], slots: dict[str, int], slot: int) -> set[str]:
+    """The relative paths scanned in the folder ``slot`` (its hash cache keeps only those)."""
+    return {rel for logical, rel in relpaths.items() if slots.get(logical, 0) == slot}
+
+
+def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
+    """A static file that cannot be read: which, why, and what to do (nothing is uploaded)."""
+    why = exc.strerror or type(exc).__name__
+    return LocalFileError(
+        f"cannot read {os.fspath(path)}: {why}",
+        "Nothing was uploaded. Make the file readable by this user (or remove it, or leave "
+        "it out with assets.exclude), then run the command again.",
+    )
+
+
+def normalisation_clash(clashes: list[tuple[str, str, str]]) -> PlanError:
+    """Two files whose names differ only in Unicode normalisation would share one key."""
+    lines = [f"  {first!a} and {second!a} -> {key}" for key, first, second in clashes[:20]]
+    if len(clashes) > 20:
+        lines.append(f"  ... and {len(clashes) - 20} more")
+    return PlanError(
+        f"{len(clashes)} pair(s) of files differ only in Unicode normalisation and would be "
+        f"stored under one key ({clashes[0][0]})",
+        "\n".join(lines) + "\nKeys are NFC (as browsers and templates spell names); macOS "
+        "writes NFD. Keep one spelling of each name: rename or delete the other file.",
+    )
+
+
+def never_upload(folder: Path, spec: Spec, manifest: Path | None) -> set[str]:
+    """Relative paths inside ``folder`` that are never assets: the spec, the manifest."""
+    never: set[str] = set()
+    root = folder.resolve()
+    for path in (spec.source, manifest):
+        if path is None:
+            continue
+        try:
+            never.add(Path(path).resolve().relative_to(root).as_posix())
+        except (ValueError, OSError):
+            continue
+    return never
+
+
+KMS_ETAG_WARNING = (
+    "assets.encryption aws:kms: on AWS, SSE-KMS objects get ETags that are not the MD5 of "
+    "their bytes, so every such object looks changed and is uploaded again on each apply"
+)
+
+
+def _link_text(path: str) -> str:
+    try:
+        return f"-> {os.readlink(path)}"
+    except OSError:
+        return "unreadable link"
+
+
+def walk_static(
+    folder: Path, include_hidden: bool, inventory: LocalInventory
+) -> Iterator[tuple[str, str]]:
+    """Yield (relative POSIX path, file path) below ``folder``, never leaving it.
+
+    Hidden names (a file or any parent folder starting with ".") are skipped unless
+    ``include_hidden``. Symlinks are followed only when their target stays inside the folder.
+    """
+    root = folder.resolve()
+    seen_dirs: set[Path] = {root}
+    stack: list[tuple[str, str]] = [(str(folder), "")]
+    while stack:
+        directory, rel_dir = stack.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            inventory.warnings.append(f"{rel_dir or '.'}: cannot read folder ({exc.strerror})")
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and not include_hidden:
+                continue
+            # interned: the hash cache's keys are the same strings (hashcache.py)
+            rel = intern(f"{rel_dir}/{entry.name}" if rel_dir else entry.name)
+            if entry.is_symlink():
+                if not os.path.exists(entry.path):  # dangling, or a loop of links
+                    inventory.warnings.append(
+                        f"{rel}: symlink points to nothing ({_link_text(entry.path)}); skipped"
+                    )
+                    continue
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(root):
+                    inventory.warnings.append(f"{rel}: symlink leaves the static folder; skipped")
+                    continue
+                if target.is_dir():
+                    if target in seen_dirs:
+                        continue
+                    seen_dirs.add(target)
+                    stack.append((entry.path, rel))
+                elif target.is_file():
+                    yield rel, entry.path
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, rel))
+            elif entry.is_file(follow_symlinks=False):
+                yield rel, entry.path

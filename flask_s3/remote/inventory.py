@@ -1,0 +1,191 @@
+"""The remote side: what the bucket holds under our static roots, read through the Store."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..assets.keys import CONTROL_DIR, join_key, normalize_prefix
+from ..errors import S3Error
+from ..s3.errors import (
+    StoreCredentialsError,
+    StoreError,
+    StoreUnreachable,
+    describe_error,
+    s3_errors,
+)
+from ..s3.manifest import MANIFEST_NAME, Manifest, ManifestEntry, decode_manifest
+from ..s3.store import ObjectInfo, Store
+from ..spec import Spec
+from .bucket import read_settings
+
+LIST_WORKERS = 8  # sub-folders listed side by side
+
+
+def control_key(spec: Spec, name: str) -> str:
+    """Keys we keep for ourselves under the prefix (manifest, lock)."""
+    return join_key(normalize_prefix(spec.urls.prefix), CONTROL_DIR, name)
+
+
+@dataclass
+class RemoteInventory:
+    """Everything the planner needs to know about the bucket, gathered before it decides."""
+
+    exists: bool = True
+    region: str = ""  # the region the store signs for (an ARN's partition follows it)
+    objects: dict[str, ObjectInfo] = field(default_factory=dict)  # under our static roots
+    control: dict[str, ObjectInfo] = field(default_factory=dict)  # under PREFIX/.flask-s3/
+    manifest: dict[str, ManifestEntry] | None = None
+    manifest_state: str = "missing"  # ok | missing | corrupt
+    generations: list[list[str]] = field(default_factory=list)  # fingerprinted deploys
+    heads: dict[str, dict[str, str]] = field(default_factory=dict)  # headers the manifest lacks
+    cors: list[dict[str, Any]] | None = None  # read only when the spec manages CORS
+    policy: dict[str, Any] | None = None
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for obj in sorted([*self.objects.values(), *self.control.values()], key=lambda o: o.key):
+            digest.update(f"{obj.key}\0{obj.etag}\0{obj.size}\n".encode())
+        return "sha256:" + digest.hexdigest()
+
+
+def gather_remote(
+    store: Store,
+    spec: Spec,
+    roots: Sequence[str] | None = None,
+    hints: Sequence[str] | None = None,
+) -> RemoteInventory:
+    """What the bucket holds under our static roots and control folder, and its settings.
+
+    ``roots`` are the key prefixes the app's static folders map to (``None``: the whole spec
+    prefix). Objects elsewhere in the bucket are not ours and are never listed. The manifest
+    is fetched while the listing runs. With ``hints`` (the local keys, roughly) the listing is
+    split into key ranges listed side by side (``listing.py``). HEADs come later
+    (``gather_heads``), once the local inventory says which keys need them.
+    """
+    prefix = normalize_prefix(spec.urls.prefix)
+    control_prefix = join_key(prefix, CONTROL_DIR) + "/"
+    manifest_key = control_key(spec, MANIFEST_NAME)
+    if roots is None:
+        prefixes = [f"{prefix}/" if prefix else ""]
+    else:
+        prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
+    inventory = RemoteInventory(region=store.region)
+    # No HEAD first: the listing's answer says whether the bucket is there (and whose it is);
+    # the manifest and the settings are read in the same wave. Their answers count only once
+    # the listing found the bucket: for a missing or foreign bucket they are dropped unread
+    # (reads, so asking early costs nothing but the round trip it saves).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        early = pool.submit(_try_read_manifest, store, manifest_key)
+        settings = pool.submit(read_settings, store, spec)
+        try:
+            listed = list_everything(store, prefixes, hints)
+        except StoreError as exc:
+            if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
+                return RemoteInventory(exists=False, region=store.region)
+            raise _listing_error(exc, store.bucket) from None
+        except (StoreUnreachable, StoreCredentialsError) as exc:
+            raise describe_error(exc, "list", store.bucket) from None
+        fetched = early.result()
+        inventory.cors, inventory.policy = settings.result()
+    for obj in listed:
+        if obj.key.startswith(control_prefix):
+            inventory.control[obj.key] = obj
+        else:
+            inventory.objects[obj.key] = obj
+    if manifest_key in inventory.control:
+        if fetched is None:  # written between the GET and the listing: read it now
+            fetched = read_manifest(store, manifest_key)
+        inventory.manifest = fetched.entries if fetched.state == "ok" else None
+        inventory.generations = fetched.generations
+        inventory.manifest_state = fetched.state
+    return inventory
+
+
+def _listing_error(exc: StoreError, bucket: str) -> S3Error:
+    if exc.code in ("AccessDenied", "AllAccessDisabled", "403", "Forbidden"):
+        owner = f" (bucket.expected_owner is {exc.expected_owner})" if exc.expected_owner else ""
+        return S3Error(
+            f"bucket {bucket!r} exists but these credentials may not use it",
+            f"It belongs to another account{owner}, or the user lacks s3:ListBucket on it. "
+            "Choose another bucket.name or grant access.",
+        )
+    return describe_error(exc, "list", bucket)
+
+
+def gather_heads(store: Store, spec: Spec, remote: RemoteInventory, keys: Sequence[str]) -> None:
+    """HEAD the objects whose headers the manifest cannot vouch for, into ``remote.heads``."""
+    if not keys:
+        return
+    workers = max(1, min(spec.upload.concurrency, len(keys)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for key, headers in zip(
+            keys, pool.map(lambda k: head_headers(store, k), keys), strict=True
+        ):
+            remote.heads[key] = headers
+
+
+def list_everything(
+    store: Store, prefixes: Sequence[str], hints: Sequence[str] | None
+) -> list[ObjectInfo]:
+    """Every object under ``prefixes``: by key ranges when hints allow it, checked, else plainly."""
+    if hints:
+        from .listing import list_ranges
+
+        found = list_ranges(store, prefixes, hints)
+        if found is not None:
+            return found
+    return list_under(store, prefixes)
+
+
+def listing_prefixes(roots: Sequence[str]) -> list[str]:
+    """``static`` -> ``static/``; a root inside another root is listed once, with it."""
+    out: list[str] = []
+    for prefix in sorted({f"{r}/" if r else "" for r in roots}):
+        if not any(prefix.startswith(kept) for kept in out):
+            out.append(prefix)
+    return out
+
+
+def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
+    """Every object under each of ``prefixes``.
+
+    A listing is a chain of pages, each waiting for the one before. Each prefix is first
+    split into its sub-folders (one request with a delimiter), and the sub-folders are listed
+    side by side: the same objects, in a fraction of the time.
+    """
+    found: list[ObjectInfo] = []
+    folders: list[str] = []
+    for prefix in prefixes:
+        objects, subs = store.list_level(prefix)
+        while len(subs) == 1 and not objects:  # static/ -> static/app/ -> ...
+            objects, subs = store.list_level(subs[0])
+        found.extend(objects)
+        folders.extend(subs)
+    if folders:
+        with ThreadPoolExecutor(max_workers=min(LIST_WORKERS, len(folders))) as pool:
+            for items in pool.map(lambda p: list(store.list_objects(p)), folders):
+                found.extend(items)
+    return found
+
+
+def _try_read_manifest(store: Store, key: str) -> Manifest | None:
+    """The manifest, or None when it isn't there (or can't be read yet: the listing decides)."""
+    try:
+        return read_manifest(store, key)
+    except S3Error:
+        return None
+
+
+def read_manifest(store: Store, key: str) -> Manifest:
+    with s3_errors("read-manifest", store.bucket):
+        body = store.get_object(key)
+    return decode_manifest(body)
+
+
+def head_headers(store: Store, key: str) -> dict[str, str]:
+    with s3_errors("head", store.bucket):
+        return store.head_object(key)
