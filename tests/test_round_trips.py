@@ -13,6 +13,7 @@ from bench.proxy import DelayProxy, critical_path
 
 # Long enough that one wave's requests, started a few ms apart on a busy machine, still overlap.
 RTT_MS = 150
+ATTEMPTS = 3
 
 
 def _chain(proxy: DelayProxy) -> tuple[int, list[str]]:
@@ -43,23 +44,36 @@ def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
         first = flask_s3(tmp_path, "apply", "direct.yaml")
         assert first.returncode == 0, first.stderr
 
-        proxy.take()
-        noop = flask_s3(tmp_path, "apply", "far.yaml")
-        assert noop.returncode == 0, noop.stderr
-        assert "No changes" in noop.stderr + noop.stdout
-        chain, labels = _chain(proxy)
+        # A machine busy past the RTT can serialise two requests of one wave: each count is
+        # the best of up to ATTEMPTS runs, which shows what the design does (and an extra
+        # round trip in the code fails every run).
+        chains: list[int] = []
+        for _ in range(ATTEMPTS):
+            proxy.take()
+            noop = flask_s3(tmp_path, "apply", "far.yaml")
+            assert noop.returncode == 0, noop.stderr
+            assert "No changes" in noop.stderr + noop.stdout
+            chain, labels = _chain(proxy)
+            assert not any("lock.json" in label for label in labels), labels  # read-only
+            chains.append(chain)
+            if chain <= 2:
+                break
         # connect, then the listing, the manifest and the bucket policy side by side
-        assert chain == 2, labels
-        assert not any("lock.json" in label for label in labels), labels  # read-only
+        assert min(chains) == 2, (chains, labels)
 
-        (static / "css" / "f0.txt").write_text("changed")
-        change = flask_s3(tmp_path, "apply", "far.yaml")
-        assert change.returncode == 0, change.stderr
-        chain, labels = _chain(proxy)
+        chains = []
+        for attempt in range(ATTEMPTS):
+            (static / "css" / "f0.txt").write_text(f"changed {attempt}")
+            change = flask_s3(tmp_path, "apply", "far.yaml")
+            assert change.returncode == 0, change.stderr
+            chain, labels = _chain(proxy)
+            assert any("PUT" in label and "lock.json" in label for label in labels), labels
+            chains.append(chain)
+            stored = s3_client.get_object(Bucket=bucket_name, Key="static/css/f0.txt")
+            assert stored["Body"].read() == f"changed {attempt}".encode()
+            if chain <= 7:
+                break
         # connect, first look, lock, the look under the lock, upload, manifest, unlock
-        assert chain <= 7, labels
-        assert any("PUT" in label and "lock.json" in label for label in labels), labels
+        assert min(chains) <= 7, (chains, labels)
     finally:
         proxy.stop()
-    stored = s3_client.get_object(Bucket=bucket_name, Key="static/css/f0.txt")["Body"].read()
-    assert stored == b"changed"
