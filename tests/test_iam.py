@@ -150,6 +150,28 @@ def write_app(root: Path, module: str) -> None:
         (package / "panel" / name).write_text(f"{name}\n" * 20)
 
 
+def app_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """A fresh app module in ``folder`` (importable, the working folder) and its spec's path."""
+    module = f"iamapp_{secrets.token_hex(4)}"
+    write_app(folder, module)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.chdir(folder)
+    return module, folder / "deploy.yaml"
+
+
+@dataclass
+class PlayedRole:
+    """The proxy plays IAM with ``policy``: a call it does not allow is answered 403."""
+
+    policy: dict[str, Any] = field(default_factory=dict)
+    denied: list[Call] = field(default_factory=list)
+
+    def judge(self, head: bytes, body: bytes) -> str:
+        refused = [c for c in iam_calls(head, body) if not allowing(self.policy, c)]
+        self.denied.extend(refused)
+        return "403" if refused else "pass"
+
+
 def write_spec(path: Path, module: str, endpoint: str, bucket: str, max_age: int) -> None:
     path.write_text(
         textwrap.dedent(
@@ -187,11 +209,7 @@ def test_policy_allows_exactly_the_calls_plan_and_apply_send(
 ):
     proxy, calls = recorder.proxy, recorder.calls
     monkeypatch.setenv("FLASK_S3_STORE", store)
-    module = f"iamapp_{secrets.token_hex(4)}"
-    write_app(tmp_path, module)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    spec = tmp_path / "deploy.yaml"
+    module, spec = app_in(tmp_path, monkeypatch)
     write_spec(spec, module, proxy.endpoint_url, bucket_name, max_age=60)
     policies = {
         which: json.loads(run(["iam-policy", str(spec), "--for", which]))
@@ -339,11 +357,7 @@ def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
     that manages neither CORS nor the bucket policy: the plan's look at the bucket policy (to
     notice a leftover public-read statement) is refused and tolerated, nothing else is."""
     proxy = recorder.proxy
-    module = f"iamapp_{secrets.token_hex(4)}"
-    write_app(tmp_path, module)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    spec = tmp_path / "deploy.yaml"
+    module, spec = app_in(tmp_path, monkeypatch)
     spec.write_text(
         f'version: 1\napp: "{module}:create_app()"\n'
         f"bucket: {{name: {bucket_name}, region: us-east-1, endpoint_url: {proxy.endpoint_url}}}\n"
@@ -352,33 +366,25 @@ def test_runs_succeed_when_the_proxy_allows_only_the_printed_policy(
         which: json.loads(run(["iam-policy", str(spec), "--for", which]))
         for which in ("plan", "apply")
     }
-    denied: list[Call] = []
-    role: dict[str, Any] = {}
-
-    def as_iam(head: bytes, body: bytes) -> str:
-        refused = [c for c in iam_calls(head, body) if not allowing(role, c)]
-        denied.extend(refused)
-        return "403" if refused else "pass"
-
-    proxy.judge = as_iam
-    role.update(policies["apply"])
+    iam = PlayedRole()
+    proxy.judge = iam.judge
+    iam.policy = policies["apply"]
     run(["apply", str(spec)])
     # A new bucket: created before the lock, then planned again under it; that plan's look at
     # the bucket policy is refused and tolerated, as the plan role's is below.
-    assert {c[0] for c in denied} <= {"s3:GetBucketPolicy"}
+    assert {c[0] for c in iam.denied} <= {"s3:GetBucketPolicy"}
     (tmp_path / module / "static" / "a.txt").write_text("changed\n")
-    denied.clear()
-    role.clear()
-    role.update(policies["plan"])
+    iam.denied.clear()
+    iam.policy = policies["plan"]
     result = CliRunner().invoke(main, ["plan", str(spec), "--detailed-exitcode"])
     assert result.exit_code == 2, result.output
     assert "1 to update" in result.output
-    assert {c[0] for c in denied} == {"s3:GetBucketPolicy"}
+    assert {c[0] for c in iam.denied} == {"s3:GetBucketPolicy"}
     # and the plan role really cannot deploy
     result = CliRunner().invoke(main, ["apply", str(spec)])
     assert result.exit_code == 1
     assert "AccessDenied" in result.output, result.output
-    assert "s3:PutObject" in {c[0] for c in denied}
+    assert "s3:PutObject" in {c[0] for c in iam.denied}
 
 
 def test_cloudfront_kms_and_bucket_encryption_join_only_when_configured():
@@ -416,11 +422,7 @@ def test_the_deploy_role_writes_objects_only_and_the_admin_role_the_bucket_setti
     deploy role of every merge gets objects only; bucket settings need the admin role. The
     proxy plays IAM with each printed policy in turn."""
     proxy = recorder.proxy
-    module = f"iamapp_{secrets.token_hex(4)}"
-    write_app(tmp_path, module)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    spec = tmp_path / "deploy.yaml"
+    module, spec = app_in(tmp_path, monkeypatch)
     write_spec(spec, module, proxy.endpoint_url, bucket_name, max_age=60)
     policies = {
         which: json.loads(run(["iam-policy", str(spec), "--for", which]))
@@ -431,29 +433,21 @@ def test_the_deploy_role_writes_objects_only_and_the_admin_role_the_bucket_setti
     assert not deploy_actions & {"s3:PutBucketPolicy", "s3:PutBucketCORS", "s3:CreateBucket"}
     assert {"s3:PutBucketPolicy", "s3:PutBucketCORS", "s3:CreateBucket"} <= admin_actions
     assert policies["admin"] == policies["apply"]  # one role for everything, as before
-    denied: list[Call] = []
-    role: dict[str, Any] = {}
-
-    def as_iam(head: bytes, body: bytes) -> str:
-        refused = [c for c in iam_calls(head, body) if not allowing(role, c)]
-        denied.extend(refused)
-        return "403" if refused else "pass"
-
-    proxy.judge = as_iam
-    role.update(policies["admin"])
+    iam = PlayedRole()
+    proxy.judge = iam.judge
+    iam.policy = policies["admin"]
     run(["apply", str(spec)])  # the admin creates the bucket and its settings
-    assert denied == []
-    role.clear()
-    role.update(policies["deploy"])
+    assert iam.denied == []
+    iam.policy = policies["deploy"]
     (tmp_path / module / "static" / "a.txt").write_text("changed\n")
     assert "1 updated" in run(["apply", str(spec)])  # every merge: objects only
-    assert denied == []
+    assert iam.denied == []
     text = spec.read_text().replace("https://shop.example.com", "https://evil.example.com")
     spec.write_text(text)  # a pull request that changes a bucket setting
     result = CliRunner().invoke(main, ["apply", str(spec)])
     assert result.exit_code == 1
     assert "s3:PutBucketCORS" in result.output
-    assert {c[0] for c in denied} == {"s3:PutBucketCORS"}
+    assert {c[0] for c in iam.denied} == {"s3:PutBucketCORS"}
 
 
 def test_kms_and_cloudfront_statements_are_narrowed_or_say_why(tmp_path, monkeypatch):
