@@ -93,6 +93,13 @@ def scale_spec(files: int) -> TreeSpec:
     return TreeSpec(f"scale-{files}", files, 1024, 8 * 1024, False)
 
 
+def chosen(tree: str, files: int = 0, quick: bool = False) -> TreeSpec:
+    """The shape a bench command asked for: a scale tree of ``files``, else the named one."""
+    if files:
+        return scale_spec(files)
+    return (QUICK if quick else TREES)[tree]
+
+
 def build_large(root: Path, size: int) -> Path:
     """An app whose static folder holds one seeded file of ``size`` bytes (written in chunks)."""
     app_dir = root / f"large-{size}"

@@ -141,11 +141,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    spec = (
-        trees.scale_spec(args.files)
-        if args.files
-        else (trees.QUICK if args.quick else trees.TREES)[args.tree]
-    )
+    spec = trees.chosen(args.tree, args.files, args.quick)
     app_dir = trees.build(spec, WORK / "trees")
     change = trees.changed_files(spec)
     server = LocalS3(
