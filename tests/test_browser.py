@@ -12,13 +12,13 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3
 
 from flask_s3.tools.seaweedfs import LocalS3
 
@@ -71,14 +71,7 @@ def deployed_env(cors_strict_s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> di
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    result = subprocess.run(
-        [sys.executable, "-m", "flask_s3", "apply", "deploy.example.yaml"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = flask_s3(ROOT, "apply", "deploy.example.yaml", env={**os.environ, **env})
     assert result.returncode == 0, result.stderr
     return env
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3
 from faultproxy import FaultProxy
 from flask import Flask
 
@@ -278,14 +279,7 @@ def test_sigint_stops_cleanly(proxy, s3_server, s3_env, bucket_name, tmp_path):
     assert " uploaded" in err and "not attempted" in err
     assert not [v for m, p, v in proxy.seen if m == "POST" and "delete" in p]
     proxy.policy = lambda m, p, n: "pass"
-    again = subprocess.run(
-        [sys.executable, "-m", "flask_s3", "apply", "deploy.yaml"],
-        cwd=tmp_path,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = flask_s3(tmp_path, "apply", "deploy.yaml", timeout=60)
     assert again.returncode == 0, again.stderr
     assert "0 updated" in again.stdout
 

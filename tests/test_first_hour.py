@@ -18,6 +18,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from clirun import flask_s3
 
 from flask_s3.cli import flask_group, main
 
@@ -50,15 +51,7 @@ def write_project(root: Path, bucket: str, endpoint: str) -> None:
 def run(
     cwd: Path, *args: str, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flask_s3", *args],
-        cwd=cwd,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=preexec,
-    )
+    return flask_s3(cwd, *args, timeout=60, preexec_fn=preexec)
 
 
 # --- -h wherever --help works -----------------------------------------------------------------

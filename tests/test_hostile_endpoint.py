@@ -11,7 +11,6 @@ import gzip
 import os
 import resource
 import subprocess
-import sys
 import textwrap
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from clirun import flask_s3
 from loopback import Answer, Loopback, error, serve
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -120,14 +120,8 @@ def plan_against(
             "AWS_ACCESS_KEY_ID": "AKIDLOOPBACK",
             "AWS_SECRET_ACCESS_KEY": "loopback-secret-key",
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "flask_s3", command, "deploy.yaml"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,  # a loop would run forever: the test fails instead
-        )
+        # a loop would run forever: the test fails instead
+        result = flask_s3(project, command, "deploy.yaml", env=env, timeout=60)
         return result, loop
 
 

@@ -7,9 +7,6 @@ on the range boundaries, and hold the result to a plain full listing of the same
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3
 from faultproxy import FaultProxy
 
 from flask_s3.remote.inventory import list_everything, list_under
@@ -151,14 +149,7 @@ def test_connections_open_while_the_app_imports(
         )
         for _ in range(2):  # the second run: botocore's decisions remembered, as usual
             proxy.accepted.clear()
-            result = subprocess.run(
-                [sys.executable, "-m", "flask_s3", "plan", "deploy.yaml"],
-                cwd=tmp_path,
-                env=dict(os.environ),
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            result = flask_s3(tmp_path, "plan", "deploy.yaml", timeout=60)
             assert result.returncode == 0, result.stderr
         assert "1 to upload" in result.stdout
     finally:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -319,12 +317,7 @@ def test_hashed_globs_are_validated(tmp_path: Path) -> None:
         spec.write_text(
             f"version: 1\nbucket: {{name: shop}}\nassets:\n  fingerprint:\n    hashed: {hashed}\n"
         )
-        result = subprocess.run(
-            [sys.executable, "-m", "flask_s3", "validate", str(spec)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = cli(Path.cwd(), "validate", str(spec), timeout=60)
         assert result.returncode == 1
         return result.stderr
 
@@ -421,11 +414,5 @@ def test_which_manifests_are_read(tmp_path: Path) -> None:
 
 def test_the_vite_example_spec_validates() -> None:
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, "-m", "flask_s3", "validate", "examples/vite/deploy.yaml"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli(root, "validate", "examples/vite/deploy.yaml", timeout=60)
     assert result.returncode == 0, result.stderr
