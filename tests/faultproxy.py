@@ -67,6 +67,7 @@ class FaultProxy:
     judge: Callable[[bytes, bytes], str] | None = None  # a verdict from (head, body) instead
     headers: list[dict[str, str]] = field(default_factory=list)  # of each request, as seen
     delay: float = 0.2  # seconds a "delay" verdict waits before forwarding
+    accepted: list[float] = field(default_factory=list)  # time.time() of each connection
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -92,6 +93,7 @@ class FaultProxy:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            self.accepted.append(time.time())
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:

@@ -7,8 +7,6 @@ on the range boundaries, and hold the result to a plain full listing of the same
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -117,28 +115,11 @@ def create_app():
 """
 
 
-class ConnectionClock(FaultProxy):
-    """Forwards to SeaweedFS; notes when each connection was accepted."""
-
-    def __post_init__(self) -> None:
-        self.accepted: list[float] = []
-        super().__post_init__()
-
-    def _serve(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.accepted.append(time.time())
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-
 def test_connections_open_while_the_app_imports(
     tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
 ):
     s3_client.create_bucket(Bucket=bucket_name)
-    proxy = ConnectionClock(s3_env.port)
+    proxy = FaultProxy(s3_env.port)  # notes when each connection was accepted
     try:
         (tmp_path / "slowapp.py").write_text(SLOW_APP)
         (tmp_path / "static").mkdir()
