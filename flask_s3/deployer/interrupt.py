@@ -5,12 +5,20 @@ at once, as usual (nothing has been written). Inside it (``deferred``), the sign
 recorded: uploads in flight finish, nothing new starts, no delete is sent, the manifest records
 what was done, the lock is released, and the command exits 130 (SIGINT) or 143 (SIGTERM) with
 the counts. A second signal stops the process at once; the next apply repairs what it left.
+
+A signal that lands inside the import system's own bookkeeping is not raised there: CPython runs
+a module lock's weakref callback between taking the global import lock and its ``try``, and an
+exception raised at that point is swallowed (callbacks cannot raise) and leaves the import lock
+held, so every other thread that imports hangs for ever. The stop is then raised a few
+milliseconds later, from a timer, once the main thread is back in ordinary code. A stop raised
+in any other callback or finalizer, whose exception Python swallows, is raised again the same way.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +33,15 @@ class Interrupted(KeyboardInterrupt):
 
 _received: list[int] = []  # the signals received since the handlers were installed
 _deferring = [0]  # depth of nested ``deferred`` blocks
+_pending = [False]  # a stop is asked for and waits for the main thread to leave unsafe code
+_previous_hook = [sys.__unraisablehook__]  # the hook ours passes everything else on to
 ran = [False]  # a command ran under our handlers (python -m flask_s3 words its last message)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RETRY_S = 0.005  # how soon a stop that landed in unsafe code is tried again
+# Code a stop must not be raised in: the import system's locks (frozen in CPython 3.11+, a
+# file in older ones), and finalizers, whose exceptions are swallowed.
+_UNSAFE_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+_UNSAFE_SUFFIXES = ("importlib/_bootstrap.py", "importlib/_bootstrap_external.py")
 
 
 def requested() -> bool:
@@ -39,7 +54,43 @@ def exit_code() -> int:
     return 128 + (_received[0] if _received else signal.SIGINT)
 
 
+def _unsafe(frame: FrameType | None) -> bool:
+    """True when ``frame``, the code the main thread was running, must not get an exception."""
+    if frame is None:
+        return False
+    code = frame.f_code
+    name = code.co_filename
+    return name in _UNSAFE_FILES or name.endswith(_UNSAFE_SUFFIXES) or code.co_name == "__del__"
+
+
+def _raise_when_safe(frame: FrameType | None) -> None:
+    if _unsafe(frame):
+        _pending[0] = True
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)  # _retry runs then, in the main thread
+        return
+    _pending[0] = False
+    raise Interrupted
+
+
+def _retry(signum: int, frame: FrameType | None) -> None:
+    if _pending[0] and not _deferring[0]:
+        _raise_when_safe(frame)
+
+
+def _unraisable(unraisable: Any) -> None:
+    """A stop raised in a callback or finalizer was swallowed: raise it again from the timer."""
+    if isinstance(unraisable.exc_value, Interrupted) and _received and not _deferring[0]:
+        _pending[0] = True
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+        return
+    _previous_hook[0](unraisable)
+
+
 def _handle(signum: int, frame: FrameType | None) -> None:
+    if _pending[0]:  # the first stop has not been raised yet: this one is not a second
+        if not _deferring[0]:
+            _raise_when_safe(frame)
+        return
     if _received:
         os.write(
             2,
@@ -49,7 +100,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         os._exit(128 + _received[0])
     _received.append(signum)
     if not _deferring[0]:
-        raise Interrupted
+        _raise_when_safe(frame)
 
 
 @contextmanager
@@ -61,20 +112,27 @@ def handlers() -> Iterator[None]:
     previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in SIGNALS:
         previous[int(sig)] = signal.signal(sig, _handle)
+    previous[int(signal.SIGALRM)] = signal.signal(signal.SIGALRM, _retry)
+    _previous_hook[0], sys.unraisablehook = sys.unraisablehook, _unraisable
     _received.clear()
+    _pending[0] = False
     try:
         yield
     finally:
         ran[0] = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = _previous_hook[0]
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         _received.clear()  # a library apply later in this process is not asked to stop
+        _pending[0] = False
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
     """A block a signal does not cut short: the code in it polls ``requested()``."""
     _deferring[0] += 1
+    _pending[0] = False  # a stop not raised yet is seen by the block's polling instead
     try:
         yield
     finally:
