@@ -42,6 +42,7 @@ RETRY_S = 0.005  # how soon a stop that landed in unsafe code is tried again
 # file in older ones), and finalizers, whose exceptions are swallowed.
 _UNSAFE_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 _UNSAFE_SUFFIXES = ("importlib/_bootstrap.py", "importlib/_bootstrap_external.py")
+_TIMER = hasattr(signal, "setitimer")  # not on Windows: there a stop is raised where it lands
 
 
 def requested() -> bool:
@@ -64,7 +65,7 @@ def _unsafe(frame: FrameType | None) -> bool:
 
 
 def _raise_when_safe(frame: FrameType | None) -> None:
-    if _unsafe(frame):
+    if _TIMER and _unsafe(frame):
         _pending[0] = True
         signal.setitimer(signal.ITIMER_REAL, RETRY_S)  # _retry runs then, in the main thread
         return
@@ -79,7 +80,8 @@ def _retry(signum: int, frame: FrameType | None) -> None:
 
 def _unraisable(unraisable: Any) -> None:
     """A stop raised in a callback or finalizer was swallowed: raise it again from the timer."""
-    if isinstance(unraisable.exc_value, Interrupted) and _received and not _deferring[0]:
+    stop = isinstance(unraisable.exc_value, Interrupted) and _received and not _deferring[0]
+    if stop and _TIMER:
         _pending[0] = True
         signal.setitimer(signal.ITIMER_REAL, RETRY_S)
         return
@@ -112,7 +114,8 @@ def handlers() -> Iterator[None]:
     previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in SIGNALS:
         previous[int(sig)] = signal.signal(sig, _handle)
-    previous[int(signal.SIGALRM)] = signal.signal(signal.SIGALRM, _retry)
+    if _TIMER:
+        previous[int(signal.SIGALRM)] = signal.signal(signal.SIGALRM, _retry)
     _previous_hook[0], sys.unraisablehook = sys.unraisablehook, _unraisable
     _received.clear()
     _pending[0] = False
@@ -120,7 +123,8 @@ def handlers() -> Iterator[None]:
         yield
     finally:
         ran[0] = True
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if _TIMER:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         sys.unraisablehook = _previous_hook[0]
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
