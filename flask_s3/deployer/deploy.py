@@ -104,6 +104,7 @@ def deploy(
             force_refresh=force_refresh,
             spec_path=spec_path,
             app_import=app_import,
+            earlier=first.remote,
         )
         stop_here()
         plan = snap.plan
