@@ -5,11 +5,17 @@ before its first byte goes up, and the next apply converges."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3
 from faultproxy import FaultProxy
 from flask import Flask
 
@@ -152,3 +158,84 @@ def test_a_new_key_is_recorded_before_its_first_byte_goes_up(
     assert seen_at_upload and all("static/new.txt" in keys for keys in seen_at_upload)
     entry = stored_manifest(s3_client, bucket_name).entries["static/new.txt"]
     assert entry.vouches_for(md5(b"brand new\n"))
+
+
+@pytest.mark.parametrize("moment", ["manifest-landed", "one-upload-landed"])
+def test_an_apply_killed_around_the_manifest_written_ahead_converges_on_the_next_one(
+    moment: str, proxy: FaultProxy, s3_env: Any, s3_client: Any, bucket_name: str, tmp_path: Path
+) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    for i in range(6):
+        (static / f"f{i}.txt").write_text(f"file {i}\n")
+    (tmp_path / "app.py").write_text(
+        "from flask import Flask\napp = Flask(__name__, static_folder='static')\n"
+    )
+    for name, endpoint in (("direct", s3_env.endpoint_url), ("far", proxy.endpoint_url)):
+        (tmp_path / f"{name}.yaml").write_text(
+            f'version: 1\napp: "app:app"\n'
+            f"bucket: {{name: {bucket_name}, endpoint_url: {endpoint}}}\n"
+        )
+    s3_client.create_bucket(Bucket=bucket_name)
+    assert flask_s3(tmp_path, "apply", "direct.yaml").returncode == 0
+    for i in (1, 2, 4):
+        (static / f"f{i}.txt").write_text(f"changed {i}\n")
+    running: list[subprocess.Popen[bytes]] = []
+    asset_puts: list[str] = []  # the PUTs of files and of the manifest, as they arrive
+    landing: list[str] = []  # the one upload let through at once ("one-upload-landed")
+    killing: list[int] = []
+    lock = threading.Lock()
+
+    def kill_soon() -> None:
+        threading.Timer(0.15, lambda: running[0].send_signal(signal.SIGKILL)).start()
+
+    def policy(method: str, path: str, _n: int) -> str:
+        if method != "PUT" or "lock.json" in path:
+            return "pass"
+        with lock:
+            asset_puts.append(path)
+            seen = len(asset_puts)  # the manifest's PUT included
+            if MANIFEST not in path and moment == "one-upload-landed" and not landing:
+                landing.append(path)
+                verdict = "pass"
+            else:
+                verdict = "pass" if MANIFEST in path else "delay"  # uploads wait in the proxy
+            ready = any(MANIFEST in p for p in asset_puts) and (
+                moment == "manifest-landed" or bool(landing)
+            )
+            if ready and not killing:
+                killing.append(seen)
+                kill_soon()
+        return verdict
+
+    proxy.delay = 1.0
+    proxy.policy = policy
+    running.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "flask_s3", "apply", "far.yaml"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    assert running[0].wait(timeout=60) == -signal.SIGKILL
+    landed = {
+        i
+        for i in (1, 2, 4)
+        if s3_client.get_object(Bucket=bucket_name, Key=f"static/f{i}.txt")["Body"].read()
+        == f"changed {i}\n".encode()
+    }
+    assert len(landed) <= (1 if moment == "one-upload-landed" else 0), landed
+    # The state this test is about: the manifest written ahead (the new MD5s) is stored, the
+    # uploads are not (or one of them).
+    left = stored_manifest(s3_client, bucket_name).entries
+    assert all(left[f"static/f{i}.txt"].md5 == md5(f"changed {i}\n".encode()) for i in (1, 2, 4))
+
+    clean = flask_s3(tmp_path, "apply", "direct.yaml")
+    assert clean.returncode == 0, clean.stderr
+    for i in range(6):
+        body = s3_client.get_object(Bucket=bucket_name, Key=f"static/f{i}.txt")["Body"].read()
+        assert body == (static / f"f{i}.txt").read_bytes()
+    again = flask_s3(tmp_path, "plan", "direct.yaml", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
