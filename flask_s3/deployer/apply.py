@@ -286,7 +286,15 @@ def carry_out(
     done: set[str] = set()
     puts = plan.of_kind("upload", "update")
     copies = plan.of_kind("update-headers")
-    claim_keys(store, spec, remote, [a.key for a in puts if a.key])
+    ahead = recorded_ahead(plan, spec, local, remote, held)
+    beside: Future[bool] | None = None
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flask-s3-manifest")
+    if ahead is None:
+        claim_keys(store, spec, remote, [a.key for a in puts if a.key])
+    elif remote is not None and any(a.key not in (remote.manifest or {}) for a in puts):
+        _put_manifest(store, spec, *ahead)  # new keys are ours before their first byte goes up
+    else:
+        beside = side.submit(_put_manifest_ok, store, spec, *ahead)
     if any((a.size or 0) >= spec.upload.multipart_threshold for a in puts):
         # Parts of an earlier, interrupted upload under our roots: nobody will finish them.
         abort_leftovers(store, listing_prefixes(local.roots))
@@ -295,6 +303,10 @@ def carry_out(
         run_concurrently(store, spec, local, copies, copy_headers, report, done, progress)
     except KeyboardInterrupt:
         report.interrupted = True
+    finally:
+        side.shutdown(wait=True)  # the manifest written beside is answered before the last one
+    if beside is not None and not beside.result():
+        ahead = None
     if interrupt.requested():
         report.interrupted = True  # a signal between two phases: no deletes now
     deletes = plan.of_kind("delete")
@@ -314,7 +326,7 @@ def carry_out(
         except ApplyError as exc:
             raise ApplyError(exc.summary, f"{exc.detail}\n{_unfinished(report)}", report) from None
     unsettled = {a.key for a in (*puts, *copies) if a.key not in done}
-    write_manifest(store, spec, local, remote, report, unsettled, deleted, done)
+    write_manifest(store, spec, local, remote, report, unsettled, deleted, done, ahead)
 
 
 def claim_keys(store: Store, spec: Spec, remote: RemoteInventory | None, keys: list[str]) -> None:
@@ -334,6 +346,64 @@ def claim_keys(store: Store, spec: Spec, remote: RemoteInventory | None, keys: l
 
 
 CLAIMED = ManifestEntry("", {})  # ours, bytes not verified: the next plan looks at them
+Recorded = tuple[dict[str, ManifestEntry], list[list[str]]]  # a manifest's entries, generations
+
+
+def recorded_ahead(
+    plan: Plan,
+    spec: Spec,
+    local: LocalInventory,
+    remote: RemoteInventory | None,
+    held: Held | None,
+) -> Recorded | None:
+    """The manifest this apply will end with if every upload succeeds, when it may be written
+    before (or beside) the uploads instead of after them: one round trip less.
+
+    Only for a plan of single-part uploads (no header copies, no deletes, no fingerprinted
+    generations), made under a lock this process holds, where no key to upload is listed with
+    the MD5 it is about to get. Why that is safe, whatever happens to the uploads: an entry
+    says "the object with ETag = this MD5 has these headers". Until our PUT of a key lands,
+    the listing shows another ETag for it (or no object), so its new entry vouches for nothing
+    and the next plan looks at the object as it would without a manifest (and uploads it
+    again). Once the PUT lands, the object is those bytes with those headers, set in the same
+    request: the entry is true. An apply killed at any point leaves only these two cases; a
+    key new to the manifest is recorded as ours before its first byte goes up, as
+    ``claim_keys`` does. Deletes (an entry must outlive its object until the delete is sent)
+    and header copies (same ETag, new headers: an early entry would vouch for headers not yet
+    set) are excluded, and so are multipart uploads (their ETag is known only afterwards).
+    After the uploads the manifest is worked out as always; it is written again only when it
+    differs from this one (a failed upload, an ETag that is not the MD5).
+    """
+    puts = plan.of_kind("upload", "update")
+    if (
+        held is None
+        or remote is None
+        or not puts
+        or spec.assets.fingerprint.enabled
+        or plan.of_kind("update-headers", "delete")
+    ):
+        return None
+    for action in puts:
+        asset = local.assets.get(action.key or "")
+        listed = remote.objects.get(action.key or "")
+        if (
+            asset is None
+            or asset.size >= spec.upload.multipart_threshold
+            or (listed is not None and listed.etag == asset.md5)
+        ):
+            return None
+    done = {a.key for a in puts if a.key}
+    return manifest_after(spec, local, remote, {}, set(), set(), done)
+
+
+def _put_manifest_ok(
+    store: Store, spec: Spec, entries: dict[str, ManifestEntry], generations: list[list[str]]
+) -> bool:
+    try:
+        _put_manifest(store, spec, entries, generations)
+    except S3Error:
+        return False  # the manifest is worked out and written again after the uploads
+    return True
 
 
 def _unfinished(report: Report) -> str:
@@ -470,6 +540,7 @@ def write_manifest(
     unsettled: set[str | None],
     deleted: set[str] | None = None,
     done: set[str] | None = None,
+    written: Recorded | None = None,
 ) -> None:
     """Record what is verified to be stored, so the next plan needs no HEAD per object.
 
@@ -478,8 +549,40 @@ def write_manifest(
     the plan assumed: a key the plan left alone gets no entry the bucket did not confirm.
     Keys of ours that stay stored (kept generations, failed deletes) keep their entries, so a
     later prune may still remove them. With fingerprinting on it also records this deploy's
-    keys as the newest generation, once every write succeeded.
+    keys as the newest generation, once every write succeeded. ``written``: the manifest this
+    apply wrote before its uploads (``recorded_ahead``), sent again only if this one differs.
     """
+    entries, generations = manifest_after(
+        spec, local, remote, report.etags, unsettled, deleted, done
+    )
+    if written is not None:
+        unchanged = (entries, generations) == written
+    else:
+        unchanged = (
+            remote is not None
+            and remote.manifest_state == "ok"
+            and entries == remote.manifest
+            and generations == remote.generations
+        )
+    if unchanged:
+        return
+    try:
+        _put_manifest(store, spec, entries, generations)
+    except S3Error as exc:
+        # Not fatal: the next plan falls back to HEAD requests.
+        report.failed.setdefault("(manifest)", exc.summary)
+
+
+def manifest_after(
+    spec: Spec,
+    local: LocalInventory,
+    remote: RemoteInventory | None,
+    etags: Mapping[str, str],
+    unsettled: set[str | None],
+    deleted: set[str] | None,
+    done: set[str] | None,
+) -> Recorded:
+    """The entries and generations ``write_manifest`` records (see there)."""
     old = dict(remote.manifest or {}) if remote is not None else {}
     listed = remote.objects if remote is not None else {}
     heads = remote.heads if remote is not None else {}
@@ -487,7 +590,7 @@ def write_manifest(
     entries: dict[str, ManifestEntry] = {}
     for key, asset in local.assets.items():
         if key in done:
-            etag = report.etags.get(key)
+            etag = etags.get(key)
             if etag is None and key in old and old[key].md5 == asset.md5:
                 etag = old[key].etag
             entries[key] = ManifestEntry(asset.md5, dict(asset.headers), etag)
@@ -509,19 +612,7 @@ def write_manifest(
         # Distinct deploys only: applying a tree again moves it to the end, never twice.
         generations = [g for g in generations if sorted(g) != current] + [current]
         generations = generations[-spec.assets.fingerprint.keep :]
-    unchanged = (
-        remote is not None
-        and remote.manifest_state == "ok"
-        and entries == old
-        and generations == remote.generations
-    )
-    if unchanged:
-        return
-    try:
-        _put_manifest(store, spec, entries, generations)
-    except S3Error as exc:
-        # Not fatal: the next plan falls back to HEAD requests.
-        report.failed.setdefault("(manifest)", exc.summary)
+    return entries, generations
 
 
 def verified_entry(

@@ -7,7 +7,9 @@ again and a new plan is made under the lock; that plan, or a saved one checked a
 carried out. Terraform takes its state lock before refreshing for the same reason.
 
 What the lock costs at a distance: three round trips (its PUT, the look under it, the DELETE at the
-end), beside the no-op's two (connect, one wave of listings + manifest + policy). The look under
+end), beside the no-op's two (connect, one wave of listings + manifest + policy); the writes add
+the uploads' waves, with the manifest beside them when ``apply.recorded_ahead`` allows it, and
+the look under the lock re-parses only the pages whose bytes changed. The look under
 the lock cannot be skipped or sent beside the PUT: requests sent side by side are served in any
 order, so a listing sent with the PUT may be served before another apply's last uploads and its
 release, and the plan would miss them (a lost write, which tests/test_converge.py and the soak look
@@ -104,6 +106,7 @@ def deploy(
             force_refresh=force_refresh,
             spec_path=spec_path,
             app_import=app_import,
+            earlier=first.remote,
         )
         stop_here()
         plan = snap.plan

@@ -88,10 +88,12 @@ def replan(
     force_refresh: bool = False,
     spec_path: str = "",
     app_import: str | None = None,
+    earlier: RemoteInventory | None = None,
 ) -> Snapshot:
     """Gather the bucket again and plan against an inventory already scanned: the plan made
-    under the apply lock, once the first (lock-free) plan found something to write."""
-    remote = gather_remote(store, spec, local.roots, sorted(local.assets))
+    under the apply lock, once the first (lock-free) plan found something to write.
+    ``earlier``: that first look (its manifest's bytes, if read again, are not decoded again)."""
+    remote = gather_remote(store, spec, local.roots, sorted(local.assets), earlier)
     return decide(
         spec,
         local,

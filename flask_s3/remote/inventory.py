@@ -44,6 +44,7 @@ class RemoteInventory:
     heads: dict[str, dict[str, str]] = field(default_factory=dict)  # headers the manifest lacks
     cors: list[dict[str, Any]] | None = None  # read only when the spec manages CORS
     policy: dict[str, Any] | None = None
+    manifest_digest: bytes = field(default=b"", repr=False)  # SHA-256 of the bytes read
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -57,6 +58,7 @@ def gather_remote(
     spec: Spec,
     roots: Sequence[str] | None = None,
     hints: Sequence[str] | None = None,
+    earlier: RemoteInventory | None = None,
 ) -> RemoteInventory:
     """What the bucket holds under our static roots and control folder, and its settings.
 
@@ -64,7 +66,9 @@ def gather_remote(
     prefix). Objects elsewhere in the bucket are not ours and are never listed. The manifest
     is fetched while the listing runs. With ``hints`` (the local keys, roughly) the listing is
     split into key ranges listed side by side (``listing.py``). HEADs come later
-    (``gather_heads``), once the local inventory says which keys need them.
+    (``gather_heads``), once the local inventory says which keys need them. ``earlier`` (the
+    lock-free look, when this is the look under the lock): a manifest read back byte for byte
+    the same is not decoded again.
     """
     prefix = normalize_prefix(spec.urls.prefix)
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
@@ -79,7 +83,7 @@ def gather_remote(
     # the listing found the bucket: for a missing or foreign bucket they are dropped unread
     # (reads, so asking early costs nothing but the round trip it saves).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        early = pool.submit(_try_read_manifest, store, manifest_key)
+        early = pool.submit(_try_read_manifest, store, manifest_key, earlier)
         settings = pool.submit(read_settings, store, spec)
         try:
             listed = list_everything(store, prefixes, hints)
@@ -98,8 +102,9 @@ def gather_remote(
             inventory.objects[obj.key] = obj
     if manifest_key in inventory.control:
         if fetched is None:  # written between the GET and the listing: read it now
-            fetched = read_manifest(store, manifest_key)
+            fetched = read_manifest(store, manifest_key, earlier)
         inventory.manifest = fetched.entries if fetched.state == "ok" else None
+        inventory.manifest_digest = fetched.digest
         inventory.generations = fetched.generations
         inventory.manifest_state = fetched.state
     return inventory
@@ -172,18 +177,34 @@ def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
     return found
 
 
-def _try_read_manifest(store: Store, key: str) -> Manifest | None:
+@dataclass(frozen=True)
+class _Read:
+    entries: dict[str, ManifestEntry]
+    generations: list[list[str]]
+    state: str
+    digest: bytes
+
+
+def _try_read_manifest(store: Store, key: str, earlier: RemoteInventory | None) -> _Read | None:
     """The manifest, or None when it isn't there (or can't be read yet: the listing decides)."""
     try:
-        return read_manifest(store, key)
+        return read_manifest(store, key, earlier)
     except S3Error:
         return None
 
 
-def read_manifest(store: Store, key: str) -> Manifest:
+def read_manifest(store: Store, key: str, earlier: RemoteInventory | None = None) -> _Read:
+    """The manifest's entries, generations and state, and the digest of its bytes.
+
+    Decoding is a pure function of the bytes: when they are the ones ``earlier`` read, its
+    decoded entries are taken (shared, never changed by their readers)."""
     with s3_errors("read-manifest", store.bucket):
         body = store.get_object(key)
-    return decode_manifest(body)
+    digest = hashlib.sha256(body).digest()
+    if earlier is not None and earlier.manifest_digest == digest:
+        return _Read(earlier.manifest or {}, earlier.generations, earlier.manifest_state, digest)
+    found: Manifest = decode_manifest(body)
+    return _Read(found.entries, found.generations, found.state, digest)
 
 
 def head_headers(store: Store, key: str) -> dict[str, str]:

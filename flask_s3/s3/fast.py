@@ -13,6 +13,7 @@ Three layers below the calls here: ``signed.py`` (sign, send, retry, follow a re
 from __future__ import annotations
 
 import base64
+import hashlib
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +30,30 @@ from .target import Target
 from .transport import _Connections
 
 HTTP_NAMES = {"Website-Redirect-Location": "x-amz-website-redirect-location"}
+
+
+class ParsedPages:
+    """Listing pages parsed before, by the SHA-256 of their bytes.
+
+    An apply lists the bucket twice: the lock-free look, then again under the lock (another
+    apply may have written in between, so the second listing is always sent). Most pages come
+    back byte for byte the same; parsing one is a pure function of its bytes, so a page whose
+    bytes were parsed before reuses that result (the same keys, sizes and ETags the XML says)
+    instead of parsing again. Nothing is skipped but the parse: every page is still fetched
+    and checked. The pages' lists are shared and never changed by their readers. A digest,
+    not the bytes, is kept: a 200,000-object listing would otherwise be held twice.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, xmlcodec.Page] = {}
+
+    def parse(self, data: bytes) -> xmlcodec.Page:
+        """The page of ``data`` (ET.ParseError when it is not XML, as ``xmlcodec.Page``)."""
+        digest = hashlib.sha256(data).digest()
+        page = self._seen.get(digest)  # one dict operation: safe across the listing threads
+        if page is None:
+            page = self._seen[digest] = xmlcodec.Page(data)
+        return page
 
 
 class FastStore:
@@ -49,6 +74,7 @@ class FastStore:
         self.requests = SignedRequests(
             bucket, target, credentials, expected_owner=expected_owner, redirect=redirect
         )
+        self.pages = ParsedPages()
 
     @property
     def target(self) -> Target:
@@ -102,7 +128,7 @@ class FastStore:
             query.append(("encoding-type", "url"))
             response = self.requests.send("GET", "", "ListObjectsV2", query=query)
             try:
-                page = xmlcodec.Page(response.data)
+                page = self.pages.parse(response.data)
             except ET.ParseError as exc:  # not S3's XML: say so instead of a traceback
                 raise StoreError(
                     "MalformedListing",
