@@ -18,7 +18,7 @@ from flask_s3.tools.seaweedfs import LocalS3
 
 from . import trees
 from .proxy import DelayProxy
-from .run import Sample, fresh_target, run_tool
+from .run import Sample, compile_ours, fresh_target, run_tool
 from .tools import WORK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,7 @@ def main() -> int:
     app_dir = trees.build(spec, WORK / "trees")
     change = trees.changed_files(spec)
     this = Path(args.this).resolve() if args.this else ROOT
+    compile_ours(Path(args.base).resolve(), this)
     sides = {"base": launcher(Path(args.base).resolve(), "base"), "this": launcher(this, "this")}
     server = LocalS3(
         access_key="BENCH" + secrets.token_hex(6).upper(), secret_key=secrets.token_urlsafe(24)

@@ -31,6 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -473,6 +474,16 @@ def no_op_imports(server: LocalS3, app_dir: Path) -> dict[str, float]:
 PROFILES = ("loopback", "latency", "latency-scale", "scale", "large")
 
 
+def compile_ours(*folders: Path) -> None:
+    """Every tool runs from compiled bytecode, as pip leaves an installed package. Our checkout
+    is an editable install and uv installs without compiling, so with PYTHONDONTWRITEBYTECODE
+    set (as here and on some CI images) flask-s3 and its dependencies (Flask, click, PyYAML)
+    would be compiled again on every run and charged to flask-s3: compile them once."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    for folder in (Path(flask_s3.__file__).parent, site, *folders):
+        compileall.compile_dir(folder, quiet=1, workers=0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -546,10 +557,7 @@ def main() -> int:
     log: list[str] = []
     print("Installing peers (once) ...", flush=True)
     missing = install_peers(log)
-    # Every tool runs from compiled bytecode, as pip leaves an installed package. Our checkout
-    # is an editable install, and with PYTHONDONTWRITEBYTECODE set (as on some CI images) its
-    # bytecode would otherwise be recompiled on every run and charged to flask-s3.
-    compileall.compile_dir(Path(flask_s3.__file__).parent, quiet=1)
+    compile_ours()
     tools = [t for t in tools if not any(t.startswith(m) for m in missing)]
     results = Results()
     urls: dict[str, float] = {}
