@@ -24,7 +24,7 @@ from .sri import sri_of_digest, sri_value
 CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)  # slots: 200,000 of them in a big tree
+@dataclass(frozen=True, slots=True, init=False)  # slots: 200,000 of them in a big tree
 class LocalAsset:
     """A file as it will be stored: its key, the bytes' size and MD5, and its headers."""
 
@@ -37,6 +37,30 @@ class LocalAsset:
     logical: str | None = None  # the name before fingerprinting, when it differs
     content: bytes | None = None  # rewritten bytes (fingerprinted CSS) instead of the file
     sri: str | None = None  # with assets.integrity: SHA-384 of the bytes before gzip
+
+    def __init__(
+        self,
+        key: str,
+        path: str,
+        size: int,
+        md5: str,
+        headers: dict[str, str],
+        gzip: bool = False,
+        logical: str | None = None,
+        content: bytes | None = None,
+        sri: str | None = None,
+    ) -> None:
+        # The slots' own setters: half the time of a frozen dataclass's generated __init__
+        # (an object.__setattr__ looked up per field), made 200,000 times in a big tree.
+        _SET_KEY(self, key)
+        _SET_PATH(self, path)
+        _SET_SIZE(self, size)
+        _SET_MD5(self, md5)
+        _SET_HEADERS(self, headers)
+        _SET_GZIP(self, gzip)
+        _SET_LOGICAL(self, logical)
+        _SET_CONTENT(self, content)
+        _SET_SRI(self, sri)
 
     @property
     def headers_are_ascii(self) -> bool:
@@ -54,6 +78,22 @@ class LocalAsset:
             with open(self.path, "rb") as fh:
                 return io.BytesIO(gzip_bytes(fh.read()))
         return open(self.path, "rb")
+
+
+(
+    _SET_KEY,
+    _SET_PATH,
+    _SET_SIZE,
+    _SET_MD5,
+    _SET_HEADERS,
+    _SET_GZIP,
+    _SET_LOGICAL,
+    _SET_CONTENT,
+    _SET_SRI,
+) = (
+    LocalAsset.__dict__[name].__set__
+    for name in ("key", "path", "size", "md5", "headers", "gzip", "logical", "content", "sri")
+)
 
 
 @dataclass
