@@ -16,6 +16,7 @@ from flask_s3.deployer import scanfork
 from flask_s3.errors import PlanError
 from flask_s3.spec import spec_from_dict
 
+BIG = scanfork.FORK_ALWAYS_FROM  # what the listing's hints count, for a tree that forks
 KINDS = ["css", "js", "svg", "png", "json", "html", "woff2", "txt"]
 
 pytestmark = pytest.mark.skipif(
@@ -57,7 +58,7 @@ def test_the_forked_scan_equals_the_scan_in_process(
     monkeypatch.setattr(scanfork, "FRAME", 7)  # many frames: header sets numbered across them
     app = tree(tmp_path, 240)
     spec = spec_with(**assets)
-    forked = scanfork.start_scan(app, spec)
+    forked = scanfork.start_scan(app, spec, BIG)
     assert forked is not None  # Linux, two cores, no other thread: it forks
     got = forked.result()
     expected = scan_app(app, spec)
@@ -81,7 +82,7 @@ def test_a_failing_child_leaves_the_error_to_the_scan_in_process(tmp_path: Path)
     name = "caf\u00e9.css"
     (tmp_path / "static" / name).write_text("a")
     (tmp_path / "static" / unicodedata.normalize("NFD", name)).write_text("b")
-    forked = scanfork.start_scan(app, spec_with())
+    forked = scanfork.start_scan(app, spec_with(), BIG)
     assert forked is not None
     with pytest.raises(PlanError, match="differ only in Unicode normalisation"):
         forked.result()
@@ -90,7 +91,7 @@ def test_a_failing_child_leaves_the_error_to_the_scan_in_process(tmp_path: Path)
 
 def test_a_parent_that_stops_early_kills_and_reaps_the_child(tmp_path: Path):
     app = tree(tmp_path, 50)
-    forked = scanfork.start_scan(app, spec_with())
+    forked = scanfork.start_scan(app, spec_with(), BIG)
     assert forked is not None
     pid = forked.pid
     forked.close()
@@ -105,9 +106,14 @@ def test_no_fork_beside_a_thread_of_the_app(tmp_path: Path, monkeypatch: pytest.
     worker = threading.Thread(target=stop.wait, name="app-scheduler")
     worker.start()
     try:
-        assert scanfork.start_scan(app, spec_with()) is None  # it may hold a lock
+        assert scanfork.start_scan(app, spec_with(), BIG) is None  # it may hold a lock
     finally:
         stop.set()
         worker.join()
     monkeypatch.setenv("FLASK_S3_NO_SCAN_FORK", "1")
-    assert scanfork.start_scan(app, spec_with()) is None
+    assert scanfork.start_scan(app, spec_with(), BIG) is None
+
+
+def test_a_small_tree_is_scanned_in_a_thread(tmp_path: Path):
+    app = tree(tmp_path, 3)
+    assert scanfork.start_scan(app, spec_with(), scanfork.FORK_FROM - 1) is None

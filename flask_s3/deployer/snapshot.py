@@ -59,14 +59,15 @@ def snapshot(
     With ``templates``, the app's templates are read for the static files they name."""
     roots = static_roots(app, spec)
     check_prune_roots(spec, roots)
+    hints = local_key_hints(app, spec)
     # The local scan (and the templates' parse) overlaps the listing (network): in a forked
-    # process where that is safe (before any thread of ours starts), else in a thread.
-    forked = start_scan(app, spec)
+    # process where that pays and is safe (before any thread of ours starts), else a thread.
+    forked = start_scan(app, spec, len(hints))
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             scanning = forked.result if forked else pool.submit(scan_app, app, spec).result
             templating = pool.submit(_scan_templates, app) if templates else None
-            remote = gather_remote(store, spec, roots, local_key_hints(app, spec))
+            remote = gather_remote(store, spec, roots, hints)
             local = scanning()
     finally:
         if forked is not None:
