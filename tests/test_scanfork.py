@@ -16,8 +16,14 @@ from flask_s3.deployer import scanfork
 from flask_s3.errors import PlanError
 from flask_s3.spec import spec_from_dict
 
-BIG = scanfork.FORK_ALWAYS_FROM  # what the listing's hints count, for a tree that forks
+BIG = 10 * scanfork.FORK_FROM  # what the listing's hints count, for a tree that forks
 KINDS = ["css", "js", "svg", "png", "json", "html", "woff2", "txt"]
+
+
+@pytest.fixture(autouse=True)
+def asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_S3_SCAN_FORK", "1")
+
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -110,7 +116,7 @@ def test_no_fork_beside_a_thread_of_the_app(tmp_path: Path, monkeypatch: pytest.
     finally:
         stop.set()
         worker.join()
-    monkeypatch.setenv("FLASK_S3_NO_SCAN_FORK", "1")
+    monkeypatch.delenv("FLASK_S3_SCAN_FORK")  # not asked for: a thread
     assert scanfork.start_scan(app, spec_with(), BIG) is None
 
 

@@ -6,11 +6,12 @@ both. A child forked just before the listing starts scans with the app and spec 
 and sends the inventory back through a pipe, in frames of a few thousand assets (so neither
 side holds the whole of it twice), while the parent lists.
 
-It is only a faster way to the same inventory: the fork is taken on Linux with two cores or
-more and no thread but ours running (a lock another thread held at the fork would never be
-released in the child); anything the child cannot deliver (an unreadable file, a clash of
-names, any failure at all) makes the parent scan again in its own process, where the error
-is raised as it always was. An interrupted or failing parent kills and reaps the child.
+It is only a way to the same inventory, taken when asked for (``FLASK_S3_SCAN_FORK=1``; see
+``_pays`` for why not by default), on Linux with two cores or more and no thread but ours (a
+lock another thread held at the fork would never be released in the child). Anything the
+child cannot deliver (an unreadable file, a clash of names, any failure at all) makes the
+parent scan again in its own process, where the error is raised as it always was. An
+interrupted or failing parent kills and reaps the child.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 FRAME = 4096  # assets per frame
 FORK_FROM = 5_000  # files: below this a thread does as well
-FORK_ALWAYS_FROM = 100_000  # files: from this up the fork pays even on a busy machine
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for an unprivileged pipe
 _LENGTH = struct.Struct("<Q")
 _OURS = ("flask-s3-open",)  # our thread that may still be finishing (s3/reach.py)
@@ -66,26 +66,19 @@ def start_scan(app: Flask, spec: Spec, files: int) -> ForkedScan | None:
 
 
 def _pays(files: int) -> bool:
-    """Whether a second process gains more than it costs.
+    """Whether a second process is asked for and may gain more than it costs.
 
     The fork is not free: pages written after it are copied (both processes touch their
     objects' reference counts), and the inventory is pickled, sent and rebuilt, about 6 us a
-    file in all. It gains the scan's time only while another core is idle: on a busy machine
-    (a load average above the cores but one) the two processes just take turns, so only a big
-    tree, whose scan outlasts the listing by seconds, forks there."""
-    if files < FORK_FROM:
-        return False
-    if files >= FORK_ALWAYS_FROM:
-        return True
-    try:
-        cores = len(os.sched_getaffinity(0))
-        return os.getloadavg()[0] <= cores - 1
-    except (OSError, AttributeError):
-        return False
+    file in all. It gains the scan's time only while a core is idle for it, and a local S3
+    server (SeaweedFS in the benchmark) is one more process wanting the same cores: measured
+    on a shared two-core machine it lost as often as it won, so it is asked for, not assumed
+    (``FLASK_S3_SCAN_FORK=1``), and never for a small tree."""
+    return files >= FORK_FROM and os.environ.get("FLASK_S3_SCAN_FORK", "") == "1"
 
 
 def _can_fork() -> bool:
-    if sys.platform != "linux" or os.environ.get("FLASK_S3_NO_SCAN_FORK"):
+    if sys.platform != "linux":
         return False
     if len(os.sched_getaffinity(0)) < 2:
         return False  # one core: the child would only take turns with the parent
