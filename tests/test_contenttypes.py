@@ -154,3 +154,16 @@ def test_flask_s3_0_3_types_are_pinned_without_charset() -> None:
     assert flasks3_content_type("favicon.ico") == "image/vnd.microsoft.icon"
     assert flasks3_content_type("x.js") == "text/javascript"
     assert flasks3_content_type("x.map") is None  # 0.3 stored no type for it
+
+
+def test_the_extension_is_the_one_posixpath_splitext_finds():
+    import posixpath
+    import random
+
+    from flask_s3.assets.contenttypes import _extension
+
+    rng = random.Random(28)
+    names = ["a/.b", "..b", "a..b", ".a.b", "a.", "", ".", "..", "a/b.c/d", "x/..a", "é.Css"]
+    names += ["".join(rng.choice("ab./") for _ in range(rng.randint(0, 9))) for _ in range(5000)]
+    for name in names:
+        assert _extension(name) == posixpath.splitext(name)[1], name

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass, field
+from sys import intern
 from typing import BinaryIO
 
 from .. import headers as hdr
@@ -24,7 +25,7 @@ from .sri import sri_of_digest, sri_value
 CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)  # slots: 200,000 of them in a big tree
+@dataclass(frozen=True, slots=True, init=False)  # slots: 200,000 of them in a big tree
 class LocalAsset:
     """A file as it will be stored: its key, the bytes' size and MD5, and its headers."""
 
@@ -37,6 +38,30 @@ class LocalAsset:
     logical: str | None = None  # the name before fingerprinting, when it differs
     content: bytes | None = None  # rewritten bytes (fingerprinted CSS) instead of the file
     sri: str | None = None  # with assets.integrity: SHA-384 of the bytes before gzip
+
+    def __init__(
+        self,
+        key: str,
+        path: str,
+        size: int,
+        md5: str,
+        headers: dict[str, str],
+        gzip: bool = False,
+        logical: str | None = None,
+        content: bytes | None = None,
+        sri: str | None = None,
+    ) -> None:
+        # The slots' own setters: half the time of a frozen dataclass's generated __init__
+        # (an object.__setattr__ looked up per field), made 200,000 times in a big tree.
+        _SET_KEY(self, key)
+        _SET_PATH(self, path)
+        _SET_SIZE(self, size)
+        _SET_MD5(self, md5)
+        _SET_HEADERS(self, headers)
+        _SET_GZIP(self, gzip)
+        _SET_LOGICAL(self, logical)
+        _SET_CONTENT(self, content)
+        _SET_SRI(self, sri)
 
     @property
     def headers_are_ascii(self) -> bool:
@@ -54,6 +79,22 @@ class LocalAsset:
             with open(self.path, "rb") as fh:
                 return io.BytesIO(gzip_bytes(fh.read()))
         return open(self.path, "rb")
+
+
+(
+    _SET_KEY,
+    _SET_PATH,
+    _SET_SIZE,
+    _SET_MD5,
+    _SET_HEADERS,
+    _SET_GZIP,
+    _SET_LOGICAL,
+    _SET_CONTENT,
+    _SET_SRI,
+) = (
+    LocalAsset.__dict__[name].__set__
+    for name in ("key", "path", "size", "md5", "headers", "gzip", "logical", "content", "sri")
+)
 
 
 @dataclass
@@ -74,11 +115,13 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=9, mtime=0)
 
 
-HeaderMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
+RulesMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
+# (type, rules matched, immutable) -> headers as stored (shared), names become metadata, gzip
+HeaderMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str], bool]]
 
 
 def asset_headers(
-    logical: str, spec: Spec, *, immutable: bool = False, memo: HeaderMemo | None = None
+    logical: str, spec: Spec, *, immutable: bool = False, memo: RulesMemo | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """Headers for a key (relative to the prefix): type, global headers, then matching rules.
 
@@ -106,6 +149,29 @@ def asset_headers(
     return dict(found[0]), list(found[1])
 
 
+def stored_headers(
+    logical: str, spec: Spec, immutable: bool, memo: HeaderMemo | None
+) -> tuple[dict[str, str], list[str], bool]:
+    """The headers stored with ``logical`` (Content-Encoding included), the names among them
+    that become metadata, and whether it is gzipped.
+
+    With ``memo`` (one scan's), each distinct combination is built once and its dict is shared
+    by every asset that has it, not copied per file: a tree has a handful."""
+    key = (content_type(logical), rule_matcher(spec.assets.rules)(logical), immutable)
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        headers, became_meta = asset_headers(logical, spec, immutable=immutable)
+        gzipped = spec.assets.gzip.enabled and type_matches(
+            headers["Content-Type"], spec.assets.gzip.content_types
+        )
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        found = (headers, became_meta, gzipped)
+        if memo is not None:
+            memo[key] = found
+    return found
+
+
 def build_asset(
     key: str,
     logical: str,
@@ -121,7 +187,7 @@ def build_asset(
 ) -> LocalAsset:
     if immutable is None:
         immutable = stored not in (None, logical)
-    headers, became_meta = asset_headers(logical, spec, immutable=immutable, memo=memo)
+    headers, became_meta, gzipped = stored_headers(logical, spec, immutable, memo)
     for name in became_meta:
         if name.lower() not in meta_warned:
             meta_warned.add(name.lower())
@@ -129,12 +195,7 @@ def build_asset(
                 f"header {name!r} is not an HTTP header S3 can set; it is stored as "
                 f"{hdr.canonical_name(name)} metadata"
             )
-    gzipped = spec.assets.gzip.enabled and type_matches(
-        headers["Content-Type"], spec.assets.gzip.content_types
-    )
     renamed = logical if stored not in (None, logical) else None
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
     if spec.assets.integrity:
         return build_asset_sri(key, path, headers, gzipped, renamed, content, cache)
     if cache is not None and content is None:
@@ -145,7 +206,8 @@ def build_asset(
         if known is None:
             known = hash_stored(path, gzipped, spec.upload.multipart_threshold)
             hashes.put(relpath, stat, mode, *known)
-        return LocalAsset(key, path, known[0], known[1], headers, gzipped, renamed)
+        # interned: the listing and the manifest hold the same MD5 strings
+        return LocalAsset(key, path, known[0], intern(known[1]), headers, gzipped, renamed)
     if gzipped or content is not None:
         if content is None:
             with open(path, "rb") as fh:

@@ -136,6 +136,7 @@ def scan_sources(
     meta_warned: set[str] = set()
     memo: HeaderMemo = {}
     header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    kept_sets: set[int] = set()  # ids of the dicts in header_sets
     if spec.assets.integrity:
         inventory.integrity = {}
         problem = cors_warning(spec)
@@ -165,12 +166,16 @@ def scan_sources(
             )
         except OSError as exc:
             raise unreadable(path, exc) from None
-        object.__setattr__(asset, "md5", intern(asset.md5))
-        shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
-        if shared is not asset.headers:
-            # One dict per distinct header set, not per file (a tree has a handful): frozen
-            # for callers, set here once before anyone else sees the asset.
-            object.__setattr__(asset, "headers", shared)
+        if asset.md5 is not intern(asset.md5):
+            object.__setattr__(asset, "md5", intern(asset.md5))
+        if id(asset.headers) not in kept_sets:  # most assets share the memo's dicts already
+            shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
+            if shared is not asset.headers:
+                # One dict per distinct header set, not per file (a tree has a handful): frozen
+                # for callers, set here once before anyone else sees the asset.
+                object.__setattr__(asset, "headers", shared)
+            else:
+                kept_sets.add(id(shared))  # alive as long as the inventory holds the asset
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
     for slot, (cache, _) in enumerate(caches):

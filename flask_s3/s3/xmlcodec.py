@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
 from .errors import StoreError
+from .listxml import read_page
 from .store import ObjectInfo, listed
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -21,15 +22,20 @@ class Page:
     a key with a character XML 1.0 cannot carry still lists."""
 
     def __init__(self, data: bytes) -> None:
-        root = ET.fromstring(data)
-        encoded = root.findtext(f"{NS}EncodingType") == "url"
-        decode = unquote_plus if encoded else _same
-        self.objects = list(_contents(root, decode))
-        self.folders = [
-            decode(p.findtext(f"{NS}Prefix") or "") for p in root.iter(f"{NS}CommonPrefixes")
-        ]
-        token = root.findtext(f"{NS}NextContinuationToken")
-        self.next_token = token if root.findtext(f"{NS}IsTruncated") == "true" else None
+        # S3's usual shape without a tree; anything else as ElementTree reads it
+        read = read_page(data, unquote_plus) or tree_page(data)
+        self.objects, self.folders, self.next_token = read
+
+
+def tree_page(data: bytes) -> tuple[list[ObjectInfo], list[str], str | None]:
+    """(objects, folders, next token) of a ListObjectsV2 page, read by ElementTree: any XML."""
+    root = ET.fromstring(data)
+    encoded = root.findtext(f"{NS}EncodingType") == "url"
+    decode = unquote_plus if encoded else _same
+    objects = list(_contents(root, decode))
+    folders = [decode(p.findtext(f"{NS}Prefix") or "") for p in root.iter(f"{NS}CommonPrefixes")]
+    token = root.findtext(f"{NS}NextContinuationToken")
+    return objects, folders, token if root.findtext(f"{NS}IsTruncated") == "true" else None
 
 
 def _root(data: bytes) -> ET.Element:
