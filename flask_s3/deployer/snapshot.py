@@ -23,7 +23,6 @@ from ..safe_output import term_safe
 from ..spec import Spec
 from .memory import collector_paused
 from .planner import differences, make_plan, unvouched_keys
-from .scanfork import start_scan
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -59,19 +58,12 @@ def snapshot(
     With ``templates``, the app's templates are read for the static files they name."""
     roots = static_roots(app, spec)
     check_prune_roots(spec, roots)
-    hints = local_key_hints(app, spec)
-    # The local scan (and the templates' parse) overlaps the listing (network): in a forked
-    # process where that pays and is safe (before any thread of ours starts), else a thread.
-    forked = start_scan(app, spec, len(hints))
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            scanning = forked.result if forked else pool.submit(scan_app, app, spec).result
-            templating = pool.submit(_scan_templates, app) if templates else None
-            remote = gather_remote(store, spec, roots, hints)
-            local = scanning()
-    finally:
-        if forked is not None:
-            forked.close()
+    # The local scan (and the templates' parse) overlaps the listing (network).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanning = pool.submit(scan_app, app, spec)
+        templating = pool.submit(_scan_templates, app) if templates else None
+        remote = gather_remote(store, spec, roots, local_key_hints(app, spec))
+        local = scanning.result()
     references = templating.result() if templating is not None else None
     snap = decide(
         spec,
