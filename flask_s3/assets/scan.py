@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from sys import intern
 from typing import TYPE_CHECKING
@@ -173,14 +172,9 @@ def scan_sources(
             object.__setattr__(asset, "headers", shared)
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
-    for slot, (cache, _) in enumerate(caches):
-        cache.save(partial(scanned_in, relpaths, slots, slot))
+    for cache, _ in caches:
+        cache.save()
     return inventory
-
-
-def scanned_in(relpaths: dict[str, str], slots: dict[str, int], slot: int) -> set[str]:
-    """The relative paths scanned in the folder ``slot`` (its hash cache keeps only those)."""
-    return {rel for logical, rel in relpaths.items() if slots.get(logical, 0) == slot}
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:

@@ -1,0 +1,241 @@
+"""The hash cache packed: sorted relative paths and one fixed-size binary record per path.
+
+A 200,000-file tree keeps its whole hash cache in memory during the scan, beside the listing
+and the local inventory: as text entries in a dict (format 2) it took about 180 bytes a file;
+packed, about 60 (a pointer in a list and a 49-byte record; 97 with the SRI value).
+
+The file (format 3)::
+
+    MAGIC, then HEADER (written_ns, count, record width, length of the names)
+    the relative paths, UTF-8 (surrogates passed through), separated by NUL, sorted
+    count records of the given width, in the same order
+
+Read from the user's own cache folder, but still untrusted: any damage (a short or long file,
+an unknown width, unsorted or repeated names, undecodable bytes) makes the whole file an empty
+cache, and a record with unknown flags is a miss. A record only ever says "this stat had this
+MD5"; hashcache.py decides whether the stat is the file's and old enough to trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import struct
+import tempfile
+from itertools import pairwise
+from pathlib import Path
+from sys import intern
+from typing import NamedTuple
+
+MAGIC = b"flask-s3 md5 cache\n"
+HEADER = struct.Struct("<qIIQ")  # written_ns, count, record width, bytes of names
+# size, mtime_ns, inode, flags, stored size, MD5 (binary); wide records add the SHA-384
+RECORD = struct.Struct("<QqQBQ16s")
+SRI = struct.Struct("48s")
+NARROW, WIDE = RECORD.size, RECORD.size + SRI.size
+GZIP, HAS_SRI = 1, 2  # flags
+SRI_PREFIX = "sha384-"
+
+
+class Entry(NamedTuple):
+    stat: tuple[int, int, int]  # size, mtime_ns, inode of the file when it was hashed
+    mode: str  # raw or gzip
+    size: int  # of the stored bytes
+    md5: str  # hex, of the stored bytes
+    sri: str | None  # sha384-... of the original bytes, when integrity was on
+
+
+def pack(entry: Entry, width: int) -> bytes | None:
+    """The record for ``entry`` (None when it cannot be one: it is then not cached)."""
+    if entry.mode not in ("raw", "gzip") or len(entry.md5) != 32:
+        return None
+    flags = GZIP if entry.mode == "gzip" else 0
+    try:
+        digest = bytes.fromhex(entry.md5)
+        sri = sri_bytes(entry.sri) if width == WIDE else None
+        if sri is not None:
+            flags |= HAS_SRI
+        record = RECORD.pack(*entry.stat, flags, entry.size, digest)
+    except (ValueError, struct.error):
+        return None
+    return record + (sri or bytes(SRI.size)) if width == WIDE else record
+
+
+def sri_bytes(sri: str | None) -> bytes | None:
+    """The 48 bytes of a ``sha384-`` value, or None when it is not one exactly."""
+    if sri is None or not sri.startswith(SRI_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(sri[len(SRI_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == SRI.size and sri_text(raw) == sri else None
+
+
+def sri_text(raw: bytes) -> str:
+    return SRI_PREFIX + base64.b64encode(raw).decode("ascii")
+
+
+class Table:
+    """Sorted names and their records (``width`` bytes each), as read or merged."""
+
+    def __init__(
+        self, names: list[str] | None = None, records: bytes = b"", width: int = NARROW
+    ) -> None:
+        self.names = names if names is not None else []
+        self.records = records
+        self.width = width
+
+    def entry(self, index: int) -> Entry | None:
+        """The record at ``index``; None when its flags are not ones this version wrote."""
+        offset = index * self.width
+        size, mtime, inode, flags, stored, digest = RECORD.unpack_from(self.records, offset)
+        if flags & ~(GZIP | HAS_SRI) or (flags & HAS_SRI and self.width != WIDE):
+            return None
+        sri = None
+        if flags & HAS_SRI:
+            sri = sri_text(SRI.unpack_from(self.records, offset + RECORD.size)[0])
+        mode = "gzip" if flags & GZIP else "raw"
+        return Entry((size, mtime, inode), mode, stored, digest.hex(), sri)
+
+
+class Added:
+    """Entries put during a scan, in the order they came: names and packed records."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.records = bytearray()
+        self.width = 0  # decided by the first entry: wide when it has an SRI value
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def add(self, name: str, entry: Entry) -> None:
+        if not self.width:
+            self.width = WIDE if entry.sri is not None else NARROW
+        record = pack(entry, self.width) if "\0" not in name else None
+        if record is not None:  # else not cached: only costs a hash next time
+            self.names.append(name)
+            self.records += record
+
+    def record(self, index: int) -> bytes:
+        return bytes(self.records[index * self.width : (index + 1) * self.width])
+
+
+def widened(record: bytes, width: int) -> bytes:
+    """A record at ``width``: padded with an empty SRI value, or cut to the narrow part (its
+    SRI flag cleared, so the value is taken again next time)."""
+    if len(record) == width:
+        return record
+    if width == WIDE:
+        return record + bytes(SRI.size)
+    flags = record[24] & ~HAS_SRI  # the flags byte follows size, mtime and inode
+    return record[:24] + bytes([flags]) + record[25:NARROW]
+
+
+def merged(table: Table, keep: bytearray, added: Added) -> Table:
+    """The loaded records flagged 1 in ``keep`` and the added ones, in name order (the last
+    added wins when a name was added twice)."""
+    width = WIDE if WIDE in (added.width, table.width if 1 in keep else 0) else NARROW
+    order = sorted(range(len(added)), key=added.names.__getitem__)
+    names: list[str] = []
+    records = bytearray()
+    kept = (i for i, flag in enumerate(keep) if flag == 1)
+    old = next(kept, -1)
+    for rank, new in enumerate(order):
+        name = added.names[new]
+        if rank + 1 < len(order) and added.names[order[rank + 1]] == name:
+            continue  # added again later: that one is kept
+        while old >= 0 and table.names[old] < name:
+            names.append(table.names[old])
+            records += widened(table.records[old * table.width : (old + 1) * table.width], width)
+            old = next(kept, -1)
+        if old >= 0 and table.names[old] == name:
+            old = next(kept, -1)  # replaced
+        names.append(name)
+        records += widened(added.record(new), width)
+    while old >= 0:
+        names.append(table.names[old])
+        records += widened(table.records[old * table.width : (old + 1) * table.width], width)
+        old = next(kept, -1)
+    return Table(names, bytes(records), width)
+
+
+def read_table(path: Path) -> tuple[int, Table]:
+    """(written_ns, table) of a format 3 file; FileNotFoundError when there is none, another
+    OSError or ValueError when it cannot be trusted as a whole."""
+    with open(path, "rb") as fh:
+        total = os.fstat(fh.fileno()).st_size
+        head = fh.read(len(MAGIC) + HEADER.size)
+        if len(head) != len(MAGIC) + HEADER.size or not head.startswith(MAGIC):
+            raise ValueError("not a hash cache")
+        written_ns, count, width, names_size = HEADER.unpack_from(head, len(MAGIC))
+        # sizes checked against the file before anything that large is read
+        if width not in (NARROW, WIDE) or len(head) + names_size + count * width != total:
+            raise ValueError("hash cache of another shape")
+        blob = fh.read(names_size)
+        records = fh.read(count * width)
+    if len(blob) != names_size or len(records) != count * width:
+        raise ValueError("hash cache changed while read")
+    names = [intern(n) for n in blob.decode("utf-8", "surrogatepass").split("\0")] if count else []
+    del blob
+    if len(names) != count or any(a >= b for a, b in pairwise(names)):
+        raise ValueError("hash cache names out of order")
+    # interned: the scan's relative paths are the same strings (scan.walk_static)
+    return written_ns, Table(names, records, width)
+
+
+def read_json_table(path: Path) -> tuple[int, Table]:
+    """The entries of a format 2 file (JSON, one "size mtime inode mode stored md5[ sri]"
+    string per path), packed; (0, empty) when it is missing or damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("v") != 2 or not isinstance(data["files"], dict):
+            return 0, Table()
+        written_ns = int(data["written_ns"])
+        added = Added()
+        for name, text in data["files"].items():
+            entry = json_entry(text)
+            if isinstance(name, str) and entry is not None:
+                added.add(intern(name), entry)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return 0, Table()
+    return written_ns, merged(Table(), bytearray(), added)
+
+
+def json_entry(text: object) -> Entry | None:
+    if not isinstance(text, str):
+        return None
+    fields = text.split(" ")
+    if len(fields) not in (6, 7):
+        return None
+    try:
+        size, mtime, inode, stored = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[4])
+    except ValueError:
+        return None
+    sri = fields[6] if len(fields) == 7 else None
+    return Entry((size, mtime, inode), fields[3], stored, fields[5], sri)
+
+
+def write_table(path: Path, written_ns: int, table: Table) -> bool:
+    """Write ``table`` atomically (a reader sees the old file or the new one); False when it
+    could not be written (a cache that cannot be written only costs time)."""
+    blob = "\0".join(table.names).encode("utf-8", "surrogatepass")
+    head = MAGIC + HEADER.pack(written_ns, len(table.names), table.width, len(blob))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".md5-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(head)
+                fh.write(blob)
+                fh.write(table.records)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return False
+    return True
