@@ -193,8 +193,8 @@ class HashCache:
         unchanged = self.written_ns and not self.added and all(self.seen)
         if unchanged and not self.converting:
             return
-        table = hashpack.merged(self.loaded, self.seen, self.added)
-        if hashpack.write_table(self.path, time.time_ns(), table) and self.converting:
+        merge = hashpack.Merge(self.loaded, self.seen, self.added)
+        if hashpack.write_table(self.path, time.time_ns(), merge) and self.converting:
             try:
                 self.old_path.unlink(missing_ok=True)
             except OSError:

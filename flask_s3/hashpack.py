@@ -24,6 +24,8 @@ import json
 import os
 import struct
 import tempfile
+from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from sys import intern
@@ -88,6 +90,9 @@ class Table:
         self.records = records
         self.width = width
 
+    def record(self, index: int) -> bytes:
+        return self.records[index * self.width : (index + 1) * self.width]
+
     def entry(self, index: int) -> Entry | None:
         """The record at ``index``; None when its flags are not ones this version wrote."""
         offset = index * self.width
@@ -135,32 +140,48 @@ def widened(record: bytes, width: int) -> bytes:
     return record[:24] + bytes([flags]) + record[25:NARROW]
 
 
-def merged(table: Table, keep: bytearray, added: Added) -> Table:
+class Merge(NamedTuple):
     """The loaded records flagged 1 in ``keep`` and the added ones, in name order (the last
-    added wins when a name was added twice)."""
-    width = WIDE if WIDE in (added.width, table.width if 1 in keep else 0) else NARROW
-    order = sorted(range(len(added)), key=added.names.__getitem__)
-    names: list[str] = []
-    records = bytearray()
-    kept = (i for i, flag in enumerate(keep) if flag == 1)
-    old = next(kept, -1)
-    for rank, new in enumerate(order):
-        name = added.names[new]
-        if rank + 1 < len(order) and added.names[order[rank + 1]] == name:
-            continue  # added again later: that one is kept
-        while old >= 0 and table.names[old] < name:
-            names.append(table.names[old])
-            records += widened(table.records[old * table.width : (old + 1) * table.width], width)
-            old = next(kept, -1)
-        if old >= 0 and table.names[old] == name:
-            old = next(kept, -1)  # replaced
-        names.append(name)
-        records += widened(added.record(new), width)
-    while old >= 0:
-        names.append(table.names[old])
-        records += widened(table.records[old * table.width : (old + 1) * table.width], width)
+    added wins when a name was added twice): what a save writes, read twice (names, then
+    records) instead of built as a second table at the end of a scan, where a plan peaks."""
+
+    table: Table
+    keep: bytearray
+    added: Added
+
+    @property
+    def width(self) -> int:
+        widths = (self.added.width, self.table.width if 1 in self.keep else 0)
+        return WIDE if WIDE in widths else NARROW
+
+    def items(self) -> Iterator[tuple[str, Callable[[], bytes]]]:
+        """(name, its record) in name order; records are made only when asked for."""
+        table, added = self.table, self.added
+        order = sorted(range(len(added)), key=added.names.__getitem__)
+        kept = (i for i, flag in enumerate(self.keep) if flag == 1)
         old = next(kept, -1)
-    return Table(names, bytes(records), width)
+        for rank, new in enumerate(order):
+            name = added.names[new]
+            if rank + 1 < len(order) and added.names[order[rank + 1]] == name:
+                continue  # added again later: that one is kept
+            while old >= 0 and table.names[old] < name:
+                yield table.names[old], partial(table.record, old)
+                old = next(kept, -1)
+            if old >= 0 and table.names[old] == name:
+                old = next(kept, -1)  # replaced
+            yield name, partial(added.record, new)
+        while old >= 0:
+            yield table.names[old], partial(table.record, old)
+            old = next(kept, -1)
+
+    def table_of(self) -> Table:
+        width = self.width
+        names: list[str] = []
+        records = bytearray()
+        for name, record in self.items():
+            names.append(name)
+            records += widened(record(), width)
+        return Table(names, bytes(records), width)
 
 
 def read_table(path: Path) -> tuple[int, Table]:
@@ -202,7 +223,7 @@ def read_json_table(path: Path) -> tuple[int, Table]:
                 added.add(intern(name), entry)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return 0, Table()
-    return written_ns, merged(Table(), bytearray(), added)
+    return written_ns, Merge(Table(), bytearray(), added).table_of()
 
 
 def json_entry(text: object) -> Entry | None:
@@ -219,19 +240,26 @@ def json_entry(text: object) -> Entry | None:
     return Entry((size, mtime, inode), fields[3], stored, fields[5], sri)
 
 
-def write_table(path: Path, written_ns: int, table: Table) -> bool:
-    """Write ``table`` atomically (a reader sees the old file or the new one); False when it
-    could not be written (a cache that cannot be written only costs time)."""
-    blob = "\0".join(table.names).encode("utf-8", "surrogatepass")
-    head = MAGIC + HEADER.pack(written_ns, len(table.names), table.width, len(blob))
+def write_table(path: Path, written_ns: int, merge: Merge) -> bool:
+    """Write the merged records atomically (a reader sees the old file or the new one); False
+    when it could not be written (a cache that cannot be written only costs time)."""
+    width = merge.width
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".md5-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(head)
-                fh.write(blob)
-                fh.write(table.records)
+                fh.write(bytes(len(MAGIC) + HEADER.size))  # written once the sizes are known
+                count = names_size = 0
+                for name, _ in merge.items():
+                    data = (b"\0" if count else b"") + name.encode("utf-8", "surrogatepass")
+                    fh.write(data)
+                    count += 1
+                    names_size += len(data)
+                for _, record in merge.items():
+                    fh.write(widened(record(), width))
+                fh.seek(0)
+                fh.write(MAGIC + HEADER.pack(written_ns, count, width, names_size))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

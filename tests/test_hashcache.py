@@ -269,3 +269,19 @@ def test_integrity_values_come_from_the_cache_too(tmp_path, counted, counted_sri
     ).decode("ascii")
     scan_app(app, SPEC)  # back without integrity: the wide records serve it as well
     assert len(counted) == 3
+
+
+def test_entries_added_and_replaced_are_merged_in_order(tmp_path, counted):
+    app = make_tree(tmp_path)
+    static = tmp_path / "static"
+    scan_app(app, SPEC)
+    old = time.time() - 3600
+    for name, text in (("b0.css", "new"), ("a.css", "changed"), ("0.txt", "first")):
+        (static / name).write_text(text)
+        os.utime(static / name, (old + 1, old + 1))
+    scan_app(app, SPEC)
+    assert len(counted) == 6  # the new files and the changed one
+    assert cached_paths(static) == {"0.txt", "a.css", "b.js", "b0.css", "c.png"}
+    again = scan_app(app, SPEC)  # the merged file read back whole: nothing hashed
+    assert len(counted) == 6
+    assert again.assets["static/a.css"].size == len(local.gzip_bytes(b"changed"))
