@@ -31,7 +31,7 @@ from ..errors import ApplyError
 from ..plan import Plan
 from ..remote.cdn import WaitProgress
 from ..remote.encryption import spec_headers
-from ..remote.inventory import RemoteInventory, control_key
+from ..remote.inventory import control_key
 from ..s3.lock import LOCK_NAME, LOCK_WAIT, apply_lock
 from ..s3.lock import WaitProgress as LockWaitProgress
 from ..s3.store import Store
@@ -97,9 +97,6 @@ def deploy(
         on_wait=waiting,
     ):
         stop_here()
-        # The lock-free look at the bucket is not needed from here on: freed before the
-        # re-plan gathers the bucket again, so a 200,000-object listing is not held twice.
-        first.remote = RemoteInventory(exists=first.remote.exists, region=first.remote.region)
         snap = replan(
             spec,
             first.local,
