@@ -17,7 +17,6 @@ import json
 import os
 import tempfile
 import time
-from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +98,10 @@ class HashCache:
     """MD5s of the files below one folder, per storage mode (``raw`` or ``gzip``).
 
     Held packed, for a 200,000-file tree sits in memory beside everything else a plan holds:
-    the relative paths in one sorted list (the same interned strings the scan holds) and one
-    fixed-size binary record per path (``hashpack.RECORD``: stat, mode, stored size, the MD5 as
-    16 bytes, the SRI value as 48), about 60 bytes a file where a dict of text entries took
-    180. The file on disk is the same two parts (``hashpack.py``); the JSON of format 2 is read
-    once and replaced.
+    the relative paths as one block of bytes, sorted, and one fixed-size binary record per
+    path (``hashpack.RECORD``: stat, mode, stored size, the MD5 as 16 bytes, the SRI value as
+    48), about 80 bytes a file where a dict of text entries and their paths took 260. The file
+    on disk is the same (``hashpack.py``); the JSON of format 2 is read once and replaced.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -129,25 +127,26 @@ class HashCache:
             self.converting = self.old_path.exists()
         except (OSError, ValueError):
             pass  # damaged or foreign: an empty cache, everything hashed
-        self.seen = bytearray(len(self.loaded.names))
+        self.seen = bytearray(len(self.loaded))
 
     @property
     def paths(self) -> list[str]:
         """The relative paths the cache held when it was read."""
-        return list(self.loaded.names)
+        table = self.loaded
+        return [table.name(i).decode("utf-8", "surrogatepass") for i in range(len(table))]
 
-    def _find(self, key: str) -> int:
-        names = self.loaded.names
+    def _find(self, key: str) -> tuple[int, bytes]:
+        name = hashpack.encoded(key)
         index = self.cursor
-        if index >= len(names) or names[index] != key:
-            index = bisect_left(names, key)
-            if index >= len(names) or names[index] != key:
-                return -1
+        if not self.loaded.is_name(index, name):
+            index = self.loaded.find(name)
+            if index < 0:
+                return index, name
         self.cursor = index + 1
-        return index
+        return index, name
 
     def _record(self, key: str, stat: os.stat_result, mode: str) -> hashpack.Entry | None:
-        index = self._find(key)
+        index, _ = self._find(key)
         if index < 0:
             return None
         self.seen[index] = 1
@@ -178,11 +177,12 @@ class HashCache:
     def put(
         self, key: str, stat: os.stat_result, mode: str, size: int, md5: str, sri: str | None = None
     ) -> None:
-        index = self._find(key)
+        index, name = self._find(key)
         if index >= 0:
             self.seen[index] = 2
         self.added.add(
-            key, hashpack.Entry((stat.st_size, stat.st_mtime_ns, stat.st_ino), mode, size, md5, sri)
+            name,
+            hashpack.Entry((stat.st_size, stat.st_mtime_ns, stat.st_ino), mode, size, md5, sri),
         )
 
     def save(self) -> None:

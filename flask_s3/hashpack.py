@@ -1,8 +1,9 @@
 """The hash cache packed: sorted relative paths and one fixed-size binary record per path.
 
 A 200,000-file tree keeps its whole hash cache in memory during the scan, beside the listing
-and the local inventory: as text entries in a dict (format 2) it took about 180 bytes a file;
-packed, about 60 (a pointer in a list and a 49-byte record; 97 with the SRI value).
+and the local inventory: as text entries in a dict, keyed by path strings (format 2), it took
+about 260 bytes a file; packed, about 80 (the path's bytes and where they end, and a 49-byte
+record; 97 with the SRI value).
 
 The file (format 3)::
 
@@ -24,11 +25,11 @@ import json
 import os
 import struct
 import tempfile
+from array import array
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
-from sys import intern
 from typing import NamedTuple
 
 MAGIC = b"flask-s3 md5 cache\n"
@@ -81,14 +82,45 @@ def sri_text(raw: bytes) -> str:
 
 
 class Table:
-    """Sorted names and their records (``width`` bytes each), as read or merged."""
+    """Sorted names and their records (``width`` bytes each), as read or merged.
+
+    The names stay one block of bytes as in the file (UTF-8, NUL between them) with where
+    each ends, not a string each: a plan's scan keeps only the paths it needs."""
 
     def __init__(
-        self, names: list[str] | None = None, records: bytes = b"", width: int = NARROW
+        self,
+        blob: bytes = b"",
+        ends: array[int] | None = None,
+        records: bytes = b"",
+        width: int = NARROW,
     ) -> None:
-        self.names = names if names is not None else []
+        self.blob = blob
+        self.ends = ends if ends is not None else array("Q")
         self.records = records
         self.width = width
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def name(self, index: int) -> bytes:
+        return self.blob[self.ends[index - 1] + 1 if index else 0 : self.ends[index]]
+
+    def is_name(self, index: int, name: bytes) -> bool:
+        if index >= len(self.ends):
+            return False
+        start = self.ends[index - 1] + 1 if index else 0
+        return self.ends[index] - start == len(name) and self.blob.startswith(name, start)
+
+    def find(self, name: bytes) -> int:
+        """The index of ``name``, or -1 (the names are in byte order)."""
+        low, high = 0, len(self.ends)
+        while low < high:
+            middle = (low + high) // 2
+            if self.name(middle) < name:
+                low = middle + 1
+            else:
+                high = middle
+        return low if self.is_name(low, name) else -1
 
     def record(self, index: int) -> bytes:
         return self.records[index * self.width : (index + 1) * self.width]
@@ -106,21 +138,26 @@ class Table:
         return Entry((size, mtime, inode), mode, stored, digest.hex(), sri)
 
 
+def encoded(name: str) -> bytes:
+    """A relative path as the file holds it (any str a file name can be, surrogates too)."""
+    return name.encode("utf-8", "surrogatepass")
+
+
 class Added:
     """Entries put during a scan, in the order they came: names and packed records."""
 
     def __init__(self) -> None:
-        self.names: list[str] = []
+        self.names: list[bytes] = []
         self.records = bytearray()
         self.width = 0  # decided by the first entry: wide when it has an SRI value
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def add(self, name: str, entry: Entry) -> None:
+    def add(self, name: bytes, entry: Entry) -> None:
         if not self.width:
             self.width = WIDE if entry.sri is not None else NARROW
-        record = pack(entry, self.width) if "\0" not in name else None
+        record = pack(entry, self.width) if b"\0" not in name else None
         if record is not None:  # else not cached: only costs a hash next time
             self.names.append(name)
             self.records += record
@@ -154,7 +191,7 @@ class Merge(NamedTuple):
         widths = (self.added.width, self.table.width if 1 in self.keep else 0)
         return WIDE if WIDE in widths else NARROW
 
-    def items(self) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    def items(self) -> Iterator[tuple[bytes, Callable[[], bytes]]]:
         """(name, its record) in name order; records are made only when asked for."""
         table, added = self.table, self.added
         order = sorted(range(len(added)), key=added.names.__getitem__)
@@ -164,24 +201,26 @@ class Merge(NamedTuple):
             name = added.names[new]
             if rank + 1 < len(order) and added.names[order[rank + 1]] == name:
                 continue  # added again later: that one is kept
-            while old >= 0 and table.names[old] < name:
-                yield table.names[old], partial(table.record, old)
+            while old >= 0 and table.name(old) < name:
+                yield table.name(old), partial(table.record, old)
                 old = next(kept, -1)
-            if old >= 0 and table.names[old] == name:
+            if old >= 0 and table.is_name(old, name):
                 old = next(kept, -1)  # replaced
             yield name, partial(added.record, new)
         while old >= 0:
-            yield table.names[old], partial(table.record, old)
+            yield table.name(old), partial(table.record, old)
             old = next(kept, -1)
 
     def table_of(self) -> Table:
         width = self.width
-        names: list[str] = []
+        blob = bytearray()
+        ends = array("Q")
         records = bytearray()
         for name, record in self.items():
-            names.append(name)
+            blob += (b"\0" if ends else b"") + name
+            ends.append(len(blob))
             records += widened(record(), width)
-        return Table(names, bytes(records), width)
+        return Table(bytes(blob), ends, bytes(records), width)
 
 
 def read_table(path: Path) -> tuple[int, Table]:
@@ -200,12 +239,12 @@ def read_table(path: Path) -> tuple[int, Table]:
         records = fh.read(count * width)
     if len(blob) != names_size or len(records) != count * width:
         raise ValueError("hash cache changed while read")
-    names = [intern(n) for n in blob.decode("utf-8", "surrogatepass").split("\0")] if count else []
-    del blob
+    names = blob.split(b"\0") if count else []
     if len(names) != count or any(a >= b for a, b in pairwise(names)):
         raise ValueError("hash cache names out of order")
-    # interned: the scan's relative paths are the same strings (scan.walk_static)
-    return written_ns, Table(names, records, width)
+    # where each name ends: the NULs between them, and the end of the block
+    ends = array("Q", (end - 1 for end in accumulate(len(n) + 1 for n in names)))
+    return written_ns, Table(blob, ends, records, width)
 
 
 def read_json_table(path: Path) -> tuple[int, Table]:
@@ -220,7 +259,7 @@ def read_json_table(path: Path) -> tuple[int, Table]:
         for name, text in data["files"].items():
             entry = json_entry(text)
             if isinstance(name, str) and entry is not None:
-                added.add(intern(name), entry)
+                added.add(encoded(name), entry)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return 0, Table()
     return written_ns, Merge(Table(), bytearray(), added).table_of()
@@ -252,7 +291,7 @@ def write_table(path: Path, written_ns: int, merge: Merge) -> bool:
                 fh.write(bytes(len(MAGIC) + HEADER.size))  # written once the sizes are known
                 count = names_size = 0
                 for name, _ in merge.items():
-                    data = (b"\0" if count else b"") + name.encode("utf-8", "surrogatepass")
+                    data = (b"\0" if count else b"") + name
                     fh.write(data)
                     count += 1
                     names_size += len(data)
