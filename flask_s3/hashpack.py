@@ -8,12 +8,12 @@ record; 97 with the SRI value).
 The file (format 3)::
 
     MAGIC, then HEADER (written_ns, count, record width, length of the names)
-    the relative paths, UTF-8 (surrogates passed through), separated by NUL, sorted
+    the relative paths, UTF-8 (surrogates passed through), separated by NUL, in byte order
     count records of the given width, in the same order
 
 Read from the user's own cache folder, but still untrusted: any damage (a short or long file,
-an unknown width, unsorted or repeated names, undecodable bytes) makes the whole file an empty
-cache, and a record with unknown flags is a miss. A record only ever says "this stat had this
+an unknown width, names out of order or repeated) makes the whole file an empty cache, a name
+no path encodes to is never found, and a record with unknown flags is a miss. A record only ever says "this stat had this
 MD5"; hashcache.py decides whether the stat is the file's and old enough to trust.
 """
 
