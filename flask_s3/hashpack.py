@@ -13,8 +13,9 @@ The file (format 3)::
 
 Read from the user's own cache folder, but still untrusted: any damage (a short or long file,
 an unknown width, names out of order or repeated) makes the whole file an empty cache, a name
-no path encodes to is never found, and a record with unknown flags is a miss. A record only ever says "this stat had this
-MD5"; hashcache.py decides whether the stat is the file's and old enough to trust.
+no path encodes to is never found, and a record with unknown flags is a miss. A record only
+ever says "this stat had this MD5"; hashcache.py decides whether the stat is the file's and old
+enough to trust.
 """
 
 from __future__ import annotations
