@@ -91,11 +91,10 @@ def plan_peak_kib(app_dir: Path, bucket: str, endpoint: str) -> int:
 
 
 def test_a_plan_holds_little_per_file(s3_env: Any, bucket_name: str, tmp_path: Path):
-    """What each file costs a plan (measured: about 1.8 KB each, with its upload action and
+    """What each file costs a plan (measured: about 2 KB each, with its upload action and
     the packed hash cache): a regression that doubles it fails, machine noise does not."""
     files = 5000
     one = plan_peak_kib(small_tree(tmp_path / "one", 1), bucket_name, s3_env.endpoint_url)
     many = plan_peak_kib(small_tree(tmp_path / "many", files), bucket_name, s3_env.endpoint_url)
     per_file = (many - one) * 1024 / files
-    print(f"{per_file:.0f} bytes per file, {one} KiB for one file")
     assert per_file < 4000, f"{per_file:.0f} bytes per file"
