@@ -113,6 +113,8 @@ class HashCache:
         # per loaded record: 0 not asked for this scan, 1 asked for, 2 replaced by a put
         self.seen = bytearray()
         self.cursor = 0  # the scan asks in nearly sorted order: try the next record first
+        self.at = 0  # where the cursor's name starts in the block of names
+        self.last: tuple[str, int, bytes] = ("", -1, b"")  # the key looked up last, its index
         self.added = hashpack.Added()
         directory = cache_dir()
         if directory is None:
@@ -137,47 +139,54 @@ class HashCache:
 
     def _find(self, key: str) -> tuple[int, bytes]:
         name = hashpack.encoded(key)
+        # a put follows the get that missed: the same lookup, not done twice
+        self.last = (key, -1, name)
+        loaded = self.loaded
         index = self.cursor
-        if not self.loaded.is_name(index, name):
-            index = self.loaded.find(name)
+        ends = loaded.ends
+        if (
+            index >= len(ends)
+            or ends[index] != self.at + len(name)
+            or not loaded.blob.startswith(name, self.at)
+        ):
+            if not ends:  # an empty cache (a first run)
+                return -1, name
+            index = loaded.find(name)
             if index < 0:
                 return index, name
         self.cursor = index + 1
+        self.at = ends[index] + 1
+        self.last = (key, index, name)
         return index, name
 
-    def _record(self, key: str, stat: os.stat_result, mode: str) -> hashpack.Entry | None:
+    def _known(
+        self, key: str, stat: os.stat_result, mode: str
+    ) -> tuple[int, str, str | None] | None:
         index, _ = self._find(key)
         if index < 0:
             return None
         self.seen[index] = 1
         if stat.st_mtime_ns > self.written_ns - RACY_NS:
             return None
-        entry = self.loaded.entry(index)
-        if (
-            entry is None
-            or entry.stat != (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-            or entry.mode != mode
-        ):
-            return None
-        return entry
+        return self.loaded.known(index, (stat.st_size, stat.st_mtime_ns, stat.st_ino), mode)
 
     def get(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str] | None:
-        entry = self._record(key, stat, mode)
-        if entry is None:
-            return None
-        return entry.size, entry.md5
+        known = self._known(key, stat, mode)
+        return None if known is None else (known[0], known[1])
 
     def get_sri(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str, str] | None:
         """Like ``get``, with the integrity value; None when the entry was stored without one."""
-        entry = self._record(key, stat, mode)
-        if entry is None or entry.sri is None:
+        known = self._known(key, stat, mode)
+        if known is None or known[2] is None:
             return None
-        return entry.size, entry.md5, entry.sri
+        return known[0], known[1], known[2]
 
     def put(
         self, key: str, stat: os.stat_result, mode: str, size: int, md5: str, sri: str | None = None
     ) -> None:
-        index, name = self._find(key)
+        last_key, index, name = self.last
+        if last_key is not key:
+            index, name = self._find(key)
         if index >= 0:
             self.seen[index] = 2
         self.added.add(

@@ -126,6 +126,23 @@ class Table:
     def record(self, index: int) -> bytes:
         return self.records[index * self.width : (index + 1) * self.width]
 
+    def known(
+        self, index: int, stat: tuple[int, int, int], mode: str
+    ) -> tuple[int, str, str | None] | None:
+        """(stored size, MD5, SRI value) when the record at ``index`` is of ``stat`` and
+        ``mode``: ``entry`` without an Entry made for every file of a warm scan."""
+        size, mtime, inode, flags, stored, digest = RECORD.unpack_from(
+            self.records, index * self.width
+        )
+        if (size, mtime, inode) != stat or flags & GZIP != (mode == "gzip"):
+            return None
+        if mode not in ("raw", "gzip") or flags & ~(GZIP | HAS_SRI):
+            return None
+        if not flags & HAS_SRI:
+            return stored, digest.hex(), None
+        entry = self.entry(index)
+        return None if entry is None else (stored, entry.md5, entry.sri)
+
     def entry(self, index: int) -> Entry | None:
         """The record at ``index``; None when its flags are not ones this version wrote."""
         offset = index * self.width
@@ -158,8 +175,15 @@ class Added:
     def add(self, name: bytes, entry: Entry) -> None:
         if not self.width:
             self.width = WIDE if entry.sri is not None else NARROW
-        record = pack(entry, self.width) if b"\0" not in name else None
-        if record is not None:  # else not cached: only costs a hash next time
+        record = None
+        if self.width == NARROW and entry.mode == "raw" and len(entry.md5) == 32:
+            try:  # the common case, without pack()'s checks for SRI values and modes
+                record = RECORD.pack(*entry.stat, 0, entry.size, bytes.fromhex(entry.md5))
+            except (ValueError, struct.error):
+                return
+        else:
+            record = pack(entry, self.width)
+        if record is not None and b"\0" not in name:  # else not cached: costs a hash next time
             self.names.append(name)
             self.records += record
 
