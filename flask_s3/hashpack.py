@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import accumulate, pairwise
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 MAGIC = b"flask-s3 md5 cache\n"
 HEADER = struct.Struct("<qIIQ")  # written_ns, count, record width, bytes of names
@@ -304,6 +304,23 @@ def json_entry(text: object) -> Entry | None:
     return Entry((size, mtime, inode), fields[3], stored, fields[5], sri)
 
 
+def write_batches(fh: BinaryIO, parts: Iterator[bytes], between: bytes) -> tuple[int, int]:
+    """Write ``parts`` with ``between`` between them, a few thousand at a time (one write
+    each would cost more than the merge); (how many, bytes written)."""
+    count = size = 0
+    batch: list[bytes] = []
+    for part in parts:
+        batch.append(part)
+        if len(batch) == 4096:
+            size += fh.write((between if count else b"") + between.join(batch))
+            count += len(batch)
+            batch.clear()
+    if batch:
+        size += fh.write((between if count else b"") + between.join(batch))
+        count += len(batch)
+    return count, size
+
+
 def write_table(path: Path, written_ns: int, merge: Merge) -> bool:
     """Write the merged records atomically (a reader sees the old file or the new one); False
     when it could not be written (a cache that cannot be written only costs time)."""
@@ -314,14 +331,8 @@ def write_table(path: Path, written_ns: int, merge: Merge) -> bool:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(bytes(len(MAGIC) + HEADER.size))  # written once the sizes are known
-                count = names_size = 0
-                for name, _ in merge.items():
-                    data = (b"\0" if count else b"") + name
-                    fh.write(data)
-                    count += 1
-                    names_size += len(data)
-                for _, record in merge.items():
-                    fh.write(widened(record(), width))
+                count, names_size = write_batches(fh, (name for name, _ in merge.items()), b"\0")
+                write_batches(fh, (widened(record(), width) for _, record in merge.items()), b"")
                 fh.seek(0)
                 fh.write(MAGIC + HEADER.pack(written_ns, count, width, names_size))
             os.replace(tmp, path)
