@@ -17,13 +17,11 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from pathlib import Path
-from sys import intern
 from typing import Any
 
-FORMAT = 2  # 1 kept a list per file
+from . import hashpack
+
 RACY_NS = 2_000_000_000  # entries modified this close to the cache's write are re-hashed
 
 
@@ -97,82 +95,116 @@ class ContentCache:
 
 
 class HashCache:
-    """MD5s of the files below one folder, per storage mode (``raw`` or ``gzip``)."""
+    """MD5s of the files below one folder, per storage mode (``raw`` or ``gzip``).
+
+    Held packed, for a 200,000-file tree sits in memory beside everything else a plan holds:
+    the relative paths as one block of bytes, sorted, and one fixed-size binary record per
+    path (``hashpack.RECORD``: stat, mode, stored size, the MD5 as 16 bytes, the SRI value as
+    48), about 80 bytes a file where a dict of text entries and their paths took 260. The file
+    on disk is the same (``hashpack.py``); the JSON of format 2 is read once and replaced.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path: Path | None = None
-        # relpath -> "size mtime_ns inode mode stored_size md5[ sri]": one string per file,
-        # not a list of seven objects (a third of the memory on a 200,000-file tree)
-        self.entries: dict[str, str] = {}
+        self.old_path = Path()  # format 2's JSON, replaced by the next save
+        self.converting = False
         self.written_ns = 0
-        self.dirty = False
-        # entries this scan asked for or added (each file once): when that is all of them, none
-        # is stale and ``save`` needs no set of the files kept
-        self.consulted = 0
+        self.loaded = hashpack.Table()
+        # per loaded record: 0 not asked for this scan, 1 asked for, 2 replaced by a put
+        self.seen = bytearray()
+        self.cursor = 0  # the scan asks in nearly sorted order: try the next record first
+        self.at = 0  # where the cursor's name starts in the block of names
+        self.last: tuple[str, int, bytes] = ("", -1, b"")  # the key looked up last, its index
+        self.added = hashpack.Added()
         directory = cache_dir()
         if directory is None:
             return
         name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
-        self.path = directory / f"md5-{name}.json"
+        self.path = directory / f"md5-{name}.bin"
+        self.old_path = directory / f"md5-{name}.json"
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("v") == FORMAT and isinstance(data["files"], dict):
-                # keys interned: the scan's relative paths are the same strings (local.py)
-                self.entries = {intern(k): v for k, v in data["files"].items()}
-                self.written_ns = int(data["written_ns"])
-        except (OSError, ValueError, KeyError, TypeError):
-            self.entries = {}
+            self.written_ns, self.loaded = hashpack.read_table(self.path)
+        except FileNotFoundError:
+            self.written_ns, self.loaded = hashpack.read_json_table(self.old_path)
+            self.converting = self.old_path.exists()
+        except (OSError, ValueError):
+            pass  # damaged or foreign: an empty cache, everything hashed
+        self.seen = bytearray(len(self.loaded))
 
-    def _fields(self, key: str, stat: os.stat_result, mode: str) -> list[str] | None:
-        text = self.entries.get(key)
-        if text is not None:
-            self.consulted += 1
-        if not isinstance(text, str) or stat.st_mtime_ns > self.written_ns - RACY_NS:
+    @property
+    def paths(self) -> list[str]:
+        """The relative paths the cache held when it was read."""
+        table = self.loaded
+        return [table.name(i).decode("utf-8", "surrogatepass") for i in range(len(table))]
+
+    def _find(self, key: str) -> tuple[int, bytes]:
+        name = hashpack.encoded(key)
+        # a put follows the get that missed: the same lookup, not done twice
+        self.last = (key, -1, name)
+        loaded = self.loaded
+        index = self.cursor
+        ends = loaded.ends
+        if (
+            index >= len(ends)
+            or ends[index] != self.at + len(name)
+            or not loaded.blob.startswith(name, self.at)
+        ):
+            if not ends:  # an empty cache (a first run)
+                return -1, name
+            index = loaded.find(name)
+            if index < 0:
+                return index, name
+        self.cursor = index + 1
+        self.at = ends[index] + 1
+        self.last = (key, index, name)
+        return index, name
+
+    def _known(
+        self, key: str, stat: os.stat_result, mode: str
+    ) -> tuple[int, str, str | None] | None:
+        index, _ = self._find(key)
+        if index < 0:
             return None
-        # One prefix test for size, mtime, inode and mode: 200,000 files in a big plan.
-        if not text.startswith(f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {mode} "):
+        self.seen[index] = 1
+        if stat.st_mtime_ns > self.written_ns - RACY_NS:
             return None
-        fields = text.split(" ")
-        if len(fields) < 6 or not fields[4].isdigit():
-            return None
-        return fields
+        return self.loaded.known(index, (stat.st_size, stat.st_mtime_ns, stat.st_ino), mode)
 
     def get(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str] | None:
-        fields = self._fields(key, stat, mode)
-        if fields is None:
-            return None
-        return int(fields[4]), fields[5]
+        known = self._known(key, stat, mode)
+        return None if known is None else (known[0], known[1])
 
     def get_sri(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str, str] | None:
         """Like ``get``, with the integrity value; None when the entry was stored without one."""
-        fields = self._fields(key, stat, mode)
-        if fields is None or len(fields) < 7:
+        known = self._known(key, stat, mode)
+        if known is None or known[2] is None:
             return None
-        return int(fields[4]), fields[5], fields[6]
+        return known[0], known[1], known[2]
 
     def put(
         self, key: str, stat: os.stat_result, mode: str, size: int, md5: str, sri: str | None = None
     ) -> None:
-        entry = f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {mode} {size} {md5}"
-        if key not in self.entries:
-            self.consulted += 1
-        self.entries[key] = f"{entry} {sri}" if sri is not None else entry
-        self.dirty = True
+        last_key, index, name = self.last
+        if last_key is not key:
+            index, name = self._find(key)
+        if index >= 0:
+            self.seen[index] = 2
+        self.added.add(
+            name,
+            hashpack.Entry((stat.st_size, stat.st_mtime_ns, stat.st_ino), mode, size, md5, sri),
+        )
 
-    def save(self, keep: Callable[[], AbstractSet[str]]) -> None:
-        """Write the cache (atomically) if it changed; drop entries for files gone.
-
-        ``keep()`` gives the relative paths of the files scanned, asked for only when some
-        entry was not consulted: a 200,000-file tree holds no such set at its peak otherwise.
-        """
+    def save(self) -> None:
+        """Write the cache (atomically) if it changed; drop the entries this scan did not ask
+        for (files gone, excluded, or no longer read from disk)."""
         if self.path is None:
             return
-        if self.consulted < len(self.entries):
-            kept = keep()
-            if any(k not in kept for k in self.entries):
-                self.entries = {k: v for k, v in self.entries.items() if k in kept}
-                self.dirty = True
-        if not self.dirty and self.written_ns:
+        unchanged = self.written_ns and not self.added and all(self.seen)
+        if unchanged and not self.converting:
             return
-        payload = {"v": FORMAT, "written_ns": time.time_ns(), "files": self.entries}
-        write_cache(self.path, payload, ".md5-")
+        merge = hashpack.Merge(self.loaded, self.seen, self.added)
+        if hashpack.write_table(self.path, time.time_ns(), merge) and self.converting:
+            try:
+                self.old_path.unlink(missing_ok=True)
+            except OSError:
+                pass

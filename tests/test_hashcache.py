@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -109,7 +111,7 @@ def test_an_entry_for_the_gzip_bytes_does_not_stand_for_the_raw_bytes(tmp_path, 
 def cached_paths(folder: Path) -> set[str]:
     from flask_s3.hashcache import HashCache
 
-    return set(HashCache(folder).entries)
+    return set(HashCache(folder).paths)
 
 
 def test_the_cache_forgets_files_that_are_gone_or_excluded(tmp_path, counted):
@@ -129,3 +131,157 @@ def test_the_cache_forgets_files_that_are_gone_or_excluded(tmp_path, counted):
     scan_app(app, excluding)
     assert cached_paths(static) == {"b.js"}
     assert len(counted) == 3  # nothing hashed twice meanwhile
+
+
+def cache_files(root: Path) -> list[str]:
+    return sorted(p.name.rsplit(".", 1)[1] for p in root.glob("md5-*"))
+
+
+@pytest.fixture
+def cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(root))
+    return root
+
+
+def test_a_cache_of_the_json_format_is_read_once_and_replaced(tmp_path, counted, cache_root):
+    app = make_tree(tmp_path)
+    static = tmp_path / "static"
+    first = scan_app(app, SPEC)
+    assert len(counted) == 3
+    # What flask-s3 before the packed format wrote for the same files (format 2, JSON).
+    (bin_file,) = cache_root.glob("md5-*.bin")
+    json_file = bin_file.with_suffix(".json")
+    files = {}
+    for name in ("a.css", "b.js", "c.png"):
+        stat = (static / name).stat()
+        asset = first.assets[f"static/{name}"]
+        mode = "gzip" if asset.gzip else "raw"
+        files[name] = (
+            f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {mode} {asset.size} {asset.md5}"
+        )
+    files["gone.css"] = "1 2 3 raw 4 " + "0" * 32
+    json_file.write_text(json.dumps({"v": 2, "written_ns": time.time_ns(), "files": files}))
+    bin_file.unlink()
+    again = scan_app(app, SPEC)
+    assert len(counted) == 3  # every file from the old cache
+    assert {k: (a.md5, a.size) for k, a in again.assets.items()} == {
+        k: (a.md5, a.size) for k, a in first.assets.items()
+    }
+    assert cache_files(cache_root) == ["bin"]  # replaced by the packed format
+    assert cached_paths(static) == {"a.css", "b.js", "c.png"}
+    scan_app(app, SPEC)
+    assert len(counted) == 3
+
+
+def damaged(data: bytes) -> list[bytes]:
+    from flask_s3 import hashpack
+
+    head = len(hashpack.MAGIC) + hashpack.HEADER.size
+    _, count, width, names = hashpack.HEADER.unpack_from(data, len(hashpack.MAGIC))
+    blob = data[head : head + names]
+    records = data[head + names :]
+    swapped = b"\0".join(reversed(blob.split(b"\0")))  # names out of order
+    bad_flags = bytearray(records)
+    for i in range(count):
+        bad_flags[i * width + 24] |= 0x80
+    return [
+        data[:-1],  # truncated
+        data + b"\0",  # trailing bytes
+        b"{" + data[1:],  # neither format
+        data[:head] + swapped + records,
+        data[:head] + blob + bytes(bad_flags),
+        data[: len(hashpack.MAGIC)]
+        + hashpack.HEADER.pack(time.time_ns(), count, width + 1, names)
+        + blob
+        + records,
+        data[: len(hashpack.MAGIC)]
+        + hashpack.HEADER.pack(time.time_ns(), 2**32 - 1, width, names)
+        + blob
+        + records,  # a count the file cannot hold: refused before reading it
+        data[:head] + b"\xff" * len(blob) + records,  # not UTF-8
+    ]
+
+
+def test_a_damaged_cache_is_an_empty_one(tmp_path, counted, cache_root):
+    app = make_tree(tmp_path)
+    first = {k: (a.md5, a.size) for k, a in scan_app(app, SPEC).assets.items()}
+    (bin_file,) = cache_root.glob("md5-*.bin")
+    good = bin_file.read_bytes()
+    for number, data in enumerate(damaged(good), start=1):
+        bin_file.write_bytes(data)
+        again = {k: (a.md5, a.size) for k, a in scan_app(app, SPEC).assets.items()}
+        assert again == first
+        assert len(counted) == 3 * (number + 1), number  # all hashed again, none trusted
+        assert bin_file.read_bytes() != data  # and a sound cache written in its place
+    scan_app(app, SPEC)
+    assert len(counted) == 3 * (len(damaged(good)) + 1)
+
+
+def test_a_cache_entry_says_nothing_about_another_file(tmp_path, counted, cache_root):
+    """A cache written for another tree at the same folder (or copied in) is a miss: its
+    records are of other inodes."""
+    app = make_tree(tmp_path / "one")
+    scan_app(app, SPEC)
+    (bin_file,) = cache_root.glob("md5-*.bin")
+    foreign = bin_file.read_bytes()
+    other = make_tree(tmp_path / "two")
+    for name in ("a.css", "b.js", "c.png"):  # other bytes, same names and sizes
+        (tmp_path / "two" / "static" / name).write_text(f"CONTENT OF {name}")
+        os.utime(tmp_path / "two" / "static" / name, (time.time() - 3600,) * 2)
+    scan_app(other, SPEC)
+    for path in cache_root.glob("md5-*.bin"):
+        path.write_bytes(foreign)
+    assets = scan_app(other, SPEC).assets
+    assert assets["static/c.png"].md5 == hashlib.md5(b"CONTENT OF c.png").hexdigest()
+    assert len(counted) == 9  # the foreign records were not trusted
+
+
+@pytest.fixture
+def counted_sri(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = local.hash_stored_sri
+
+    def counting(path: str, gzipped: bool) -> tuple[int, str, str]:
+        calls.append(path)
+        return real(path, gzipped)
+
+    monkeypatch.setattr(local, "hash_stored_sri", counting)
+    return calls
+
+
+def test_integrity_values_come_from_the_cache_too(tmp_path, counted, counted_sri, cache_root):
+    app = make_tree(tmp_path)
+    scan_app(app, SPEC)  # integrity off: records without SRI values
+    integrity = Spec(
+        bucket=BucketSpec(name="bucket"),
+        assets=AssetsSpec(gzip=GzipSpec(enabled=True), integrity=True),
+    )
+    first = scan_app(app, integrity)
+    assert len(counted_sri) == 3  # the records had no SRI value
+    again = scan_app(app, integrity)
+    assert len(counted_sri) == 3
+    assert {k: (a.md5, a.size, a.sri) for k, a in again.assets.items()} == {
+        k: (a.md5, a.size, a.sri) for k, a in first.assets.items()
+    }
+    assert again.assets["static/c.png"].sri == "sha384-" + base64.b64encode(
+        hashlib.sha384(b"content of c.png").digest()
+    ).decode("ascii")
+    scan_app(app, SPEC)  # back without integrity: the wide records serve it as well
+    assert len(counted) == 3
+
+
+def test_entries_added_and_replaced_are_merged_in_order(tmp_path, counted):
+    app = make_tree(tmp_path)
+    static = tmp_path / "static"
+    scan_app(app, SPEC)
+    old = time.time() - 3600
+    for name, text in (("b0.css", "new"), ("a.css", "changed"), ("0.txt", "first")):
+        (static / name).write_text(text)
+        os.utime(static / name, (old + 1, old + 1))
+    scan_app(app, SPEC)
+    assert len(counted) == 6  # the new files and the changed one
+    assert cached_paths(static) == {"0.txt", "a.css", "b.js", "b0.css", "c.png"}
+    again = scan_app(app, SPEC)  # the merged file read back whole: nothing hashed
+    assert len(counted) == 6
+    assert again.assets["static/a.css"].size == len(local.gzip_bytes(b"changed"))

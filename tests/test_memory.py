@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import flask_s3, flask_s3_peak
 from flask import Flask
 
 from flask_s3.assets.local import LocalAsset
@@ -56,3 +59,42 @@ def test_a_failed_snapshot_leaves_the_collector_running(
     with pytest.raises(PlanError, match="does not exist"):
         snapshot(spec, app, open_store(spec))
     assert gc.isenabled()
+
+
+def small_tree(root: Path, files: int) -> Path:
+    """An app with ``files`` tiny static files in folders of 500, written an hour ago (so the
+    hash cache trusts them on the next run)."""
+    static = root / "static"
+    old = time.time() - 3600
+    for i in range(files):
+        folder = static / f"d{i // 500:03d}"
+        if i % 500 == 0:
+            folder.mkdir(parents=True)
+        path = folder / f"file-{i:06d}.txt"
+        path.write_bytes(b"%d" % i)
+        os.utime(path, (old, old))
+    (root / "memapp.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    return root
+
+
+def plan_peak_kib(app_dir: Path, bucket: str, endpoint: str) -> int:
+    (app_dir / "deploy.yaml").write_text(
+        f'version: 1\napp: "memapp:app"\n'
+        f"bucket: {{name: {bucket}, endpoint_url: {endpoint!r}, create: true}}\n"
+    )
+    # the first run hashes every file into the cache and validates the spec (jsonschema)
+    flask_s3(app_dir, "plan", "deploy.yaml")
+    result, peak = flask_s3_peak(app_dir, "plan", "deploy.yaml")
+    assert result.returncode == 0, result.stderr
+    assert peak > 0
+    return peak
+
+
+def test_a_plan_holds_little_per_file(s3_env: Any, bucket_name: str, tmp_path: Path):
+    """What each file costs a plan (measured: about 2 KB each, with its upload action and
+    the packed hash cache): a regression that doubles it fails, machine noise does not."""
+    files = 5000
+    one = plan_peak_kib(small_tree(tmp_path / "one", 1), bucket_name, s3_env.endpoint_url)
+    many = plan_peak_kib(small_tree(tmp_path / "many", files), bucket_name, s3_env.endpoint_url)
+    per_file = (many - one) * 1024 / files
+    assert per_file < 4000, f"{per_file:.0f} bytes per file"

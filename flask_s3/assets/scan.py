@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from sys import intern
 from typing import TYPE_CHECKING
@@ -66,11 +65,18 @@ def scan_sources(
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
-    caches: list[tuple[HashCache, str]] = []  # (hash cache, endpoint) of each folder
-    # logical key -> relpath as on disk, and its folder's index in ``caches`` when not the
-    # first: no tuple per file (a 200,000-file tree holds them all until the hashing)
-    relpaths: dict[str, str] = {}
+    # (hash cache, endpoint, length of the folder's path with its separator) of each folder
+    caches: list[tuple[HashCache, str, int]] = []
+    # A file's relative path is its path after its folder's: not kept a second time (a
+    # 200,000-file tree holds them all until the hashing), save where it is not (``odd``).
+    # Its folder's index in ``caches`` is kept when not the first: no tuple per file.
+    odd: dict[str, str] = {}
     slots: dict[str, int] = {}
+
+    def relpath_of(logical: str, path: str) -> str:
+        found = odd.get(logical)
+        return path[caches[slots.get(logical, 0)][2] :] if found is None else found
+
     clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
     if spec.assets.encryption.type == "aws:kms":
@@ -84,7 +90,7 @@ def scan_sources(
         cache = HashCache(source.folder)
         slot = len(caches)
         base = source.url_path.strip("/")
-        caches.append((cache, source.endpoint))
+        caches.append((cache, source.endpoint, len(os.path.join(source.folder, ""))))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
@@ -96,10 +102,11 @@ def scan_sources(
                 logical = static_key("", source.url_path, relpath)
             if excluded(logical):
                 continue
-            first = relpaths.get(logical)  # set with files[logical]
+            first = files.get(logical)
             if first is not None:
                 endpoint = caches[slots.get(logical, 0)][1]
-                if endpoint == source.endpoint and first != relpath:  # another spelling
+                if endpoint == source.endpoint and relpath_of(logical, first) != relpath:
+                    # another spelling
                     clashes.append((logical, files[logical], path))
                     continue
                 inventory.warnings.append(
@@ -108,9 +115,10 @@ def scan_sources(
                 )
                 continue
             files[logical] = path
-            relpaths[logical] = relpath
             if slot:
                 slots[logical] = slot
+            if len(path) - caches[slot][2] != len(relpath) or not path.endswith(relpath):
+                odd[logical] = relpath  # another separator (Windows), another spelling
     if clashes:
         raise normalisation_clash(clashes)
     content: dict[str, bytes] = {}
@@ -160,7 +168,7 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                (caches[slots.get(logical, 0)][0], relpaths[logical]),
+                (caches[slots.get(logical, 0)][0], relpath_of(logical, path)),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
@@ -178,14 +186,9 @@ def scan_sources(
                 kept_sets.add(id(shared))  # alive as long as the inventory holds the asset
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
-    for slot, (cache, _) in enumerate(caches):
-        cache.save(partial(scanned_in, relpaths, slots, slot))
+    for cache, _, _ in caches:
+        cache.save()
     return inventory
-
-
-def scanned_in(relpaths: dict[str, str], slots: dict[str, int], slot: int) -> set[str]:
-    """The relative paths scanned in the folder ``slot`` (its hash cache keeps only those)."""
-    return {rel for logical, rel in relpaths.items() if slots.get(logical, 0) == slot}
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
@@ -259,8 +262,7 @@ def walk_static(
         for entry in entries:
             if entry.name.startswith(".") and not include_hidden:
                 continue
-            # interned: the hash cache's keys are the same strings (hashcache.py)
-            rel = intern(f"{rel_dir}/{entry.name}" if rel_dir else entry.name)
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_symlink():
                 if not os.path.exists(entry.path):  # dangling, or a loop of links
                     inventory.warnings.append(

@@ -15,15 +15,26 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
+M_ARENA_MAX = -8  # glibc's mallopt parameter numbers
+M_MMAP_THRESHOLD = -3
 ARENAS = 2
+# Above the scan's 1 MiB reads (assets/local.py): at glibc's own 128 KiB every file read maps and
+# unmaps a block of its own (measured: a cold 200,000-file plan took 50% more CPU).
+MMAP_THRESHOLD = 2 * 1024 * 1024
 COLLECT_EVERY = 50_000  # net container allocations between young collections (default 700)
 
 
 def fewer_arenas() -> None:
-    """As ``MALLOC_ARENA_MAX=2`` would, before any thread starts; a no-op off glibc, or when
-    the user set ``MALLOC_ARENA_MAX`` themselves."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+    """As ``MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=2097152`` would, before any thread starts;
+    a no-op off glibc, and for each setting the user made themselves.
+
+    The second keeps big blocks (a 200,000-entry dict's table) in mappings of their own,
+    returned whole when freed. By default glibc raises that threshold to the size of each such
+    block freed, up to 32 MB: the tables a growing dict lets go of then come from the heap,
+    whose holes the rest of the plan only partly reuses. Measured on a 200,000-file no-op
+    plan: 270 -> 247 MB peak, and 325 -> 290 MB with a cold hash cache.
+    """
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
 
@@ -31,7 +42,10 @@ def fewer_arenas() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return  # musl and other C libraries have no mallopt
-    mallopt(M_ARENA_MAX, ARENAS)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(M_ARENA_MAX, ARENAS)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def fewer_collections() -> None:
