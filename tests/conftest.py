@@ -77,3 +77,19 @@ def both_stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Run the test once on each Store implementation (FLASK_S3_STORE), which must agree."""
     monkeypatch.setenv("FLASK_S3_STORE", request.param)
     return str(request.param)
+
+
+@pytest.fixture
+def counted_sri(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files whose bytes are hashed for an SRI value (and MD5) during the test."""
+    from flask_s3.assets import local
+
+    calls: list[str] = []
+    real = local.hash_stored_sri
+
+    def counting(path: str, gzipped: bool) -> tuple[int, str, str]:
+        calls.append(path)
+        return real(path, gzipped)
+
+    monkeypatch.setattr(local, "hash_stored_sri", counting)
+    return calls

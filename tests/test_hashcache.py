@@ -237,19 +237,6 @@ def test_a_cache_entry_says_nothing_about_another_file(tmp_path, counted, cache_
     assert len(counted) == 9  # the foreign records were not trusted
 
 
-@pytest.fixture
-def counted_sri(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = local.hash_stored_sri
-
-    def counting(path: str, gzipped: bool) -> tuple[int, str, str]:
-        calls.append(path)
-        return real(path, gzipped)
-
-    monkeypatch.setattr(local, "hash_stored_sri", counting)
-    return calls
-
-
 def test_integrity_values_come_from_the_cache_too(tmp_path, counted, counted_sri, cache_root):
     app = make_tree(tmp_path)
     scan_app(app, SPEC)  # integrity off: records without SRI values

@@ -19,7 +19,6 @@ from flask import Blueprint, Flask, render_template_string
 from markupsafe import Markup
 
 from flask_s3 import FlaskS3
-from flask_s3.assets import local
 from flask_s3.assets.fingerprint import MANIFEST_FILE, read_manifest, write_manifest_file
 from flask_s3.assets.scan import scan_app
 from flask_s3.assets.sri import sri_value
@@ -182,44 +181,31 @@ def test_manifest_formats_old_and_new(tmp_path):
     assert json.loads(path.read_text())["format"] == 1  # integrity off: the old format
 
 
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = local.hash_stored_sri
-
-    def counting(path: str, gzipped: bool) -> tuple[int, str, str]:
-        calls.append(path)
-        return real(path, gzipped)
-
-    monkeypatch.setattr(local, "hash_stored_sri", counting)
-    return calls
-
-
 def age(root: Path) -> None:
     old = time.time() - 3600
     for path in (root / "static").rglob("*"):
         os.utime(path, (old, old))
 
 
-def test_values_are_cached_with_the_md5_and_only_taken_when_on(site, counted):
+def test_values_are_cached_with_the_md5_and_only_taken_when_on(site, counted_sri):
     age(site)
     app = Flask("sri", root_path=str(site))
     off = replace(spec_for(None, "b"), assets=replace(spec_for(None, "b").assets, integrity=False))
     plain = scan_app(app, off)
-    assert counted == [] and plain.integrity is None
+    assert counted_sri == [] and plain.integrity is None
     assert all(a.sri is None for a in plain.assets.values())
     on = spec_for(None, "b")
     first = scan_app(app, on)  # entries cached without a value are hashed again
-    assert len(counted) == 4
+    assert len(counted_sri) == 4
     again = scan_app(app, on)
-    assert len(counted) == 4  # from the cache
+    assert len(counted_sri) == 4  # from the cache
     assert again.integrity == first.integrity
     assert {k: a.md5 for k, a in first.assets.items()} == {
         k: a.md5 for k, a in plain.assets.items()
     }
     write(site, "js/app.js", "changed();")
     changed = scan_app(app, on)
-    assert len(counted) == 5
+    assert len(counted_sri) == 5
     assert changed.integrity is not None and first.integrity is not None
     assert changed.integrity["static/js/app.js"] == sri_value(b"changed();")
     assert changed.integrity["static/css/app.css"] == first.integrity["static/css/app.css"]
