@@ -64,10 +64,15 @@ def _unsafe(frame: FrameType | None) -> bool:
     return name in _UNSAFE_FILES or name.endswith(_UNSAFE_SUFFIXES) or code.co_name == "__del__"
 
 
+def _later() -> None:
+    """Raise the stop asked for from the timer (``_retry``, in the main thread), not now."""
+    _pending[0] = True
+    signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+
+
 def _raise_when_safe(frame: FrameType | None) -> None:
     if _TIMER and _unsafe(frame):
-        _pending[0] = True
-        signal.setitimer(signal.ITIMER_REAL, RETRY_S)  # _retry runs then, in the main thread
+        _later()
         return
     _pending[0] = False
     raise Interrupted
@@ -82,8 +87,7 @@ def _unraisable(unraisable: Any) -> None:
     """A stop raised in a callback or finalizer was swallowed: raise it again from the timer."""
     stop = isinstance(unraisable.exc_value, Interrupted) and _received and not _deferring[0]
     if stop and _TIMER:
-        _pending[0] = True
-        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+        _later()
         return
     _previous_hook[0](unraisable)
 

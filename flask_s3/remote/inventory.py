@@ -103,10 +103,10 @@ def gather_remote(
     if manifest_key in inventory.control:
         if fetched is None:  # written between the GET and the listing: read it now
             fetched = read_manifest(store, manifest_key, earlier)
-        inventory.manifest = fetched.entries if fetched.state == "ok" else None
-        inventory.manifest_digest = fetched.digest
-        inventory.generations = fetched.generations
-        inventory.manifest_state = fetched.state
+        manifest, inventory.manifest_digest = fetched
+        inventory.manifest = manifest.entries if manifest.state == "ok" else None
+        inventory.generations = manifest.generations
+        inventory.manifest_state = manifest.state
     return inventory
 
 
@@ -177,15 +177,9 @@ def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
     return found
 
 
-@dataclass(frozen=True)
-class _Read:
-    entries: dict[str, ManifestEntry]
-    generations: list[list[str]]
-    state: str
-    digest: bytes
-
-
-def _try_read_manifest(store: Store, key: str, earlier: RemoteInventory | None) -> _Read | None:
+def _try_read_manifest(
+    store: Store, key: str, earlier: RemoteInventory | None
+) -> tuple[Manifest, bytes] | None:
     """The manifest, or None when it isn't there (or can't be read yet: the listing decides)."""
     try:
         return read_manifest(store, key, earlier)
@@ -193,8 +187,10 @@ def _try_read_manifest(store: Store, key: str, earlier: RemoteInventory | None) 
         return None
 
 
-def read_manifest(store: Store, key: str, earlier: RemoteInventory | None = None) -> _Read:
-    """The manifest's entries, generations and state, and the digest of its bytes.
+def read_manifest(
+    store: Store, key: str, earlier: RemoteInventory | None = None
+) -> tuple[Manifest, bytes]:
+    """The manifest, and the SHA-256 of its bytes.
 
     Decoding is a pure function of the bytes: when they are the ones ``earlier`` read, its
     decoded entries are taken (shared, never changed by their readers)."""
@@ -202,9 +198,8 @@ def read_manifest(store: Store, key: str, earlier: RemoteInventory | None = None
         body = store.get_object(key)
     digest = hashlib.sha256(body).digest()
     if earlier is not None and earlier.manifest_digest == digest:
-        return _Read(earlier.manifest or {}, earlier.generations, earlier.manifest_state, digest)
-    found: Manifest = decode_manifest(body)
-    return _Read(found.entries, found.generations, found.state, digest)
+        return Manifest(earlier.manifest or {}, earlier.generations, earlier.manifest_state), digest
+    return decode_manifest(body), digest
 
 
 def head_headers(store: Store, key: str) -> dict[str, str]:
