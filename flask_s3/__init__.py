@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 import warnings
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
-from .errors import MigrationWarning as _MigrationWarning
+from .deprecation import MigrationWarning as _MigrationWarning
+
+TYPE_CHECKING = False  # not typing's: the console script imports this first, and typing costs
+if TYPE_CHECKING:
+    from typing import Any
 
 # Category names in a -W option that cover MigrationWarning ("" is every category).
 _OUR_BASES = {"", "Warning", "DeprecationWarning", "MigrationWarning"}

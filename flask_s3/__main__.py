@@ -1,4 +1,11 @@
-"""``python -m flask_s3`` runs the ``flask-s3`` command line."""
+"""The ``flask-s3`` command: ``python -m flask_s3`` and the console script both run ``run()``.
+
+The console script used to call the click group directly, so a Ctrl-C in the first fifth of a
+second (while Python imported click, Flask and our modules, before the command's own handlers
+existed) ended in Python's ``KeyboardInterrupt`` traceback or click's "Aborted!". ``run()``
+installs the handlers below before it imports anything else of ours; the command installs its
+own (``flask_s3.deployer.interrupt``) once it starts to work.
+"""
 
 import os
 import signal
@@ -23,14 +30,20 @@ def _outside_the_command(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
-for _signal in STOPS:
-    signal.signal(_signal, _outside_the_command)
+def run() -> None:
+    """Run the command line with a clean stop from its first instruction to its exit code."""
+    for stop in STOPS:
+        signal.signal(stop, _outside_the_command)
+    from .cli import main
 
-from .cli import main  # noqa: E402
+    try:
+        main(prog_name="flask-s3")
+    finally:
+        # The exit code is decided. Python drops signal handlers while it shuts down, so a
+        # signal now would end the process as killed (-15) instead of with that code: hold
+        # them off.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
 
-try:
-    main(prog_name="flask-s3")
-finally:
-    # The exit code is decided. Python drops signal handlers while it shuts down, so a signal
-    # now would end the process as killed (-15) instead of with that code: hold them off.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+
+if __name__ == "__main__":
+    run()

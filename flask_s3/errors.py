@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from .deprecation import MigrationWarning as MigrationWarning
+from .records import frozen
 
 
 class FlaskS3Error(Exception):
@@ -18,7 +20,7 @@ class FlaskS3Error(Exception):
         return f"{self.summary}\n{self.detail}" if self.detail else self.summary
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     """One located problem in a spec file: ``FILE:LINE:COL: key.path: message``."""
 
@@ -47,15 +49,6 @@ class ConfigError(FlaskS3Error, ValueError):
     """The Flask app is not configured well enough (e.g. no bucket name, no init_app).
 
     A ``ValueError``, as Flask-S3 0.3's configuration errors were: apps catch that.
-    """
-
-
-class MigrationWarning(DeprecationWarning):
-    """A Flask-S3 0.3 or deprecated setting: what 1.0 does with it and what to write instead.
-
-    A ``DeprecationWarning``, as Flask and its extensions signal deprecations, so that
-    ``-W error::DeprecationWarning`` catches it; ``import flask_s3`` adds a ``default``
-    filter for this category, so it is still shown once per place without any flag.
     """
 
 

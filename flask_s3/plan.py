@@ -17,6 +17,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import PlanError
+from .records import frozen
 
 FORMAT_VERSION = 1
 
@@ -152,7 +153,7 @@ class Action:
         return text
 
 
-@dataclass(frozen=True)
+@frozen
 class BucketInfo:
     name: str
     region: str | None
@@ -161,7 +162,7 @@ class BucketInfo:
     exists: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class RemoteInfo:
     """What the plan saw of the bucket."""
 
@@ -170,14 +171,14 @@ class RemoteInfo:
     manifest: str  # ok | missing | corrupt | none (no bucket)
 
 
-@dataclass(frozen=True)
+@frozen
 class LocalInfo:
     fingerprint: str  # keys, MD5s and header sets of the files to store
     files: int
     bytes: int
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanOptions:
     prune: bool
     force_refresh: bool
@@ -188,7 +189,7 @@ def _from(cls: type[Any], data: Mapping[str, Any]) -> Any:
     return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """What an apply would do, and what it saw when it was made (for the stale check)."""
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 # A stand-in for CPython's module-lock weakref callback (importlib._bootstrap._get_module_lock's
 # ``cb``): it takes a lock and only then enters its ``try``. The signal arrives between the two,
@@ -83,3 +89,59 @@ def test_a_stop_elsewhere_is_raised_at_once():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.split() == ["stopped"], (done.stdout, done.stderr)
+
+
+# The console script's first instruction installs a clean stop: a Ctrl-C while Python imports
+# click, Flask and our modules (the first fifth of a second) says so and exits 130, where it
+# used to print a KeyboardInterrupt traceback (exit 1) or click's "Aborted!". Python reports
+# each import as it ends (PYTHONPROFILEIMPORTTIME), so the signal is sent at known points.
+APP = textwrap.dedent(
+    """
+    from flask import Flask
+
+    def create_app():
+        return Flask(__name__)
+    """
+)
+
+
+@pytest.mark.parametrize("after", ["click.core", "flask_s3.cli", "jinja2", "flask.app"])
+def test_a_stop_while_the_console_script_imports_is_clean(tmp_path: Path, after: str) -> None:
+    script = Path(sys.executable).parent / "flask-s3"
+    assert script.exists(), "the console script is installed with the package"
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "x.txt").write_text("x")
+    (tmp_path / "stopapp.py").write_text(APP)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers
+        port = silent.getsockname()[1]
+        (tmp_path / "deploy.yaml").write_text(
+            'version: 1\napp: "stopapp:create_app()"\n'
+            f'bucket: {{name: stop-bucket, endpoint_url: "http://127.0.0.1:{port}", region: us-east-1}}\n'
+        )
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIDSTOP",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "PYTHONPROFILEIMPORTTIME": "1",
+        }
+        child = subprocess.Popen(
+            [str(script), "apply", "deploy.yaml"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stderr is not None
+        seen = []
+        for line in child.stderr:
+            seen.append(line)
+            if line.rstrip().endswith(f"| {after}") or line.rstrip().endswith(f" {after}"):
+                break
+        child.send_signal(signal.SIGINT)
+        _, rest = child.communicate(timeout=30)
+    err = "".join(seen) + rest
+    assert any(after in line for line in seen), f"{after} was never imported"
+    assert child.returncode == 130, (child.returncode, rest)
+    assert "Interrupted before anything was written to S3." in rest
+    assert "Traceback" not in err and "Aborted" not in err, rest

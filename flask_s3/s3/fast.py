@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from email.utils import format_datetime, parsedate_to_datetime
@@ -48,7 +47,7 @@ class ParsedPages:
         self._seen: dict[bytes, xmlcodec.Page] = {}
 
     def parse(self, data: bytes) -> xmlcodec.Page:
-        """The page of ``data`` (ET.ParseError when it is not XML, as ``xmlcodec.Page``)."""
+        """The page of ``data`` (ElementTree's ParseError, a SyntaxError, when it is not XML)."""
         digest = hashlib.sha256(data).digest()
         page = self._seen.get(digest)  # one dict operation: safe across the listing threads
         if page is None:
@@ -129,7 +128,7 @@ class FastStore:
             response = self.requests.send("GET", "", "ListObjectsV2", query=query)
             try:
                 page = self.pages.parse(response.data)
-            except ET.ParseError as exc:  # not S3's XML: say so instead of a traceback
+            except SyntaxError as exc:  # ElementTree's ParseError: not S3's XML, say so
                 raise StoreError(
                     "MalformedListing",
                     response.status,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
 
+from ..records import frozen
+
 MANIFEST_NAME = "manifest.json.gz"
 MANIFEST_FORMAT = 2
 MAX_MANIFEST = 64 * 1024 * 1024  # unpacked; 20,000 files take about 2 MB
@@ -35,7 +37,7 @@ def is_multipart_etag(etag: str) -> bool:
     return "-" in etag
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     """What the manifest object says; ``state`` is ok, missing or corrupt."""
 

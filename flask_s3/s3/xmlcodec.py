@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
-from xml.sax.saxutils import escape
 
 from .errors import StoreError
 from .listxml import read_page
 from .store import ObjectInfo, listed
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 XMLNS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -28,7 +29,11 @@ class Page:
 
 
 def tree_page(data: bytes) -> tuple[list[ObjectInfo], list[str], str | None]:
-    """(objects, folders, next token) of a ListObjectsV2 page, read by ElementTree: any XML."""
+    """(objects, folders, next token) of a ListObjectsV2 page, read by ElementTree: any XML.
+
+    ElementTree's ParseError (a SyntaxError) when it is not XML."""
+    import xml.etree.ElementTree as ET  # only for pages the regular reader leaves to it
+
     root = ET.fromstring(data)
     encoded = root.findtext(f"{NS}EncodingType") == "url"
     decode = unquote_plus if encoded else _same
@@ -40,10 +45,17 @@ def tree_page(data: bytes) -> tuple[list[ObjectInfo], list[str], str | None]:
 
 def _root(data: bytes) -> ET.Element:
     """The answer's root element; a StoreError (not a traceback) when it is not XML."""
+    import xml.etree.ElementTree as ET  # answers other than listings: not on every run
+
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
         raise StoreError("MalformedAnswer", 200, f"an answer that is not XML: {exc}") from None
+
+
+def escape(text: str) -> str:
+    """``text`` as XML character data: ``&``, ``<`` and ``>`` escaped (what S3 bodies need)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _same(value: str) -> str:
@@ -69,6 +81,8 @@ def _contents(root: ET.Element, decode: Any) -> Iterator[ObjectInfo]:
 
 def error_of(data: bytes) -> tuple[str, str, str]:
     """(code, message, region) of an error body; empty strings when there is none."""
+    import xml.etree.ElementTree as ET  # only when an answer is an error
+
     try:
         root = ET.fromstring(data)
     except ET.ParseError:

@@ -1,5 +1,5 @@
 """The deploy spec: ``deploy.yaml`` loaded, interpolated, validated against
-``schemas/deploy.schema.json`` and turned into frozen dataclasses.
+``schemas/deploy.schema.json`` and turned into frozen dataclasses (``records.frozen``).
 
 Every problem is reported at once as ``FILE:LINE:COL: key.path: what is wrong``.
 """
@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any, Literal
+
+from ..records import frozen
 
 DEFAULT_GZIP_TYPES: tuple[str, ...] = (
     "text/css",
@@ -21,7 +23,7 @@ DEFAULT_GZIP_TYPES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CorsSpec:
     allowed_origins: tuple[str, ...] = ()
     allowed_methods: tuple[str, ...] = ("GET", "HEAD")
@@ -29,7 +31,7 @@ class CorsSpec:
     max_age_seconds: int = 3000
 
 
-@dataclass(frozen=True)
+@frozen
 class BucketSpec:
     name: str
     region: str | None = None
@@ -42,7 +44,7 @@ class BucketSpec:
     expected_owner: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class UrlSpec:
     scheme: Literal["relative", "http", "https"] = "relative"
     style: Literal["host", "path"] = "host"
@@ -51,19 +53,19 @@ class UrlSpec:
     prefix: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class HeaderRule:
     match: str
     headers: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@frozen
 class GzipSpec:
     enabled: bool = False
     content_types: tuple[str, ...] = DEFAULT_GZIP_TYPES
 
 
-@dataclass(frozen=True)
+@frozen
 class FingerprintSpec:
     enabled: bool = False
     length: int = 12
@@ -74,7 +76,7 @@ class FingerprintSpec:
     manifests: tuple[str, ...] = ()  # bundler manifests (Vite, webpack) naming such files
 
 
-@dataclass(frozen=True)
+@frozen
 class EncryptionSpec:
     """Server-side encryption asked for on every object (``none``: the bucket's default)."""
 
@@ -82,7 +84,7 @@ class EncryptionSpec:
     kms_key_id: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class AssetsSpec:
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()
@@ -96,7 +98,7 @@ class AssetsSpec:
     encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
 
 
-@dataclass(frozen=True)
+@frozen
 class CloudFrontSpec:
     """A CloudFront distribution in front of the bucket, and which paths apply invalidates."""
 
@@ -108,25 +110,25 @@ class CloudFrontSpec:
     account: str | None = None  # the distribution's account id (for iam-policy's ARN)
 
 
-@dataclass(frozen=True)
+@frozen
 class CdnSpec:
     cloudfront: CloudFrontSpec | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class RuntimeSpec:
     enabled: bool = True
     debug: bool = False
     override_flask_url_for: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class UploadSpec:
     concurrency: int = 16
     multipart_threshold: int = 64 * 1024 * 1024  # bytes; larger files go up in parts
 
 
-@dataclass(frozen=True)
+@frozen
 class Spec:
     bucket: BucketSpec
     version: int = 1
