@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import click
 import pytest
 import yaml
@@ -529,6 +530,10 @@ def docs_env(s3_env, monkeypatch, tmp_path):
         if not name.startswith("AWS_"):  # the session's server checks its own key
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # A page's `boto3.client(...)` uses boto3's default session, which keeps the credentials it
+    # first resolved: a test that ran earlier in this process under other keys would leave
+    # them to the page (InvalidAccessKeyId). A reader's Python starts without one.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     workdir = tmp_path / "page"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
