@@ -91,6 +91,40 @@ def test_a_stop_elsewhere_is_raised_at_once():
     assert done.stdout.split() == ["stopped"], (done.stdout, done.stderr)
 
 
+def test_a_stop_inside_set_name_is_raised_after_the_class_is_made():
+    # Python 3.10/3.11 turn anything raised under __set_name__ (a dataclass field with a
+    # default_factory has one) into RuntimeError: the soak met a Ctrl-C there as a traceback.
+    script = textwrap.dedent(
+        """
+        import signal
+        from flask_s3.deployer.interrupt import Interrupted, handlers
+
+        class Named:
+            def __set_name__(self, owner, name):
+                self.name = deeper()
+
+        def deeper():
+            signal.raise_signal(signal.SIGINT)
+            return "field"
+
+        with handlers():
+            try:
+                class Owner:
+                    field = Named()
+                print("made", Owner.field.name)
+                while True:
+                    pass
+            except Interrupted:
+                print("stopped")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["made field", "stopped"], (done.stdout, done.stderr)
+    assert "RuntimeError" not in done.stderr
+
+
 # The console script's first instruction installs a clean stop: a Ctrl-C while Python imports
 # click, Flask and our modules (the first fifth of a second) says so and exits 130, where it
 # used to print a KeyboardInterrupt traceback (exit 1) or click's "Aborted!". Python reports
@@ -116,7 +150,8 @@ def test_a_stop_while_the_console_script_imports_is_clean(tmp_path: Path, after:
         port = silent.getsockname()[1]
         (tmp_path / "deploy.yaml").write_text(
             'version: 1\napp: "stopapp:create_app()"\n'
-            f'bucket: {{name: stop-bucket, endpoint_url: "http://127.0.0.1:{port}", region: us-east-1}}\n'
+            "bucket: {name: stop-bucket, region: us-east-1, "
+            f'endpoint_url: "http://127.0.0.1:{port}"}}\n'
         )
         env = {
             **os.environ,

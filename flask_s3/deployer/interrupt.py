@@ -11,7 +11,9 @@ a module lock's weakref callback between taking the global import lock and its `
 exception raised at that point is swallowed (callbacks cannot raise) and leaves the import lock
 held, so every other thread that imports hangs for ever. The stop is then raised a few
 milliseconds later, from a timer, once the main thread is back in ordinary code. A stop raised
-in any other callback or finalizer, whose exception Python swallows, is raised again the same way.
+in any other callback or finalizer, whose exception Python swallows, is raised again the same way;
+so is one landing under a ``__set_name__`` call, which Python 3.10/3.11 would turn into a
+RuntimeError.
 """
 
 from __future__ import annotations
@@ -61,7 +63,16 @@ def _unsafe(frame: FrameType | None) -> bool:
         return False
     code = frame.f_code
     name = code.co_filename
-    return name in _UNSAFE_FILES or name.endswith(_UNSAFE_SUFFIXES) or code.co_name == "__del__"
+    if name in _UNSAFE_FILES or name.endswith(_UNSAFE_SUFFIXES) or code.co_name == "__del__":
+        return True
+    # Python 3.10 and 3.11 turn whatever is raised under a __set_name__ call (a dataclass
+    # field's, while a class is made) into RuntimeError: the stop would become a traceback.
+    caller: FrameType | None = frame
+    while caller is not None:
+        if caller.f_code.co_name == "__set_name__":
+            return True
+        caller = caller.f_back
+    return False
 
 
 def _later() -> None:
