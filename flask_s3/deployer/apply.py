@@ -482,23 +482,27 @@ def run_concurrently(
         pool.shutdown(wait=True)
 
 
-WAVE_FACTOR = 2  # a small change goes up in one wave of up to this many times the concurrency
-
-
 def wave_size(spec: Spec, actions: Sequence[Action]) -> int:
     """Requests in flight at once: ``upload.concurrency``, or every action when they are few.
 
     At a distance each wave of requests costs a round trip; a change a little larger than the
     concurrency (20 files at 16) would take a second wave for the last few. Up to
-    ``WAVE_FACTOR`` times the concurrency, single-part requests all go at once (each body is
-    streamed from its file, so memory does not grow with it); anything larger, or with a
-    multipart upload in it, keeps to the concurrency the spec asks for.
+    ``wave_limit`` single-part requests all go at once (each body is streamed from its file,
+    so memory does not grow with them); anything larger, or with a multipart upload in it,
+    keeps to the concurrency the spec asks for.
     """
     concurrency = max(1, spec.upload.concurrency)
-    if len(actions) > concurrency and len(actions) <= concurrency * WAVE_FACTOR:
-        if all((a.size or 0) < spec.upload.multipart_threshold for a in actions):
-            return len(actions)
+    if concurrency < len(actions) <= wave_limit(concurrency) and all(
+        (a.size or 0) < spec.upload.multipart_threshold for a in actions
+    ):
+        return len(actions)
     return max(1, min(concurrency, len(actions)))
+
+
+def wave_limit(concurrency: int) -> int:
+    """The most requests one upload wave may send: twice the concurrency, at most 32 more
+    (sockets and threads stay well within a process's limits at a concurrency of 256)."""
+    return concurrency + min(concurrency, 32)
 
 
 def record(future: Future[str | None], action: Action, report: Report, done: set[str]) -> bool:

@@ -57,8 +57,9 @@ def boto_client(
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
-    # room for a whole upload wave (apply.wave_size: up to twice the concurrency) and the manifest
-    pool = max(10, 2 * (workers or spec.upload.concurrency) + 2)
+    # room for a whole upload wave (apply.wave_limit) and the manifest written beside it
+    concurrency = workers or spec.upload.concurrency
+    pool = max(10, concurrency + min(concurrency, 32) + 2)
     config = Config(
         retries={"mode": "standard", "max_attempts": 4},  # 5 attempts in all
         max_pool_connections=pool,
