@@ -219,3 +219,23 @@ def test_more_uploads_than_the_concurrency_go_up_in_one_wave(
             assert body == file.read_bytes()
     finally:
         proxy.stop()
+
+
+def test_early_ranges_on_a_store_listing_out_of_byte_order_still_list_everything(
+    tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
+) -> None:
+    # SeaweedFS lists "static/hero/y.png" before "static/hero-x.png": the early ranges fail the
+    # order check and the folders are listed one by one, the cache notwithstanding.
+    s3_client.create_bucket(Bucket=bucket_name)
+    project = _project(tmp_path, bucket_name, s3_env.endpoint_url, app=SLOW_APP.replace("1.5", "0"))
+    (project / "static" / "hero").mkdir()
+    (project / "static" / "hero" / "y.png").write_bytes(b"y")
+    (project / "static" / "hero-x.png").write_bytes(b"x")
+    assert flask_s3(project, "apply", "deploy.yaml").returncode == 0
+    assert _range_file(tmp_path).exists()
+    s3_client.delete_object(Bucket=bucket_name, Key="static/hero-x.png")
+    s3_client.delete_object(Bucket=bucket_name, Key="static/hero/y.png")
+    result = flask_s3(project, "plan", "deploy.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    changed = sorted((a["action"], a["key"]) for a in json.loads(result.stdout)["actions"])
+    assert changed == [("upload", "static/hero-x.png"), ("upload", "static/hero/y.png")], changed

@@ -66,6 +66,7 @@ class EarlyLook:
         self.settings: Future[tuple[Any, Any]] = Future()
         self.answers: list[Future[list[ObjectInfo]]] = []
         self.started = threading.Event()
+        self.doubted = False  # the early listings covered the prefixes but failed the check
         self.path: Path | None = None
         self.opening = in_background(lambda: self._start(opened))
 
@@ -105,7 +106,9 @@ class EarlyLook:
         ):
             return None
         answers = [future.result() for future in self.answers]
-        return checked(self.cached, answers)
+        found = checked(self.cached, answers)
+        self.doubted = found is None
+        return found
 
     def remember(self, prefixes: Sequence[str], hints: Sequence[str], found: int) -> None:
         """Keep ranges for the next run, when the ones used do not fit this bucket any more."""

@@ -97,7 +97,9 @@ def gather_remote(
         try:
             listed = early.listed(prefixes) if early is not None and sent else None
             if listed is None:
-                listed = list_everything(store, prefixes, hints)
+                # ranges the store's key order just failed: the plain way at once
+                doubted = early is not None and early.doubted
+                listed = list_everything(store, prefixes, None if doubted else hints)
         except StoreError as exc:
             if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
                 return RemoteInventory(exists=False, region=store.region)
