@@ -196,10 +196,10 @@ def take_snapshot(
     spec = load_spec(spec_path)
     # connecting overlaps the imports (ours and the app's); nothing listening is said after
     # the app loaded
-    opened = open_early(spec)
     from .remote.early import EarlyLook
 
-    look = EarlyLook(spec, opened)  # the manifest, settings and last run's ranges, sent early
+    look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once it opens
+    opened = open_early(spec, look.start)
     from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)

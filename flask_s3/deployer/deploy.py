@@ -100,10 +100,6 @@ def deploy(
             on_lock_wait(holder, waited)
 
     puts = (saved or first.plan).of_kind("upload", "update")
-    if puts:
-        # the upload wave's connections (and the manifest's beside it) open while the lock's
-        # PUT and the look under it are in flight
-        top_up(store, wave_size(spec, puts) + 1)
     with apply_lock(
         store,
         control_key(spec, LOCK_NAME),
@@ -112,6 +108,10 @@ def deploy(
         on_wait=waiting,
     ):
         stop_here()
+        if puts:
+            # the upload wave's connections (and the manifest's beside it) open while the
+            # look under the lock is in flight
+            top_up(store, wave_size(spec, puts) + 1)
         snap = replan(
             spec,
             first.local,

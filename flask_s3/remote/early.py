@@ -59,7 +59,7 @@ def in_background(call: Callable[[], T]) -> Future[T]:
 class EarlyLook:
     """The requests of the lock-free look that need only the spec, sent while the app imports."""
 
-    def __init__(self, spec: Spec, opened: Callable[[], Store]) -> None:
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.cached: list[KeyRange] = []
         self.manifest: Future[tuple[Manifest, bytes] | None] = Future()
@@ -68,17 +68,13 @@ class EarlyLook:
         self.started = threading.Event()
         self.doubted = False  # the early listings covered the prefixes but failed the check
         self.path: Path | None = None
-        self.opening = in_background(lambda: self._start(opened))
 
-    def _start(self, opened: Callable[[], Store]) -> None:
+    def start(self, store: Store) -> None:
+        """Send the requests (each in a thread of its own) as soon as ``store`` is open."""
         from ..s3.manifest import MANIFEST_NAME
         from .bucket import read_settings
         from .inventory import _try_read_manifest, control_key
 
-        try:
-            store = opened()
-        except BaseException:
-            return  # the main thread asks opened() itself and reports it there
         manifest_key = control_key(self.spec, MANIFEST_NAME)
         self.manifest = in_background(lambda: _try_read_manifest(store, manifest_key, None))
         self.settings = in_background(lambda: read_settings(store, self.spec))
@@ -88,8 +84,7 @@ class EarlyLook:
         self.started.set()
 
     def ready(self) -> bool:
-        """True once the early requests were sent (False when opening the store failed)."""
-        self.opening.result()
+        """True once the early requests were sent (the store was opened, and this started)."""
         return self.started.is_set()
 
     def listed(self, prefixes: Sequence[str]) -> list[ObjectInfo] | None:

@@ -105,12 +105,14 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
 WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
 
 
-def open_early(spec: Spec) -> Callable[[], Store]:
+def open_early(spec: Spec, opened: Callable[[Store], None] | None = None) -> Callable[[], Store]:
     """Open the store, check the endpoint and connect, in a thread, while the app imports.
 
     Connecting (and a TLS handshake) is a round trip or two that needs nothing from the app;
     done beside the app's import, the first listing wave finds its connections open. The
     returned call waits for it and raises what opening raised (after the app's own errors).
+    ``opened(store)`` is called as soon as the store is open, before the endpoint check (the
+    early look sends its requests there: they connect beside the warm-up).
     """
     from .resolve import open_store
 
@@ -119,6 +121,8 @@ def open_early(spec: Spec) -> Callable[[], Store]:
     def run() -> None:
         try:
             store = open_store(spec)
+            if opened is not None:
+                opened(store)
             # the endpoint check's own connection and the warm ones, all in one round trip
             with warming(store, WARM_CONNECTIONS - 1):
                 check_endpoint(store)
