@@ -63,9 +63,11 @@ def test_the_look_is_answered_before_the_app_has_finished_importing(
         saved = json.loads(_range_file(tmp_path).read_text())
         assert ["static/", ""] in saved["ranges"], saved  # the last run's ranges, kept
 
+        written = _range_file(tmp_path).stat().st_mtime_ns
         proxy.take()
         noop = flask_s3(project, "apply", "deploy.yaml")
         assert noop.returncode == 0, noop.stderr
+        assert _range_file(tmp_path).stat().st_mtime_ns == written  # a no-op writes nothing
         assert "No changes" in noop.stdout + noop.stderr
         exchanges = proxy.take().exchanges
         began, imported = map(float, (project / "import.times").read_text().split())

@@ -107,13 +107,15 @@ class EarlyLook:
 
     def remember(self, prefixes: Sequence[str], hints: Sequence[str], found: int) -> None:
         """Keep ranges for the next run, when the ones used do not fit this bucket any more."""
-        from .listing import RANGE_KEYS, plan_ranges
+        from .listing import MAX_RANGES, RANGE_KEYS, plan_ranges
 
         if self.path is None or not hints:
             return
         same = sorted({r.prefix for r in self.cached}) == sorted(prefixes)
-        wanted = max(len(prefixes), math.ceil(max(found, len(hints)) / RANGE_KEYS))
-        if same and self.cached and abs(len(self.cached) - wanted) <= 1:
+        pages = math.ceil(max(found, len(hints)) / RANGE_KEYS)
+        wanted = max(len(prefixes), min(MAX_RANGES, pages))
+        # plan_ranges gives each prefix a range of its own: up to one more a prefix
+        if same and abs(len(self.cached) - wanted) <= len(prefixes):
             return  # still about one page a range: no write on a no-op
         ranges = plan_ranges(prefixes, hints)
         payload = {"v": RANGES_VERSION, "ranges": [[r.prefix, r.start_after] for r in ranges]}
