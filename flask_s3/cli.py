@@ -196,7 +196,10 @@ def take_snapshot(
     spec = load_spec(spec_path)
     # connecting overlaps the imports (ours and the app's); nothing listening is said after
     # the app loaded
-    opened = open_early(spec)
+    from .remote.early import EarlyLook
+
+    look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once it opens
+    opened = open_early(spec, look.start)
     from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)
@@ -209,6 +212,7 @@ def take_snapshot(
         spec_path=spec_path,
         app_import=target,
         templates=templates,
+        early=look,
     )
     write_fingerprint_manifest(app, spec, snap.local)
     return spec, snap, store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -430,7 +430,7 @@ def run_concurrently(
 ) -> None:
     if not actions:
         return
-    workers = max(1, min(spec.upload.concurrency, len(actions)))
+    workers = wave_size(spec, actions)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flask-s3")
     # A window of work in flight, refilled as it drains: waiting on a handful of futures
     # is cheap, waiting on tens of thousands at once costs more than the uploads.
@@ -480,6 +480,29 @@ def run_concurrently(
         raise
     finally:
         pool.shutdown(wait=True)
+
+
+def wave_size(spec: Spec, actions: Sequence[Action]) -> int:
+    """Requests in flight at once: ``upload.concurrency``, or every action when they are few.
+
+    At a distance each wave of requests costs a round trip; a change a little larger than the
+    concurrency (20 files at 16) would take a second wave for the last few. Up to
+    ``wave_limit`` single-part requests all go at once (each body is streamed from its file,
+    so memory does not grow with them); anything larger, or with a multipart upload in it,
+    keeps to the concurrency the spec asks for.
+    """
+    concurrency = max(1, spec.upload.concurrency)
+    if concurrency < len(actions) <= wave_limit(concurrency) and all(
+        (a.size or 0) < spec.upload.multipart_threshold for a in actions
+    ):
+        return len(actions)
+    return max(1, min(concurrency, len(actions)))
+
+
+def wave_limit(concurrency: int) -> int:
+    """The most requests one upload wave may send: twice the concurrency, at most 32 more
+    (sockets and threads stay well within a process's limits at a concurrency of 256)."""
+    return concurrency + min(concurrency, 32)
 
 
 def record(future: Future[str | None], action: Action, report: Report, done: set[str]) -> bool:

@@ -36,9 +36,17 @@ from ..remote.encryption import spec_headers
 from ..remote.inventory import control_key
 from ..s3.lock import LOCK_NAME, LOCK_WAIT, apply_lock
 from ..s3.lock import WaitProgress as LockWaitProgress
+from ..s3.reach import top_up
 from ..s3.store import Store
 from ..spec import Spec
-from .apply import Progress, Report, apply_plan, create_bucket, without_bucket_creation
+from .apply import (
+    Progress,
+    Report,
+    apply_plan,
+    create_bucket,
+    wave_size,
+    without_bucket_creation,
+)
 from .interrupt import stop_here
 from .planner import generation_to_record
 from .snapshot import Snapshot, check_saved_plan, replan
@@ -91,6 +99,7 @@ def deploy(
         if on_lock_wait is not None:
             on_lock_wait(holder, waited)
 
+    puts = (saved or first.plan).of_kind("upload", "update")
     with apply_lock(
         store,
         control_key(spec, LOCK_NAME),
@@ -99,6 +108,10 @@ def deploy(
         on_wait=waiting,
     ):
         stop_here()
+        if puts:
+            # the upload wave's connections (and the manifest's beside it) open while the
+            # look under the lock is in flight
+            top_up(store, wave_size(spec, puts) + 1)
         snap = replan(
             spec,
             first.local,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from ..assets.templates import TemplateScan
+    from ..remote.early import EarlyLook
     from ..s3.store import Store
 
 
@@ -52,17 +53,19 @@ def snapshot(
     spec_path: str = "",
     app_import: str | None = None,
     templates: bool = False,
+    early: EarlyLook | None = None,
 ) -> Snapshot:
     """Gather both inventories, then decide: spec -> inventories -> plan (nothing written).
 
-    With ``templates``, the app's templates are read for the static files they name."""
+    With ``templates``, the app's templates are read for the static files they name. ``early``:
+    the look's requests sent while the app was imported (``remote/early.py``)."""
     roots = static_roots(app, spec)
     check_prune_roots(spec, roots)
     # The local scan (and the templates' parse) overlaps the listing (network).
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanning = pool.submit(scan_app, app, spec)
         templating = pool.submit(_scan_templates, app) if templates else None
-        remote = gather_remote(store, spec, roots, local_key_hints(app, spec))
+        remote = gather_remote(store, spec, roots, local_key_hints(app, spec), early=early)
         local = scanning.result()
     references = templating.result() if templating is not None else None
     snap = decide(

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..assets.keys import CONTROL_DIR, join_key, normalize_prefix
 from ..errors import S3Error
@@ -21,6 +21,9 @@ from ..s3.manifest import MANIFEST_NAME, Manifest, ManifestEntry, decode_manifes
 from ..s3.store import ObjectInfo, Store
 from ..spec import Spec
 from .bucket import read_settings
+
+if TYPE_CHECKING:
+    from .early import EarlyLook
 
 LIST_WORKERS = 8  # sub-folders listed side by side
 
@@ -59,6 +62,7 @@ def gather_remote(
     roots: Sequence[str] | None = None,
     hints: Sequence[str] | None = None,
     earlier: RemoteInventory | None = None,
+    early: EarlyLook | None = None,
 ) -> RemoteInventory:
     """What the bucket holds under our static roots and control folder, and its settings.
 
@@ -68,7 +72,8 @@ def gather_remote(
     split into key ranges listed side by side (``listing.py``). HEADs come later
     (``gather_heads``), once the local inventory says which keys need them. ``earlier`` (the
     lock-free look, when this is the look under the lock): a manifest read back byte for byte
-    the same is not decoded again.
+    the same is not decoded again. ``early``: the requests already sent while the app imported
+    (``early.py``), taken instead of sending them again.
     """
     prefix = normalize_prefix(spec.urls.prefix)
     control_prefix = join_key(prefix, CONTROL_DIR) + "/"
@@ -82,19 +87,29 @@ def gather_remote(
     # the manifest and the settings are read in the same wave. Their answers count only once
     # the listing found the bucket: for a missing or foreign bucket they are dropped unread
     # (reads, so asking early costs nothing but the round trip it saves).
+    sent = early is not None and early.ready()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        early = pool.submit(_try_read_manifest, store, manifest_key, earlier)
-        settings = pool.submit(read_settings, store, spec)
+        if early is not None and sent:
+            fetched_early, settings = early.manifest, early.settings
+        else:
+            fetched_early = pool.submit(_try_read_manifest, store, manifest_key, earlier)
+            settings = pool.submit(read_settings, store, spec)
         try:
-            listed = list_everything(store, prefixes, hints)
+            listed = early.listed(prefixes) if early is not None and sent else None
+            if listed is None:
+                # ranges the store's key order just failed: the plain way at once
+                doubted = early is not None and early.doubted
+                listed = list_everything(store, prefixes, None if doubted else hints)
         except StoreError as exc:
             if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
                 return RemoteInventory(exists=False, region=store.region)
             raise _listing_error(exc, store.bucket) from None
         except (StoreUnreachable, StoreCredentialsError) as exc:
             raise describe_error(exc, "list", store.bucket) from None
-        fetched = early.result()
+        fetched = fetched_early.result()
         inventory.cors, inventory.policy = settings.result()
+    if early is not None and sent and hints:
+        early.remember(prefixes, hints, len(listed))
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj

@@ -26,6 +26,7 @@ from .errors import StoreUnreachable, describe_error
 
 if TYPE_CHECKING:
     from ..spec import Spec
+    from .fast import FastStore
     from .store import Store
 
 # The run stops only on these: no server behind the address, or no address at all.
@@ -104,12 +105,14 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
 WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
 
 
-def open_early(spec: Spec) -> Callable[[], Store]:
+def open_early(spec: Spec, opened: Callable[[Store], None] | None = None) -> Callable[[], Store]:
     """Open the store, check the endpoint and connect, in a thread, while the app imports.
 
     Connecting (and a TLS handshake) is a round trip or two that needs nothing from the app;
     done beside the app's import, the first listing wave finds its connections open. The
     returned call waits for it and raises what opening raised (after the app's own errors).
+    ``opened(store)`` is called as soon as the store is open, before the endpoint check (the
+    early look sends its requests there: they connect beside the warm-up).
     """
     from .resolve import open_store
 
@@ -118,6 +121,8 @@ def open_early(spec: Spec) -> Callable[[], Store]:
     def run() -> None:
         try:
             store = open_store(spec)
+            if opened is not None:
+                opened(store)
             # the endpoint check's own connection and the warm ones, all in one round trip
             with warming(store, WARM_CONNECTIONS - 1):
                 check_endpoint(store)
@@ -142,22 +147,48 @@ def warming(store: Store, count: int) -> Iterator[None]:
 
     threads: list[threading.Thread] = []
     if isinstance(store, FastStore):  # botocore's pool opens its own, on first use
-        pool = store.connections
-        host = store.target.host
-
-        def connect() -> None:
-            try:
-                connection = pool.open_new(host)
-            except (OSError, ValueError):
-                return  # the requests themselves will meet it, with their retries
-            pool.give_back(host, connection)
-
-        count = min(count, pool.target.pool_size - 1)
-        threads = [threading.Thread(target=connect, daemon=True) for _ in range(count)]
-        for thread in threads:
-            thread.start()
+        count = min(count, store.connections.target.pool_size - 1)
+        threads = _connecting(store, count)
     try:
         yield
     finally:
         for thread in threads:
             thread.join()
+
+
+def top_up(store: Store, wanted: int) -> None:
+    """Open connections in the background until ``wanted`` are idle (at most the pool's size).
+
+    For a wave of requests about to start (the uploads, once the lock is held): opened while
+    the lock's PUT and the look under it are in flight, the wave finds them ready instead of
+    waiting a round trip for the ones it lacks. Nothing waits for them.
+    """
+    from .fast import FastStore
+
+    if not isinstance(store, FastStore):
+        return  # botocore's pool opens its own, on first use
+    pool = store.connections
+    with pool.lock:
+        idle = len(pool.idle.get(store.target.host, []))
+    _connecting(store, min(wanted, pool.target.pool_size) - idle)
+
+
+def _connecting(store: FastStore, count: int) -> list[threading.Thread]:
+    """``count`` threads started, each opening a connection and leaving it idle in the pool."""
+    pool = store.connections
+    host = store.target.host
+
+    def connect() -> None:
+        try:
+            connection = pool.open_new(host)
+        except (OSError, ValueError):
+            return  # the requests themselves will meet it, with their retries
+        pool.give_back(host, connection)
+
+    threads = [
+        threading.Thread(target=connect, name="flask-s3-connect", daemon=True)
+        for _ in range(max(0, count))
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
