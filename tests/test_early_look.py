@@ -1,4 +1,4 @@
-"""The lock-free look starts before the app is imported; a small change goes up in one wave.
+"""The lock-free look starts before the app is imported; uploads keep to the concurrency.
 
 Through the bench's delay proxy (its clock is ``time.monotonic``, the same one the app module
 reads in its own process), against the real SeaweedFS."""
@@ -188,7 +188,7 @@ def test_an_app_import_error_wins_over_the_early_look_errors(
 ATTEMPTS = 3  # a machine busy past the RTT can serialise one wave's requests
 
 
-def test_more_uploads_than_the_concurrency_go_up_in_one_wave(
+def test_a_change_goes_up_in_waves_of_the_concurrency_and_never_more(
     tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
 ) -> None:
     s3_client.create_bucket(Bucket=bucket_name)
@@ -197,25 +197,30 @@ def test_more_uploads_than_the_concurrency_go_up_in_one_wave(
     try:
         _spec(project, "far.yaml", bucket_name, proxy.endpoint_url, "upload: {concurrency: 4}\n")
         assert flask_s3(project, "apply", "deploy.yaml").returncode == 0
-        files = sorted((project / "static").rglob("f*.txt"))[:7]  # 7 files at a concurrency of 4
+        files = sorted((project / "static").rglob("f*.txt"))
         waves: list[int] = []
         for attempt in range(ATTEMPTS):
-            for file in files:
-                file.write_text(f"changed {attempt} {file.name}")
-            proxy.take()
-            result = flask_s3(project, "apply", "far.yaml")
-            assert result.returncode == 0, result.stderr
-            puts = [e for e in proxy.take().exchanges if e.label.startswith("PUT /")]
-            uploads = [e for e in puts if "/static/" in e.label]
-            assert len(uploads) == len(files), [e.label for e in puts]
-            # one wave: every upload was sent before the first one was answered
-            first_answer = min(e.end for e in uploads)
-            waves.append(1 + sum(e.start >= first_answer for e in uploads))
+            for count in (4, 7):  # as many files as the concurrency, then more
+                for file in files[:count]:
+                    file.write_text(f"changed {attempt} {count} {file.name}")
+                proxy.take()
+                result = flask_s3(project, "apply", "far.yaml")
+                assert result.returncode == 0, result.stderr
+                puts = [e for e in proxy.take().exchanges if e.label.startswith("PUT /")]
+                uploads = [e for e in puts if "/static/" in e.label]
+                assert len(uploads) == count, [e.label for e in puts]
+                # never more in flight than the spec's concurrency: it is a cap
+                for upload in uploads:
+                    beside = [e for e in uploads if e.start < upload.end and upload.start < e.end]
+                    assert len(beside) <= 4, [(e.start, e.end) for e in uploads]
+                if count == 4:  # one wave: every upload sent before the first was answered
+                    first_answer = min(e.end for e in uploads)
+                    waves.append(1 + sum(e.start >= first_answer for e in uploads))
             if waves[-1] == 1:
                 break
             time.sleep(0.1)
         assert min(waves) == 1, waves
-        for file in files:
+        for file in files[:7]:
             key = file.relative_to(project).as_posix()
             body = s3_client.get_object(Bucket=bucket_name, Key=key)["Body"].read()
             assert body == file.read_bytes()

@@ -483,26 +483,9 @@ def run_concurrently(
 
 
 def wave_size(spec: Spec, actions: Sequence[Action]) -> int:
-    """Requests in flight at once: ``upload.concurrency``, or every action when they are few.
-
-    At a distance each wave of requests costs a round trip; a change a little larger than the
-    concurrency (20 files at 16) would take a second wave for the last few. Up to
-    ``wave_limit`` single-part requests all go at once (each body is streamed from its file,
-    so memory does not grow with them); anything larger, or with a multipart upload in it,
-    keeps to the concurrency the spec asks for.
-    """
-    concurrency = max(1, spec.upload.concurrency)
-    if concurrency < len(actions) <= wave_limit(concurrency) and all(
-        (a.size or 0) < spec.upload.multipart_threshold for a in actions
-    ):
-        return len(actions)
-    return max(1, min(concurrency, len(actions)))
-
-
-def wave_limit(concurrency: int) -> int:
-    """The most requests one upload wave may send: twice the concurrency, at most 32 more
-    (sockets and threads stay well within a process's limits at a concurrency of 256)."""
-    return concurrency + min(concurrency, 32)
+    """Requests in flight at once: ``upload.concurrency`` (the spec's "parallel requests", a
+    cap the user may have set for a reason), or fewer when there are fewer actions."""
+    return max(1, min(spec.upload.concurrency, len(actions)))
 
 
 def record(future: Future[str | None], action: Action, report: Report, done: set[str]) -> bool:

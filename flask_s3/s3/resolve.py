@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 STORE_VARIABLE = "FLASK_S3_STORE"  # fast | boto3 | auto (default)
-RESOLVE_FORMAT = 2
+RESOLVE_FORMAT = 1
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
@@ -57,9 +57,7 @@ def boto_client(
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
-    # room for a whole upload wave (apply.wave_limit) and the manifest written beside it
-    concurrency = workers or spec.upload.concurrency
-    pool = max(10, concurrency + min(concurrency, 32) + 2)
+    pool = max(10, (workers or spec.upload.concurrency) + 2)
     config = Config(
         retries={"mode": "standard", "max_attempts": 4},  # 5 attempts in all
         max_pool_connections=pool,
