@@ -100,7 +100,7 @@ def scan_sources(
                 logical = intern(f"{base}/{name}")
             else:
                 logical = static_key("", source.url_path, relpath)
-            if excluded(logical):
+            if excluded and excluded(logical):  # no call per file when nothing is excluded
                 continue
             first = files.get(logical)
             if first is not None:
@@ -150,14 +150,18 @@ def scan_sources(
         problem = cors_warning(spec)
         if problem is not None:
             inventory.warnings.append(problem)
+    names = inventory.names
     for logical, path in files.items():
-        stored = inventory.names.get(logical, logical)
+        stored = names.get(logical, logical) if names else logical
         # The listing and the manifest hold the same keys and MD5s (interned there too): one
         # string each in a big plan instead of three.
         if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
             key = intern(f"{prefix}/{stored}" if prefix else stored)
         else:
             key = intern(join_key(prefix, stored))
+        # relpath_of(), without a call per file
+        home = caches[slots.get(logical, 0)] if slots else caches[0]
+        odd_rel = odd.get(logical) if odd else None
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
@@ -168,7 +172,7 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                (caches[slots.get(logical, 0)][0], relpath_of(logical, path)),
+                (home[0], path[home[2] :] if odd_rel is None else odd_rel),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
