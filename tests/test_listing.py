@@ -7,6 +7,7 @@ on the range boundaries, and hold the result to a plain full listing of the same
 
 from __future__ import annotations
 
+import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from clirun import flask_s3
 from faultproxy import FaultProxy
 
 from flask_s3.remote.inventory import list_everything, list_under
-from flask_s3.remote.listing import has_order_quirk, list_ranges, plan_ranges
+from flask_s3.remote.listing import KeyRange, checked, has_order_quirk, list_ranges, plan_ranges
 from flask_s3.s3 import open_store
-from flask_s3.s3.store import Store, put_bytes
+from flask_s3.s3.store import ObjectInfo, Store, put_bytes
 from flask_s3.spec import BucketSpec, Spec
 
 LOCAL = [f"static/{d}/f{i:03d}.css" for d in ("css", "img", "js", "z") for i in range(0, 30, 2)]
@@ -98,6 +99,71 @@ def test_ranges_split_at_quantiles_and_cover_each_prefix():
     assert [r.start_after for r in s_ranges] == ["", "s/0025", "s/0050", "s/0075"]
     assert [r.until for r in s_ranges] == ["s/0025", "s/0050", "s/0075", None]
     assert [r for r in ranges if r.prefix == "t/"] == [("t/", "", None)]
+
+
+def checked_key_by_key(
+    ranges: list[KeyRange], answers: list[list[ObjectInfo]]
+) -> list[ObjectInfo] | None:
+    """``checked`` as written first, every key compared in turn: what the quick one must equal."""
+    found: list[ObjectInfo] = []
+    for index, (span, items) in enumerate(zip(ranges, answers, strict=True)):
+        previous = span.start_after
+        for item in items:
+            if not item.key.startswith(span.prefix) or (previous and item.key <= previous):
+                return None
+            previous = item.key
+        past = next((i for i in items if span.until is not None and i.key > span.until), None)
+        found += items if past is None else [i for i in items if i.key <= (span.until or "")]
+        following = ranges[index + 1] if index + 1 < len(ranges) else None
+        if following is None or following.prefix != span.prefix:
+            continue
+        after = answers[index + 1]
+        if (after[0].key if after else None) != (past.key if past else None):
+            return None
+    bounds = [r.start_after for r in ranges if r.start_after]
+    if has_order_quirk([*bounds, *(o.key for o in found)]):
+        return None
+    return found
+
+
+def test_checked_answers_as_a_key_by_key_check_does():
+    """Range answers from a store, right and spoiled (out of order, outside the prefix, at or
+    before the start, a gap or overlap between ranges, the order quirk): the checks made on
+    whole ranges refuse and accept exactly what a check of every key does."""
+    rng = random.Random(28)
+    names = ["a", "b", "b-x", "b/c", "c", "caf\u00e9", "d", "e~", "f", "g0", "g/h"]
+    outcomes = {True: 0, False: 0}
+    for _ in range(3000):
+        keys = sorted(
+            {
+                f"{rng.choice(['s/', 't/', 'sx/'])}{rng.choice(names)}{rng.randrange(9)}"
+                for _ in range(rng.randrange(1, 30))
+            }
+        )
+        prefixes = ["s/", "t/"]
+        hints = [k for k in keys if rng.random() < 0.7]
+        ranges = plan_ranges(prefixes, hints, per_range=rng.choice([2, 3, 5]))
+        answers = []
+        for span in ranges:
+            under = [k for k in keys if k.startswith(span.prefix) and k > span.start_after]
+            stop = len(under) if span.until is None else rng.randrange(len(under) + 1)
+            answers.append([ObjectInfo(k, 1, "e") for k in under[:stop]])
+        spoil = rng.randrange(6)
+        pick = [a for a in answers if a]
+        if spoil == 1 and pick:  # two keys swapped
+            items = rng.choice(pick)
+            i, j = rng.randrange(len(items)), rng.randrange(len(items))
+            items[i], items[j] = items[j], items[i]
+        elif spoil == 2 and pick:  # a key from elsewhere
+            items = rng.choice(pick)
+            items.insert(rng.randrange(len(items) + 1), ObjectInfo(rng.choice(keys), 1, "e"))
+        elif spoil == 3 and pick:  # a range cut short, or a key dropped
+            items = rng.choice(pick)
+            del items[rng.randrange(len(items))]
+        expected = checked_key_by_key(ranges, [list(a) for a in answers])
+        assert checked(ranges, answers) == expected
+        outcomes[expected is None] += 1
+    assert min(outcomes.values()) > 300  # both answers were seen often
 
 
 SLOW_APP = """
