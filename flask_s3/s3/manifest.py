@@ -70,10 +70,12 @@ def decode_manifest(body: bytes) -> Manifest:
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
         objects = data["objects"]
         entries: dict[str, ManifestEntry] = {}
+        pop = objects.popitem
         while objects:
-            k, v = objects.popitem()
+            k, v = pop()
             # Keys and MD5s interned: the listing and the local scan hold the same strings.
-            entries[intern(str(k))] = ManifestEntry(
+            # (A JSON object's keys are strings already; the values are whatever was sent.)
+            entries[intern(k)] = ManifestEntry(
                 intern(str(v[0])), header_sets[v[1]], str(v[2]) if v[2:] else None
             )
         generations = [[intern(str(k)) for k in gen] for gen in data.get("generations", [])]
@@ -110,14 +112,21 @@ def encode_manifest(
     """Every key's MD5 and the index of its header set: a few hundred KB for 20,000 files."""
     header_sets: list[dict[str, str]] = []
     index: dict[tuple[tuple[str, str], ...], int] = {}
+    # Entries share a handful of header dicts: each is frozen and looked up once, not once per
+    # key (keyed by id: every dict stays alive in ``entries`` meanwhile).
+    numbers: dict[int, int] = {}
     objects: dict[str, list[Any]] = {}
-    for key, entry in sorted(entries.items()):
-        frozen = tuple(sorted(entry.headers.items()))
-        number = index.get(frozen)
+    for key in sorted(entries):  # the keys alone: sorting (key, entry) pairs costs far more
+        entry = entries[key]
+        number = numbers.get(id(entry.headers))
         if number is None:
-            number = index[frozen] = len(header_sets)
-            header_sets.append(dict(frozen))
-        objects[key] = [entry.md5, number] + ([entry.etag] if entry.etag else [])
+            frozen = tuple(sorted(entry.headers.items()))
+            number = index.get(frozen)
+            if number is None:
+                number = index[frozen] = len(header_sets)
+                header_sets.append(dict(frozen))
+            numbers[id(entry.headers)] = number
+        objects[key] = [entry.md5, number, entry.etag] if entry.etag else [entry.md5, number]
     data: dict[str, Any] = {"format": MANIFEST_FORMAT, "headers": header_sets, "objects": objects}
     if generations:
         data["generations"] = generations
