@@ -234,3 +234,74 @@ def test_the_listing_manifest_and_scan_share_one_string_per_key_and_md5(
         listed = again.remote.objects[key]
         assert listed.key is asset.key is manifest_keys[key]
         assert listed.etag is asset.md5 is manifest[key].md5
+
+
+def test_the_static_folders_are_walked_once_and_split_the_listing(
+    store: Store, s3_env: Any, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The listing's ranges come from the scan's own walk: each folder is read once per plan,
+    # and the ranges split at the scan's keys (prefix included), not at a second walk's.
+    import os
+
+    from flask import Flask
+
+    from flask_s3.deployer import snapshot as snapshot_module
+    from flask_s3.remote import inventory
+    from flask_s3.spec import UrlSpec
+
+    static = tmp_path / "static"
+    for folder in ("css", "js", "img/icons"):
+        (static / folder).mkdir(parents=True)
+        for i in range(40):
+            (static / folder / f"f{i:02d}.txt").write_text(f"{folder} {i}")
+    app = Flask("walked", root_path=str(tmp_path))
+    spec = Spec(
+        bucket=BucketSpec(name=bucket_name, endpoint_url=s3_env.endpoint_url),
+        urls=UrlSpec(prefix="v1"),
+        digest="x",
+    )
+    reads: list[str] = []
+    scandir = os.scandir
+
+    def counted(path: Any = ".") -> Any:
+        reads.append(os.path.realpath(path))
+        return scandir(path)
+
+    hinted: list[list[str]] = []
+    list_everything = inventory.list_everything
+
+    def seen(store: Store, prefixes: Any, hints: Any) -> Any:
+        hinted.append(list(hints))
+        return list_everything(store, prefixes, hints)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    monkeypatch.setattr(inventory, "list_everything", seen)
+    snap = snapshot_module.snapshot(spec, app, store)
+    folders = [str(static), *(str(static / f) for f in ("css", "js", "img", "img/icons"))]
+    assert sorted(reads) == sorted(os.path.realpath(f) for f in folders)
+    assert sorted(hinted[0]) == sorted(snap.local.assets) and len(hinted[0]) == 120
+    assert all(key.startswith("v1/static/") for key in hinted[0])
+
+
+def test_a_scan_that_fails_before_its_walk_is_reported_not_waited_for(
+    s3_env: Any, bucket_name: str, tmp_path: Path
+):
+    # Two spellings of one name stop the scan before it hands its walk over: the listing goes
+    # ahead on hints of its own, and the scan's error is what the user is told, as before.
+    from flask import Flask
+
+    from flask_s3.deployer.snapshot import snapshot
+    from flask_s3.errors import PlanError
+
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "caf\u00e9.css").write_text("a")  # NFC
+    (static / "cafe\u0301.css").write_text("b")  # NFD: the same key
+    app = Flask("clash", root_path=str(tmp_path))
+    spec = Spec(bucket=BucketSpec(name=bucket_name, endpoint_url=s3_env.endpoint_url))
+    store = open_store(spec)
+    store.create_bucket(s3_env.region, None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(snapshot, spec, app, store)
+        with pytest.raises(PlanError, match="Unicode normalisation"):
+            running.result(timeout=60)

@@ -7,10 +7,10 @@ spec -> inventories (local scan, remote gathering) -> plan. Nothing here writes 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..assets.keys import normalize_prefix
 from ..assets.local import LocalInventory
@@ -58,11 +58,18 @@ def snapshot(
     With ``templates``, the app's templates are read for the static files they name."""
     roots = static_roots(app, spec)
     check_prune_roots(spec, roots)
-    # The local scan (and the templates' parse) overlaps the listing (network).
+    # The local scan (and the templates' parse) overlaps the listing (network). The listing's
+    # ranges are split at the keys the scan walked: the folders are walked once, not twice.
+    walked: Future[list[str]] = Future()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scanning = pool.submit(scan_app, app, spec)
+        scanning = pool.submit(scan_app, app, spec, walked.set_result)
         templating = pool.submit(_scan_templates, app) if templates else None
-        remote = gather_remote(store, spec, roots, local_key_hints(app, spec))
+        first: list[Future[Any]] = [walked, scanning]
+        wait(first, return_when=FIRST_COMPLETED)
+        # A scan that failed before its walk was done: its error is raised after the listing,
+        # as ever (a missing bucket is said first), with hints taken the old way.
+        hints = walked.result() if walked.done() else local_key_hints(app, spec)
+        remote = gather_remote(store, spec, roots, hints)
         local = scanning.result()
     references = templating.result() if templating is not None else None
     snap = decide(
