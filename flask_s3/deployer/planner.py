@@ -101,11 +101,13 @@ def make_plan(
     app_import: str | None = None,
     created_at: str = "",
     references: TemplateScan | None = None,
+    local_digest: str | None = None,
 ) -> Plan:
     """The actions that make the bucket match the local files, each with its reason.
 
     ``references`` (the static files the templates name, scanned beforehand) add a warning
-    for each one the deploy will not serve."""
+    for each one the deploy will not serve. ``local_digest``: ``local_fingerprint(local)``
+    when already worked out for this very inventory (the plan made again under the lock)."""
     if not remote.exists and not spec.bucket.create:
         raise PlanError(
             f"bucket {spec.bucket.name!r} does not exist",
@@ -150,7 +152,7 @@ def make_plan(
             manifest=remote.manifest_state if remote.exists else "none",
         ),
         local=LocalInfo(
-            fingerprint=local_fingerprint(local),
+            fingerprint=local_digest or local_fingerprint(local),
             files=len(local.assets),
             bytes=local.total_bytes,
         ),

@@ -96,10 +96,12 @@ def replan(
     spec_path: str = "",
     app_import: str | None = None,
     earlier: RemoteInventory | None = None,
+    local_digest: str | None = None,
 ) -> Snapshot:
     """Gather the bucket again and plan against an inventory already scanned: the plan made
     under the apply lock, once the first (lock-free) plan found something to write.
-    ``earlier``: that first look (its manifest's bytes, if read again, are not decoded again)."""
+    ``earlier``: that first look (its manifest's bytes, if read again, are not decoded again);
+    ``local_digest``: its plan's fingerprint of ``local`` (not worked out again)."""
     remote = gather_remote(store, spec, local.roots, sorted(local.assets), earlier)
     return decide(
         spec,
@@ -109,6 +111,7 @@ def replan(
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=app_import,
+        local_digest=local_digest,
     )
 
 
@@ -122,6 +125,7 @@ def decide(
     spec_path: str,
     app_import: str | None,
     references: TemplateScan | None = None,
+    local_digest: str | None = None,
 ) -> Snapshot:
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
     plan = make_plan(
@@ -133,6 +137,7 @@ def decide(
         app_import=app_import,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         references=references,
+        local_digest=local_digest,
     )
     return Snapshot(plan, local, remote, references)
 

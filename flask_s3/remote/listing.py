@@ -83,12 +83,14 @@ def plan_ranges(
 ) -> list[KeyRange]:
     """Each prefix split at quantiles of the hint keys under it (one range when it has none)."""
     under: dict[str, list[str]] = {p: [] for p in prefixes}
-    ordered = sorted(prefixes, key=len, reverse=True)
-    for key in hints:
-        for prefix in ordered:
-            if key.startswith(prefix):
-                under[prefix].append(key)
-                break
+    ordered = sorted(under, key=len, reverse=True)  # each prefix once
+    # Each key to the longest prefix it has: the longest prefixes take theirs first, a pass
+    # (a comprehension, not a loop per key) per prefix.
+    remaining = list(hints)
+    for prefix in ordered:
+        under[prefix] = [key for key in remaining if key.startswith(prefix)]
+        if under[prefix]:
+            remaining = [key for key in remaining if not key.startswith(prefix)]
     total = sum(len(v) for v in under.values())
     budget = max(len(prefixes), min(MAX_RANGES, math.ceil(total / per_range)))
     ranges: list[KeyRange] = []
