@@ -552,6 +552,10 @@ def write_manifest(
     keys as the newest generation, once every write succeeded. ``written``: the manifest this
     apply wrote before its uploads (``recorded_ahead``), sent again only if this one differs.
     """
+    if written is not None and not (report.etags or unsettled or deleted):
+        # Every upload of the plan written ahead landed with its MD5 as ETag: the manifest
+        # worked out now (from the same inputs) is the one already written.
+        return
     entries, generations = manifest_after(
         spec, local, remote, report.etags, unsettled, deleted, done
     )
