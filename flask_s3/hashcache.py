@@ -171,7 +171,27 @@ class HashCache:
         return self.loaded.known(index, (stat.st_size, stat.st_mtime_ns, stat.st_ino), mode)
 
     def get(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str] | None:
-        known = self._known(key, stat, mode)
+        # ``_known`` with ``_find``'s first try inlined: once per file of every warm scan.
+        name = key.encode("utf-8", "surrogatepass")  # hashpack.encoded
+        loaded = self.loaded
+        ends = loaded.ends
+        index = self.cursor
+        if (
+            index < len(ends)
+            and ends[index] == self.at + len(name)
+            and loaded.blob.startswith(name, self.at)
+        ):
+            self.cursor = index + 1
+            self.at = ends[index] + 1
+            self.last = (key, index, name)
+        else:
+            index, _ = self._find(key)
+            if index < 0:
+                return None
+        self.seen[index] = 1
+        if stat.st_mtime_ns > self.written_ns - RACY_NS:
+            return None
+        known = loaded.known(index, (stat.st_size, stat.st_mtime_ns, stat.st_ino), mode)
         return None if known is None else (known[0], known[1])
 
     def get_sri(self, key: str, stat: os.stat_result, mode: str) -> tuple[int, str, str] | None:

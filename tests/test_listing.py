@@ -7,6 +7,7 @@ on the range boundaries, and hold the result to a plain full listing of the same
 
 from __future__ import annotations
 
+import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from clirun import flask_s3
 from faultproxy import FaultProxy
 
 from flask_s3.remote.inventory import list_everything, list_under
-from flask_s3.remote.listing import has_order_quirk, list_ranges, plan_ranges
+from flask_s3.remote.listing import KeyRange, checked, has_order_quirk, list_ranges, plan_ranges
 from flask_s3.s3 import open_store
-from flask_s3.s3.store import Store, put_bytes
+from flask_s3.s3.store import ObjectInfo, Store, put_bytes
 from flask_s3.spec import BucketSpec, Spec
 
 LOCAL = [f"static/{d}/f{i:03d}.css" for d in ("css", "img", "js", "z") for i in range(0, 30, 2)]
@@ -100,6 +101,71 @@ def test_ranges_split_at_quantiles_and_cover_each_prefix():
     assert [r for r in ranges if r.prefix == "t/"] == [("t/", "", None)]
 
 
+def checked_key_by_key(
+    ranges: list[KeyRange], answers: list[list[ObjectInfo]]
+) -> list[ObjectInfo] | None:
+    """``checked`` as written first, every key compared in turn: what the quick one must equal."""
+    found: list[ObjectInfo] = []
+    for index, (span, items) in enumerate(zip(ranges, answers, strict=True)):
+        previous = span.start_after
+        for item in items:
+            if not item.key.startswith(span.prefix) or (previous and item.key <= previous):
+                return None
+            previous = item.key
+        past = next((i for i in items if span.until is not None and i.key > span.until), None)
+        found += items if past is None else [i for i in items if i.key <= (span.until or "")]
+        following = ranges[index + 1] if index + 1 < len(ranges) else None
+        if following is None or following.prefix != span.prefix:
+            continue
+        after = answers[index + 1]
+        if (after[0].key if after else None) != (past.key if past else None):
+            return None
+    bounds = [r.start_after for r in ranges if r.start_after]
+    if has_order_quirk([*bounds, *(o.key for o in found)]):
+        return None
+    return found
+
+
+def test_checked_answers_as_a_key_by_key_check_does():
+    """Range answers from a store, right and spoiled (out of order, outside the prefix, at or
+    before the start, a gap or overlap between ranges, the order quirk): the checks made on
+    whole ranges refuse and accept exactly what a check of every key does."""
+    rng = random.Random(28)
+    names = ["a", "b", "b-x", "b/c", "c", "caf\u00e9", "d", "e~", "f", "g0", "g/h"]
+    outcomes = {True: 0, False: 0}
+    for _ in range(3000):
+        keys = sorted(
+            {
+                f"{rng.choice(['s/', 't/', 'sx/'])}{rng.choice(names)}{rng.randrange(9)}"
+                for _ in range(rng.randrange(1, 30))
+            }
+        )
+        prefixes = ["s/", "t/"]
+        hints = [k for k in keys if rng.random() < 0.7]
+        ranges = plan_ranges(prefixes, hints, per_range=rng.choice([2, 3, 5]))
+        answers = []
+        for span in ranges:
+            under = [k for k in keys if k.startswith(span.prefix) and k > span.start_after]
+            stop = len(under) if span.until is None else rng.randrange(len(under) + 1)
+            answers.append([ObjectInfo(k, 1, "e") for k in under[:stop]])
+        spoil = rng.randrange(6)
+        pick = [a for a in answers if a]
+        if spoil == 1 and pick:  # two keys swapped
+            items = rng.choice(pick)
+            i, j = rng.randrange(len(items)), rng.randrange(len(items))
+            items[i], items[j] = items[j], items[i]
+        elif spoil == 2 and pick:  # a key from elsewhere
+            items = rng.choice(pick)
+            items.insert(rng.randrange(len(items) + 1), ObjectInfo(rng.choice(keys), 1, "e"))
+        elif spoil == 3 and pick:  # a range cut short, or a key dropped
+            items = rng.choice(pick)
+            del items[rng.randrange(len(items))]
+        expected = checked_key_by_key(ranges, [list(a) for a in answers])
+        assert checked(ranges, answers) == expected
+        outcomes[expected is None] += 1
+    assert min(outcomes.values()) > 300  # both answers were seen often
+
+
 SLOW_APP = """
 import time
 from pathlib import Path
@@ -168,3 +234,74 @@ def test_the_listing_manifest_and_scan_share_one_string_per_key_and_md5(
         listed = again.remote.objects[key]
         assert listed.key is asset.key is manifest_keys[key]
         assert listed.etag is asset.md5 is manifest[key].md5
+
+
+def test_the_static_folders_are_walked_once_and_split_the_listing(
+    store: Store, s3_env: Any, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The listing's ranges come from the scan's own walk: each folder is read once per plan,
+    # and the ranges split at the scan's keys (prefix included), not at a second walk's.
+    import os
+
+    from flask import Flask
+
+    from flask_s3.deployer import snapshot as snapshot_module
+    from flask_s3.remote import inventory
+    from flask_s3.spec import UrlSpec
+
+    static = tmp_path / "static"
+    for folder in ("css", "js", "img/icons"):
+        (static / folder).mkdir(parents=True)
+        for i in range(40):
+            (static / folder / f"f{i:02d}.txt").write_text(f"{folder} {i}")
+    app = Flask("walked", root_path=str(tmp_path))
+    spec = Spec(
+        bucket=BucketSpec(name=bucket_name, endpoint_url=s3_env.endpoint_url),
+        urls=UrlSpec(prefix="v1"),
+        digest="x",
+    )
+    reads: list[str] = []
+    scandir = os.scandir
+
+    def counted(path: Any = ".") -> Any:
+        reads.append(os.path.realpath(path))
+        return scandir(path)
+
+    hinted: list[list[str]] = []
+    list_everything = inventory.list_everything
+
+    def seen(store: Store, prefixes: Any, hints: Any) -> Any:
+        hinted.append(list(hints))
+        return list_everything(store, prefixes, hints)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    monkeypatch.setattr(inventory, "list_everything", seen)
+    snap = snapshot_module.snapshot(spec, app, store)
+    folders = [str(static), *(str(static / f) for f in ("css", "js", "img", "img/icons"))]
+    assert sorted(reads) == sorted(os.path.realpath(f) for f in folders)
+    assert sorted(hinted[0]) == sorted(snap.local.assets) and len(hinted[0]) == 120
+    assert all(key.startswith("v1/static/") for key in hinted[0])
+
+
+def test_a_scan_that_fails_before_its_walk_is_reported_not_waited_for(
+    s3_env: Any, bucket_name: str, tmp_path: Path
+):
+    # Two spellings of one name stop the scan before it hands its walk over: the listing goes
+    # ahead on hints of its own, and the scan's error is what the user is told, as before.
+    from flask import Flask
+
+    from flask_s3.deployer.snapshot import snapshot
+    from flask_s3.errors import PlanError
+
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "caf\u00e9.css").write_text("a")  # NFC
+    (static / "cafe\u0301.css").write_text("b")  # NFD: the same key
+    app = Flask("clash", root_path=str(tmp_path))
+    spec = Spec(bucket=BucketSpec(name=bucket_name, endpoint_url=s3_env.endpoint_url))
+    store = open_store(spec)
+    store.create_bucket(s3_env.region, None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(snapshot, spec, app, store)
+        with pytest.raises(PlanError, match="Unicode normalisation"):
+            running.result(timeout=60)

@@ -157,6 +157,15 @@ def stored_headers(
 
     With ``memo`` (one scan's), each distinct combination is built once and its dict is shared
     by every asset that has it, not copied per file: a tree has a handful."""
+    by_suffix = None
+    if memo is not None and not spec.assets.rules:
+        # Without rules the answer follows the extension alone: looked up by the name's end,
+        # without working out its content type and matching no rules, once per file of a scan.
+        by_suffix = _suffix_key(logical, immutable)
+        if by_suffix is not None:
+            found = memo.get(by_suffix)
+            if found is not None:
+                return found
     key = (content_type(logical), rule_matcher(spec.assets.rules)(logical), immutable)
     found = memo.get(key) if memo is not None else None
     if found is None:
@@ -169,7 +178,21 @@ def stored_headers(
         found = (headers, became_meta, gzipped)
         if memo is not None:
             memo[key] = found
+    if by_suffix is not None and memo is not None:
+        memo[by_suffix] = found
     return found
+
+
+_BY_SUFFIX = (-1,)  # in a memo key, where the rules matched: no rule index is negative
+
+
+def _suffix_key(logical: str, immutable: bool) -> tuple[str, tuple[int, ...], bool] | None:
+    """A memo key for ``logical`` by its extension as ``content_type`` takes it (the last dot
+    of the last segment, with something other than dots before it), or None when unsure."""
+    dot = logical.rfind(".")
+    if dot <= logical.rfind("/") + 1 or logical[dot - 1] == ".":
+        return None  # no extension, a hidden name, or dots only before it: the long way
+    return (logical[dot:], _BY_SUFFIX, immutable)
 
 
 def build_asset(

@@ -8,7 +8,8 @@ one URL), fingerprints when asked, and builds each file into a ``LocalInventory`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from sys import intern
 from typing import TYPE_CHECKING
@@ -32,9 +33,15 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
-def scan_app(app: Flask, spec: Spec) -> LocalInventory:
-    """Scan every static folder of ``app`` (app and blueprints) into a key -> asset map."""
-    return scan_sources(static_sources(app), spec, fingerprint_manifest(app, spec))
+def scan_app(
+    app: Flask, spec: Spec, on_walked: Callable[[list[str]], None] | None = None
+) -> LocalInventory:
+    """Scan every static folder of ``app`` (app and blueprints) into a key -> asset map.
+
+    ``on_walked`` is given the keys the files will have (before fingerprinting), as soon as
+    the folders are walked and before any file is read: the listing splits its ranges there
+    instead of walking the folders a second time."""
+    return scan_sources(static_sources(app), spec, fingerprint_manifest(app, spec), on_walked)
 
 
 def static_roots(app: Flask, spec: Spec) -> list[str]:
@@ -59,23 +66,30 @@ def fingerprint_manifest(app: Flask, spec: Spec) -> Path | None:
 
 
 def scan_sources(
-    sources: list[StaticSource], spec: Spec, manifest: Path | None = None
+    sources: list[StaticSource],
+    spec: Spec,
+    manifest: Path | None = None,
+    on_walked: Callable[[list[str]], None] | None = None,
 ) -> LocalInventory:
-    """Key -> asset for every file below ``sources``; ``manifest`` is never uploaded."""
+    """Key -> asset for every file below ``sources``; ``manifest`` is never uploaded.
+
+    ``on_walked``: see ``scan_app``."""
     inventory = LocalInventory()
     prefix = normalize_prefix(spec.urls.prefix)
     files: dict[str, str] = {}  # logical key (no prefix) -> path on disk
     # (hash cache, endpoint, length of the folder's path with its separator) of each folder
-    caches: list[tuple[HashCache, str, int]] = []
+    # (folder, endpoint, length of the folder's path with its separator) of each folder; its
+    # hash cache is read once the walk is done (the listing waits for the walk, not for it)
+    walked: list[tuple[Path, str, int]] = []
     # A file's relative path is its path after its folder's: not kept a second time (a
     # 200,000-file tree holds them all until the hashing), save where it is not (``odd``).
-    # Its folder's index in ``caches`` is kept when not the first: no tuple per file.
+    # Its folder's index in ``walked`` is kept when not the first: no tuple per file.
     odd: dict[str, str] = {}
     slots: dict[str, int] = {}
 
     def relpath_of(logical: str, path: str) -> str:
         found = odd.get(logical)
-        return path[caches[slots.get(logical, 0)][2] :] if found is None else found
+        return path[walked[slots.get(logical, 0)][2] :] if found is None else found
 
     clashes: list[tuple[str, str, str]] = []  # (key, first file, second file)
     inventory.roots = roots_of(sources, spec)
@@ -87,10 +101,9 @@ def scan_sources(
         if not source.folder.is_dir():
             continue
         never = never_upload(source.folder, spec, manifest)
-        cache = HashCache(source.folder)
-        slot = len(caches)
+        slot = len(walked)
         base = source.url_path.strip("/")
-        caches.append((cache, source.endpoint, len(os.path.join(source.folder, ""))))
+        walked.append((source.folder, source.endpoint, len(os.path.join(source.folder, ""))))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
             if relpath in never:
                 continue
@@ -100,11 +113,11 @@ def scan_sources(
                 logical = intern(f"{base}/{name}")
             else:
                 logical = static_key("", source.url_path, relpath)
-            if excluded(logical):
+            if excluded and excluded(logical):  # no call per file when nothing is excluded
                 continue
             first = files.get(logical)
             if first is not None:
-                endpoint = caches[slots.get(logical, 0)][1]
+                endpoint = walked[slots.get(logical, 0)][1]
                 if endpoint == source.endpoint and relpath_of(logical, first) != relpath:
                     # another spelling
                     clashes.append((logical, files[logical], path))
@@ -117,10 +130,14 @@ def scan_sources(
             files[logical] = path
             if slot:
                 slots[logical] = slot
-            if len(path) - caches[slot][2] != len(relpath) or not path.endswith(relpath):
+            if len(path) - walked[slot][2] != len(relpath) or not path.endswith(relpath):
                 odd[logical] = relpath  # another separator (Windows), another spelling
     if clashes:
         raise normalisation_clash(clashes)
+    if on_walked is not None:
+        # interned: the scan's keys below and the listing's are then these same strings
+        on_walked([intern(f"{prefix}/{k}") for k in files] if prefix else list(files))
+    caches = [(HashCache(folder), endpoint, start) for folder, endpoint, start in walked]
     content: dict[str, bytes] = {}
     kept: set[str] = set()  # already hashed by a bundler: immutable under their own names
     if spec.assets.fingerprint.enabled:
@@ -150,14 +167,18 @@ def scan_sources(
         problem = cors_warning(spec)
         if problem is not None:
             inventory.warnings.append(problem)
+    names = inventory.names
     for logical, path in files.items():
-        stored = inventory.names.get(logical, logical)
+        stored = names.get(logical, logical) if names else logical
         # The listing and the manifest hold the same keys and MD5s (interned there too): one
         # string each in a big plan instead of three.
         if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
             key = intern(f"{prefix}/{stored}" if prefix else stored)
         else:
             key = intern(join_key(prefix, stored))
+        # relpath_of(), without a call per file
+        home = caches[slots.get(logical, 0)] if slots else caches[0]
+        odd_rel = odd.get(logical) if odd else None
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
@@ -168,7 +189,7 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                (caches[slots.get(logical, 0)][0], relpath_of(logical, path)),
+                (home[0], path[home[2] :] if odd_rel is None else odd_rel),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
@@ -241,6 +262,9 @@ def _link_text(path: str) -> str:
         return "unreadable link"
 
 
+_NAME = attrgetter("name")  # a sort key without a Python call per file
+
+
 def walk_static(
     folder: Path, include_hidden: bool, inventory: LocalInventory
 ) -> Iterator[tuple[str, str]]:
@@ -255,7 +279,7 @@ def walk_static(
     while stack:
         directory, rel_dir = stack.pop()
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory), key=_NAME)
         except OSError as exc:
             inventory.warnings.append(f"{rel_dir or '.'}: cannot read folder ({exc.strerror})")
             continue

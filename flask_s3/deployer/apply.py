@@ -558,6 +558,10 @@ def write_manifest(
     keys as the newest generation, once every write succeeded. ``written``: the manifest this
     apply wrote before its uploads (``recorded_ahead``), sent again only if this one differs.
     """
+    if written is not None and not (report.etags or unsettled or deleted):
+        # Every upload of the plan written ahead landed with its MD5 as ETag: the manifest
+        # worked out now (from the same inputs) is the one already written.
+        return
     entries, generations = manifest_after(
         spec, local, remote, report.etags, unsettled, deleted, done
     )
@@ -604,7 +608,16 @@ def manifest_after(
         if key in unsettled:
             entries[key] = old.get(key, CLAIMED)  # tried, maybe stored: still ours
             continue
-        verified = verified_entry(key, asset.md5, dict(asset.headers), old, listed, heads)
+        entry, obj = old.get(key), listed.get(key)
+        if (
+            entry is not None
+            and obj is not None
+            and entry.md5
+            and (entry.etag or entry.md5) == obj.etag
+        ):
+            entries[key] = entry  # verified_entry's first answer, without a call per key
+            continue
+        verified = verified_entry(key, asset.md5, asset.headers, old, listed, heads)
         if verified is not None:
             entries[key] = verified
         elif key in old:

@@ -120,6 +120,7 @@ def deploy(
             spec_path=spec_path,
             app_import=app_import,
             earlier=first.remote,
+            local_digest=first.plan.local.fingerprint,  # the same inventory, scanned once
         )
         stop_here()
         plan = snap.plan

@@ -42,13 +42,22 @@ def local_fingerprint(local: LocalInventory) -> str:
     # Assets share a handful of header dicts (scan.scan_sources): each is digested once,
     # not once per file. Keyed by id: every dict stays alive in the inventory meanwhile.
     header_digests: dict[int, str] = {}
-    for key in sorted(local.assets):
-        asset = local.assets[key]
+    assets = local.assets
+    lines: list[str] = []
+    for key in sorted(assets):
+        asset = assets[key]
         headers_digest = header_digests.get(id(asset.headers))
         if headers_digest is None:
             headers_digest = header_digests[id(asset.headers)] = asset.headers_digest
-        digest.update(f"{key}\0{asset.md5}\0{headers_digest}\n".encode())
+        lines.append(f"{key}\0{asset.md5}\0{headers_digest}\n")
+        if len(lines) == DIGEST_BATCH:
+            digest.update("".join(lines).encode())
+            lines.clear()
+    digest.update("".join(lines).encode())
     return "sha256:" + digest.hexdigest()
+
+
+DIGEST_BATCH = 4096  # lines hashed at once: a call per batch, not per key, and little memory
 
 
 def header_changes(
@@ -70,12 +79,14 @@ def unvouched_keys(
         return []
     manifest = remote.manifest or {}
     keys = []
+    listed = remote.objects
     for key, asset in local.assets.items():
-        obj = remote.objects.get(key)
-        if obj is None or obj.size != asset.size or obj.etag != asset.md5:
+        obj = listed.get(key)
+        if obj is None or obj.etag != asset.md5 or obj.size != asset.size:
             continue  # uploaded anyway (a multipart object without an entry too)
         entry = manifest.get(key)
-        if entry is None or not entry.vouches_for(obj.etag):
+        # entry.vouches_for(obj.etag), without a call per key
+        if entry is None or (entry.etag or entry.md5) != obj.etag:
             keys.append(key)
     return sorted(keys)
 
@@ -90,11 +101,13 @@ def make_plan(
     app_import: str | None = None,
     created_at: str = "",
     references: TemplateScan | None = None,
+    local_digest: str | None = None,
 ) -> Plan:
     """The actions that make the bucket match the local files, each with its reason.
 
     ``references`` (the static files the templates name, scanned beforehand) add a warning
-    for each one the deploy will not serve."""
+    for each one the deploy will not serve. ``local_digest``: ``local_fingerprint(local)``
+    when already worked out for this very inventory (the plan made again under the lock)."""
     if not remote.exists and not spec.bucket.create:
         raise PlanError(
             f"bucket {spec.bucket.name!r} does not exist",
@@ -139,7 +152,7 @@ def make_plan(
             manifest=remote.manifest_state if remote.exists else "none",
         ),
         local=LocalInfo(
-            fingerprint=local_fingerprint(local),
+            fingerprint=local_digest or local_fingerprint(local),
             files=len(local.assets),
             bytes=local.total_bytes,
         ),
@@ -174,10 +187,27 @@ def object_actions(
     manifest = remote.manifest or {}
     actions: list[Action] = []
     unchanged = 0
-    for key in sorted(local.assets):
-        asset = local.assets[key]
-        obj = remote.objects.get(key)
+    listed = remote.objects
+    # In any order: make_plan sorts the actions by key.
+    for key, asset in local.assets.items():
+        obj = listed.get(key)
         entry = manifest.get(key)
+        if (
+            # The common case of a big tree, decided as the branches below would decide it:
+            # the listed object is these bytes and a plain entry (no ETag of its own) vouches
+            # for it, with the same headers.
+            entry is not None
+            and obj is not None
+            and entry.etag is None
+            and not force_refresh
+            and obj.etag == asset.md5
+            and entry.md5 == obj.etag
+            and obj.size == asset.size
+            and "-" not in obj.etag
+            and entry.headers == asset.headers
+        ):
+            unchanged += 1
+            continue
         # An entry with an ETag of its own says what the object holds where the ETag cannot:
         # a multipart upload, or an adopted object (other gzip bytes of the same content).
         vouched = (

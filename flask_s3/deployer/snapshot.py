@@ -7,10 +7,10 @@ spec -> inventories (local scan, remote gathering) -> plan. Nothing here writes 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..assets.keys import normalize_prefix
 from ..assets.local import LocalInventory
@@ -61,11 +61,18 @@ def snapshot(
     the look's requests sent while the app was imported (``remote/early.py``)."""
     roots = static_roots(app, spec)
     check_prune_roots(spec, roots)
-    # The local scan (and the templates' parse) overlaps the listing (network).
+    # The local scan (and the templates' parse) overlaps the listing (network). The listing's
+    # ranges are split at the keys the scan walked: the folders are walked once, not twice.
+    walked: Future[list[str]] = Future()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scanning = pool.submit(scan_app, app, spec)
+        scanning = pool.submit(scan_app, app, spec, walked.set_result)
         templating = pool.submit(_scan_templates, app) if templates else None
-        remote = gather_remote(store, spec, roots, local_key_hints(app, spec), early=early)
+        first: list[Future[Any]] = [walked, scanning]
+        wait(first, return_when=FIRST_COMPLETED)
+        # A scan that failed before its walk was done: its error is raised after the listing,
+        # as ever (a missing bucket is said first), with hints taken the old way.
+        hints = walked.result() if walked.done() else local_key_hints(app, spec)
+        remote = gather_remote(store, spec, roots, hints, early=early)
         local = scanning.result()
     references = templating.result() if templating is not None else None
     snap = decide(
@@ -92,10 +99,12 @@ def replan(
     spec_path: str = "",
     app_import: str | None = None,
     earlier: RemoteInventory | None = None,
+    local_digest: str | None = None,
 ) -> Snapshot:
     """Gather the bucket again and plan against an inventory already scanned: the plan made
     under the apply lock, once the first (lock-free) plan found something to write.
-    ``earlier``: that first look (its manifest's bytes, if read again, are not decoded again)."""
+    ``earlier``: that first look (its manifest's bytes, if read again, are not decoded again);
+    ``local_digest``: its plan's fingerprint of ``local`` (not worked out again)."""
     remote = gather_remote(store, spec, local.roots, sorted(local.assets), earlier)
     return decide(
         spec,
@@ -105,6 +114,7 @@ def replan(
         force_refresh=force_refresh,
         spec_path=spec_path,
         app_import=app_import,
+        local_digest=local_digest,
     )
 
 
@@ -118,6 +128,7 @@ def decide(
     spec_path: str,
     app_import: str | None,
     references: TemplateScan | None = None,
+    local_digest: str | None = None,
 ) -> Snapshot:
     gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
     plan = make_plan(
@@ -129,6 +140,7 @@ def decide(
         app_import=app_import,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         references=references,
+        local_digest=local_digest,
     )
     return Snapshot(plan, local, remote, references)
 

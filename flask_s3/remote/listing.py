@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 import os
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from operator import lt
 from sys import intern
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -81,12 +83,14 @@ def plan_ranges(
 ) -> list[KeyRange]:
     """Each prefix split at quantiles of the hint keys under it (one range when it has none)."""
     under: dict[str, list[str]] = {p: [] for p in prefixes}
-    ordered = sorted(prefixes, key=len, reverse=True)
-    for key in hints:
-        for prefix in ordered:
-            if key.startswith(prefix):
-                under[prefix].append(key)
-                break
+    ordered = sorted(under, key=len, reverse=True)  # each prefix once
+    # Each key to the longest prefix it has: the longest prefixes take theirs first, a pass
+    # (a comprehension, not a loop per key) per prefix.
+    remaining = list(hints)
+    for prefix in ordered:
+        under[prefix] = [key for key in remaining if key.startswith(prefix)]
+        if under[prefix]:
+            remaining = [key for key in remaining if not key.startswith(prefix)]
     total = sum(len(v) for v in under.values())
     budget = max(len(prefixes), min(MAX_RANGES, math.ceil(total / per_range)))
     ranges: list[KeyRange] = []
@@ -122,14 +126,24 @@ def checked(
 ) -> list[ObjectInfo] | None:
     """The objects the ranges found, or None when the answers do not fit S3's byte order."""
     found: list[ObjectInfo] = []
+    found_keys: list[str] = []
     for index, (span, items) in enumerate(zip(ranges, answers, strict=True)):
-        previous = span.start_after
-        for item in items:
-            if not item.key.startswith(span.prefix) or (previous and item.key <= previous):
-                return None
-            previous = item.key
-        past = next((i for i in items if span.until is not None and i.key > span.until), None)
-        found += items if past is None else [i for i in items if i.key <= (span.until or "")]
+        keys = [item.key for item in items]
+        # Strictly increasing (compared in C, not key by key in Python), after the start, and
+        # under the prefix: the keys with a prefix are one interval of the byte order, so in an
+        # increasing run the first and the last key having it means every key has it.
+        if keys and (
+            not keys[0].startswith(span.prefix)
+            or not keys[-1].startswith(span.prefix)
+            or (span.start_after and keys[0] <= span.start_after)
+            or not all(map(lt, keys, islice(keys, 1, None)))
+        ):
+            return None
+        # in order: the keys up to the range's end come first, then the first one past it
+        cut = len(keys) if span.until is None else bisect_right(keys, span.until)
+        past = items[cut] if cut < len(items) else None
+        found += items[:cut]
+        found_keys += keys[:cut]
         following = ranges[index + 1] if index + 1 < len(ranges) else None
         if following is None or following.prefix != span.prefix:
             continue
@@ -139,7 +153,7 @@ def checked(
         if (after[0].key if after else None) != (past.key if past else None):
             return None
     bounds = [r.start_after for r in ranges if r.start_after]
-    if has_order_quirk([*bounds, *(o.key for o in found)]):
+    if has_order_quirk([*bounds, *found_keys]):
         return None
     return found
 

@@ -146,6 +146,10 @@ def _read_body(
             return None
         pos = item.end()
     decode = decode_url if _text(fields.get("EncodingType")) == "url" else _same
+    if decode is not _same and "%" not in text and "+" not in text:
+        # URL decoding leaves a name without "%" or "+" as it is: one look at the page instead
+        # of a decoding call per key (most pages of a static tree have neither).
+        decode = _same
     token = (
         _text(fields.get("NextContinuationToken")) if "NextContinuationToken" in fields else None
     )
@@ -167,9 +171,22 @@ def _objects(
     """The objects of a page. The references are replaced field by field only when the page
     has others than the quotes around each ETag (that work is a third of the page's)."""
     references = text.count("&", start, end)
+    # ObjectInfo's own __new__ is a Python function: the tuple is made directly (the fields
+    # as it would take them), and no decoding call is made for a page that needs none.
+    make, plain = tuple.__new__, decode is _same
     if references == 0:
+        if plain:
+            return [
+                make(
+                    ObjectInfo, (intern(key or ""), int(size or 0), intern((etag or "").strip('"')))
+                )
+                for key, etag, size in found
+            ]
         return [
-            ObjectInfo(intern(decode(key or "")), int(size or 0), intern((etag or "").strip('"')))
+            make(
+                ObjectInfo,
+                (intern(decode(key or "")), int(size or 0), intern((etag or "").strip('"'))),
+            )
             for key, etag, size in found
         ]
     quote = found[0][1][:6] if found and found[0][1] else ""
@@ -181,11 +198,26 @@ def _objects(
             etag and len(etag) >= 2 * width and etag[:width] == quote and etag[-width:] == quote
             for _, etag, _ in found
         ):
+            if plain:
+                return [
+                    make(
+                        ObjectInfo,
+                        (
+                            intern(key or ""),
+                            int(size or 0),
+                            intern((etag or "")[width:-width].strip('"')),
+                        ),
+                    )
+                    for key, etag, size in found
+                ]
             return [
-                ObjectInfo(
-                    intern(decode(key or "")),
-                    int(size or 0),
-                    intern((etag or "")[width:-width].strip('"')),
+                make(
+                    ObjectInfo,
+                    (
+                        intern(decode(key or "")),
+                        int(size or 0),
+                        intern((etag or "")[width:-width].strip('"')),
+                    ),
                 )
                 for key, etag, size in found
             ]

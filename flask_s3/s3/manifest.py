@@ -21,15 +21,27 @@ MANIFEST_FORMAT = 2
 MAX_MANIFEST = 64 * 1024 * 1024  # unpacked; 20,000 files take about 2 MB
 
 
-@dataclass(frozen=True, slots=True)  # slots: one per object, 200,000 in a big tree
+@dataclass(frozen=True, slots=True, init=False)  # slots: one per object, 200,000 in a big tree
 class ManifestEntry:
     md5: str  # of the stored bytes
     headers: dict[str, str]
     etag: str | None = None  # a multipart object's ETag (not an MD5), which vouches for md5
 
+    def __init__(self, md5: str, headers: dict[str, str], etag: str | None = None) -> None:
+        # The slots' own setters, not the frozen dataclass's object.__setattr__ per field:
+        # a third of the time, for an entry made per object of every manifest read.
+        _SET_MD5(self, md5)
+        _SET_HEADERS(self, headers)
+        _SET_ETAG(self, etag)
+
     def vouches_for(self, etag: str) -> bool:
         """True when this entry describes the object the listing shows with ``etag``."""
         return (self.etag or self.md5) == etag
+
+
+_SET_MD5, _SET_HEADERS, _SET_ETAG = (
+    ManifestEntry.__dict__[name].__set__ for name in ("md5", "headers", "etag")
+)
 
 
 def is_multipart_etag(etag: str) -> bool:
@@ -60,10 +72,12 @@ def decode_manifest(body: bytes) -> Manifest:
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
         objects = data["objects"]
         entries: dict[str, ManifestEntry] = {}
+        pop = objects.popitem
         while objects:
-            k, v = objects.popitem()
+            k, v = pop()
             # Keys and MD5s interned: the listing and the local scan hold the same strings.
-            entries[intern(str(k))] = ManifestEntry(
+            # (A JSON object's keys are strings already; the values are whatever was sent.)
+            entries[intern(k)] = ManifestEntry(
                 intern(str(v[0])), header_sets[v[1]], str(v[2]) if v[2:] else None
             )
         generations = [[intern(str(k)) for k in gen] for gen in data.get("generations", [])]
@@ -100,14 +114,21 @@ def encode_manifest(
     """Every key's MD5 and the index of its header set: a few hundred KB for 20,000 files."""
     header_sets: list[dict[str, str]] = []
     index: dict[tuple[tuple[str, str], ...], int] = {}
+    # Entries share a handful of header dicts: each is frozen and looked up once, not once per
+    # key (keyed by id: every dict stays alive in ``entries`` meanwhile).
+    numbers: dict[int, int] = {}
     objects: dict[str, list[Any]] = {}
-    for key, entry in sorted(entries.items()):
-        frozen = tuple(sorted(entry.headers.items()))
-        number = index.get(frozen)
+    for key in sorted(entries):  # the keys alone: sorting (key, entry) pairs costs far more
+        entry = entries[key]
+        number = numbers.get(id(entry.headers))
         if number is None:
-            number = index[frozen] = len(header_sets)
-            header_sets.append(dict(frozen))
-        objects[key] = [entry.md5, number] + ([entry.etag] if entry.etag else [])
+            frozen = tuple(sorted(entry.headers.items()))
+            number = index.get(frozen)
+            if number is None:
+                number = index[frozen] = len(header_sets)
+                header_sets.append(dict(frozen))
+            numbers[id(entry.headers)] = number
+        objects[key] = [entry.md5, number, entry.etag] if entry.etag else [entry.md5, number]
     data: dict[str, Any] = {"format": MANIFEST_FORMAT, "headers": header_sets, "objects": objects}
     if generations:
         data["generations"] = generations
