@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..assets.keys import normalize_prefix
 from ..hashcache import cache_dir, write_cache
+from ..s3 import reach
 
 if TYPE_CHECKING:
     from ..s3.manifest import Manifest
@@ -43,17 +44,8 @@ MAX_KEY_BYTES = 1024  # S3's own limit on a key
 
 
 def in_background(call: Callable[[], T]) -> Future[T]:
-    """``call`` run in a daemon thread (a failed app import exits without waiting for it)."""
-    done: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(call())
-        except BaseException as exc:  # raised in the thread that asks for the result
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name="flask-s3-look", daemon=True).start()
-    return done
+    """``call`` run in a daemon thread of the early look (see ``reach.in_background``)."""
+    return reach.in_background(call, "flask-s3-look")
 
 
 class EarlyLook:

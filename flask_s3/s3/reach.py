@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import StoreUnreachable, describe_error
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 # The run stops only on these: no server behind the address, or no address at all.
 FAST_FAILURES = (ConnectionRefusedError, socket.gaierror)
+T = TypeVar("T")
 
 
 def check_endpoint(store: Store) -> None:
@@ -116,23 +117,31 @@ def open_early(spec: Spec, opened: Callable[[Store], None] | None = None) -> Cal
     """
     from .resolve import open_store
 
-    done: Future[Store] = Future()
+    def run() -> Store:
+        store = open_store(spec)
+        if opened is not None:
+            opened(store)
+        # the endpoint check's own connection and the warm ones, all in one round trip
+        with warming(store, WARM_CONNECTIONS - 1):
+            check_endpoint(store)
+        return store
+
+    return in_background(run, "flask-s3-open").result
+
+
+def in_background(call: Callable[[], T], name: str) -> Future[T]:
+    """``call`` run in a daemon thread (a failed app import exits without waiting for it);
+    what it returns or raises is handed to whichever thread asks the future."""
+    done: Future[T] = Future()
 
     def run() -> None:
         try:
-            store = open_store(spec)
-            if opened is not None:
-                opened(store)
-            # the endpoint check's own connection and the warm ones, all in one round trip
-            with warming(store, WARM_CONNECTIONS - 1):
-                check_endpoint(store)
-        except BaseException as exc:  # handed to the caller's thread, raised there
+            done.set_result(call())
+        except BaseException as exc:  # raised in the thread that asks for the result
             done.set_exception(exc)
-        else:
-            done.set_result(store)
 
-    threading.Thread(target=run, name="flask-s3-open", daemon=True).start()
-    return done.result
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done
 
 
 @contextmanager
