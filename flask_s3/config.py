@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from .assets.contenttypes import content_type, media_type
+from .records import frozen
 from .spec import DEFAULT_GZIP_TYPES
 
 Status = Literal["current", "deprecated", "flask-s3-0.3"]
@@ -38,7 +38,7 @@ def _iterable(value: object) -> Iterable[object]:
     return value if isinstance(value, Iterable) else [value]
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigKey:
     """One Flask config key: its name, default and meaning, and its history.
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from .assets.keys import (
 from .config import CONFIG_KEYS, defaults
 from .errors import ConfigError, MigrationWarning, UrlBuildError
 from .migrate import MISSING, migrate, uses_flasks3
+from .records import record
 from .spec import Spec, load_spec
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def resolved_config(app: Flask) -> Mapping[str, Any]:
     return config
 
 
-@dataclass
+@record
 class S3State:
     """Per-app state in ``app.extensions["s3"]``: the spec and precomputed URL bases."""
 

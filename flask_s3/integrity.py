@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 from .assets.keys import static_key, static_sources
 from .assets.sri import VALUE, sri_value
 from .errors import ConfigError
+from .records import record
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -34,7 +35,7 @@ MISSING_FIX = (
 )
 
 
-@dataclass
+@record
 class IntegrityTable:
     """Per-app integrity state (``app.extensions["s3"].integrity``).
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .config import ALIASES, ALL_TYPES, BY_NAME, FLASKS3, ConfigKey
 from .errors import ConfigError
+from .records import record
 
 MISSING = object()
 
 
-@dataclass
+@record
 class Migration:
     """Values for current keys taken from old keys, and one message per old key met."""
 

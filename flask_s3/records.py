@@ -1,24 +1,25 @@
-"""``@frozen``: a frozen dataclass that costs one compiled method to define instead of six.
+"""``@frozen``: a frozen dataclass that compiles no method when it is defined.
 
 ``@dataclass(frozen=True)`` writes six methods per class as source text and compiles them
 when the module is imported (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
 ``__setattr__``, ``__delattr__``): about a millisecond a class, paid by every ``flask-s3`` run
-before its first request, and the spec and the plan hold twenty such classes. ``@frozen`` lets
-dataclasses compile ``__init__`` only and gives every record the same five other methods,
-which read the field names the decorator stored on the class.
+before its first request, and the spec and the plan hold twenty such classes. ``@frozen``
+gives every record the same six methods, which read the field names (and the defaults) the
+decorator stored on the class.
 
 A record is still a dataclass (``dataclasses.replace``, ``fields``, ``asdict`` and
 ``is_dataclass`` work, and type checkers see a frozen dataclass) and behaves as a frozen one:
 assigning or deleting an attribute raises ``FrozenInstanceError``; equality, hashing and repr
-follow the fields in order, as the generated methods would. The price is one Python-level
-``__setattr__`` call per field when an instance is made: nothing for a spec or a plan's
+follow the fields in order, as the generated methods would; ``__init__`` takes the same
+arguments, fills in the same defaults and raises ``TypeError`` where the generated one would.
+The price is a slower ``__init__`` (a loop over the fields): nothing for a spec or a plan's
 header, too much for a record made once per file (those stay ``@dataclass(frozen=True,
 slots=True)``).
 """
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass, field, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -32,11 +33,37 @@ else:
 T = TypeVar("T")
 
 
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """The generated ``__init__``'s behaviour, read from ``_record_init``."""
+    params = self._record_init  # (name, default, default factory) of each __init__ argument
+    if len(args) > len(params):
+        raise TypeError(
+            f"{self.__class__.__qualname__}() takes {len(params)} positional arguments but "
+            f"{len(args)} were given"
+        )
+    put = object.__setattr__
+    for i, (name, default, factory) in enumerate(params):
+        if i < len(args):
+            if name in kwargs:
+                raise TypeError(f"{self.__class__.__qualname__}() got multiple values for {name!r}")
+            put(self, name, args[i])
+        elif name in kwargs:
+            put(self, name, kwargs.pop(name))
+        elif default is not MISSING:
+            put(self, name, default)
+        elif factory is not MISSING:
+            put(self, name, factory())
+        else:
+            raise TypeError(f"{self.__class__.__qualname__}() missing the argument {name!r}")
+    if kwargs:
+        raise TypeError(
+            f"{self.__class__.__qualname__}() got an unexpected keyword argument "
+            f"{next(iter(kwargs))!r}"
+        )
+
+
 def _setattr(self: Any, name: str, value: Any) -> None:
-    # __init__ sets each field once, through here; nothing may be set again, or added
-    if name in self.__dict__ or name not in self._record_fields:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-    object.__setattr__(self, name, value)
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
 def _delattr(self: Any, name: str) -> None:
@@ -63,15 +90,54 @@ def frozen(cls: type[T]) -> type[T]:
     """The class as a frozen dataclass (see the module docstring)."""
     if "__setattr__" in vars(cls) or "__delattr__" in vars(cls):
         raise TypeError(f"{cls.__qualname__}: a frozen record defines no __setattr__/__delattr__")
-    made: Any = dataclass(eq=False, repr=False)(cls)  # compiles __init__ only
+    made = _make(cls, frozen=True)
+    made.__setattr__ = _setattr
+    made.__delattr__ = _delattr
+    return made  # type: ignore[no-any-return]
+
+
+@dataclass_transform(field_specifiers=(field,))
+def record(cls: type[T]) -> type[T]:
+    """The class as a plain (mutable) dataclass, made the same way: no compiled method.
+
+    Equality and repr follow the fields as ``@dataclass``'s would, and an instance is
+    unhashable, as a mutable dataclass's is.
+    """
+    return _make(cls, frozen=False)  # type: ignore[no-any-return]
+
+
+def _make(cls: type[Any], *, frozen: bool) -> Any:
+    own_methods = vars(cls)
+    for special in ("__init__", "__post_init__"):
+        if special in own_methods:
+            raise TypeError(f"{cls.__qualname__}: a record defines no {special}")
+    # methods the class writes itself are kept, as dataclasses keep them
+    keep = {name for name in ("__eq__", "__repr__") if name in own_methods}
+    explicit_hash = "__hash__" in own_methods and not (
+        own_methods["__hash__"] is None and "__eq__" in own_methods
+    )
+    documented = bool(cls.__doc__)
+    if not documented:  # or dataclasses would write one from inspect.signature: slow
+        cls.__doc__ = cls.__qualname__
+    made: Any = dataclass(init=False, eq=False, repr=False)(cls)  # compiles nothing
     own = fields(made)
-    made._record_fields = frozenset(f.name for f in own)
+    if not documented:
+        made.__doc__ = f"{cls.__qualname__}({', '.join(f.name for f in own)})"
+    if not all(f.init for f in own):
+        raise TypeError(f"{cls.__qualname__}: every field of a record is an argument")
+    made._record_init = tuple((f.name, f.default, f.default_factory) for f in own)
+    required = [f.default is MISSING and f.default_factory is MISSING for f in own]
+    first_default = next((i for i, needed in enumerate(required) if not needed), len(required))
+    if any(required[first_default:]):
+        raise TypeError(f"{cls.__qualname__}: a field without a default follows one with")
     made._record_compare = tuple(f.name for f in own if f.compare)
     made._record_hash = tuple(f.name for f in own if (f.compare if f.hash is None else f.hash))
     made._record_repr = tuple(f.name for f in own if f.repr)
-    made.__setattr__ = _setattr
-    made.__delattr__ = _delattr
-    made.__eq__ = _eq
-    made.__hash__ = _hash
-    made.__repr__ = _repr
-    return made  # type: ignore[no-any-return]
+    made.__init__ = _init
+    if "__eq__" not in keep:
+        made.__eq__ = _eq
+    if "__repr__" not in keep:
+        made.__repr__ = _repr
+    if not explicit_hash:
+        made.__hash__ = _hash if frozen else None
+    return made

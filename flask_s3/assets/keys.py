@@ -7,10 +7,11 @@ these functions, so a key and its URL cannot drift apart.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from ..records import frozen
 
 if TYPE_CHECKING:  # Flask is imported by the app itself, after the first connections opened
     from flask import Flask
@@ -21,7 +22,7 @@ FILENAME_SUFFIX = "/<path:filename>"
 CONTROL_DIR = ".flask-s3"
 
 
-@dataclass(frozen=True)
+@frozen
 class StaticSource:
     """A static folder and the URL path Flask routes it under (``static``, ``admin/static``)."""
 

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from .. import headers as hdr
 from ..hashcache import HashCache
+from ..records import record
 from ..spec import Spec
 from .contenttypes import content_type, type_matches
 from .globs import rule_matcher
@@ -97,7 +98,7 @@ class LocalAsset:
 )
 
 
-@dataclass
+@record
 class LocalInventory:
     assets: dict[str, LocalAsset] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

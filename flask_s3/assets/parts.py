@@ -18,8 +18,9 @@ import hashlib
 import os
 import queue
 import threading
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from ..records import frozen
 
 MIB = 1024 * 1024
 MIN_PART = 8 * MIB
@@ -38,7 +39,7 @@ class Readable(Protocol):
     def readinto(self, buffer: Any, /) -> int | None: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class PartDigests:
     """What one read of a file (or of in-memory bytes) found."""
 

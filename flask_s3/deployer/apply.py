@@ -6,13 +6,14 @@ import base64
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from ..assets.local import LocalAsset, LocalInventory
 from ..errors import ApplyError, CdnError, FlaskS3Error, S3Error
 from ..headers import comparable
 from ..plan import Action, Plan
+from ..records import record as data_record
 from ..remote import cdn
 from ..remote.bucket import apply_bucket_actions
 from ..remote.encryption import set_bucket_default, spec_headers
@@ -32,7 +33,7 @@ DELETE_BATCH = 1000
 Progress = Callable[[int, int], None]  # (files done, bytes done)
 
 
-@dataclass
+@data_record
 class Report:
     """What an apply did, and what it did not (on failure or interruption)."""
 
@@ -198,7 +199,7 @@ def apply_plan(
     return report
 
 
-@dataclass
+@data_record
 class CdnOptions:
     cdn_client: Any = None
     wait_cdn: bool = False

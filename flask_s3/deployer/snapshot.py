@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from ..assets.local import LocalInventory
 from ..assets.scan import scan_app, static_roots
 from ..errors import PlanError, Problem, SpecError, StalePlanError
 from ..plan import Plan
+from ..records import record
 from ..remote.inventory import RemoteInventory, gather_heads, gather_remote
 from ..remote.listing import local_key_hints
 from ..safe_output import term_safe
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..s3.store import Store
 
 
-@dataclass
+@record
 class Snapshot:
     """Both sides as they are now, and the plan that reconciles them."""
 

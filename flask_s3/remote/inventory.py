@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..assets.keys import CONTROL_DIR, join_key, normalize_prefix
 from ..errors import S3Error
+from ..records import record
 from ..s3.errors import (
     StoreCredentialsError,
     StoreError,
@@ -34,7 +35,7 @@ def control_key(spec: Spec, name: str) -> str:
     return join_key(normalize_prefix(spec.urls.prefix), CONTROL_DIR, name)
 
 
-@dataclass
+@record
 class RemoteInventory:
     """Everything the planner needs to know about the bucket, gathered before it decides."""
 

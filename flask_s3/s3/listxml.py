@@ -19,6 +19,7 @@ holds it to ElementTree on random and hostile pages.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from sys import intern
@@ -60,11 +61,19 @@ _CONTENTS = re.compile(
     rf"|<Size>([0-9]+)</Size>|<({_NOT_CP}(?!(?:Key|ETag|Size)>){_NAME})>"
     rf"(?:{_TEXT}|{_WS}(?:{_simple(5)}{_WS})*)</\4>){_WS})*</Contents>{_WS}"
 )
-# One folder: its first Prefix (``findtext``), any other simple children before or after.
-_FOLDER = re.compile(
-    rf"<CommonPrefixes>{_WS}(?:{_simple(1, 'Prefix')}{_WS})*"
-    rf"(?:<Prefix>({_TEXT})</Prefix>{_WS}(?:{_simple(3)}{_WS})*)?</CommonPrefixes>{_WS}"
-)
+_FOLDER_OPEN = "<CommonPrefixes>"
+
+
+@functools.cache
+def _folder() -> re.Pattern[str]:
+    """One folder: its first Prefix (``findtext``), any other simple children before or after.
+    Compiled on the first page that has one (1-2 ms): a flat listing has none."""
+    return re.compile(
+        rf"{_FOLDER_OPEN}{_WS}(?:{_simple(1, 'Prefix')}{_WS})*"
+        rf"(?:<Prefix>({_TEXT})</Prefix>{_WS}(?:{_simple(3)}{_WS})*)?</CommonPrefixes>{_WS}"
+    )
+
+
 _FIELD = re.compile(rf"<((?!(?:Contents|CommonPrefixes)>){_NAME})>({_TEXT})</\1>{_WS}")
 _SPACE = re.compile(_WS)
 _REFERENCE = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);")
@@ -132,13 +141,13 @@ def _read_body(
     found: list[tuple[str | None, str | None, str | None]] = []
     folders: list[str | None] = []
     fields: dict[str, str] = {}
-    contents, folder, field = _CONTENTS.match, _FOLDER.match, _FIELD.match
+    contents, field = _CONTENTS.match, _FIELD.match
     start = pos
     while pos < end:
         item = contents(text, pos, end)
         if item is not None:
             found.append(item.group(1, 2, 3))  # type: ignore[arg-type]  # three groups
-        elif (item := folder(text, pos, end)) is not None:
+        elif text.startswith(_FOLDER_OPEN, pos) and (item := _folder().match(text, pos, end)):
             folders.append(item.group(2))
         elif (item := field(text, pos, end)) is not None:
             fields.setdefault(item.group(1), item.group(2))

@@ -21,10 +21,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 
 from ..errors import ApplyError, FlaskS3Error
+from ..records import record
 from .errors import (
     StoreCredentialsError,
     StoreError,
@@ -45,7 +46,7 @@ _BUSY = ("PreconditionFailed", "ConditionalRequestConflict")
 WaitProgress = Callable[[str, float], None]  # (who holds it, seconds waited so far)
 
 
-@dataclass
+@record
 class Held:
     """A lock this process holds; ``lost`` is set when another writer took it over."""
 

@@ -26,13 +26,14 @@ import hmac
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import S3Error
 from ..hashcache import cache_dir
+from ..records import frozen
 from ..spec import Spec
 from .store import Store
 from .target import Target
@@ -271,13 +272,13 @@ def _remember(digest: str, target: Target, secret_key: str) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-@dataclass(frozen=True)
+@frozen
 class StaticCredentials:
     """Keys botocore found in the environment or was given: nothing to refresh."""
 
     access_key: str
-    secret_key: str
-    token: str | None = None
+    secret_key: str = field(repr=False)  # a repr (a log line, a traceback) never shows it
+    token: str | None = field(default=None, repr=False)
 
     def get_frozen_credentials(self) -> StaticCredentials:
         return self

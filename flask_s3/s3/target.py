@@ -6,10 +6,10 @@ between runs); ``fast.FastStore`` obeys them. Neither needs the other to know th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """botocore's decisions for one bucket, as the fast store needs them."""
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import Problem, SpecError
+from ..records import record
 from ..safe_output import looks_secret_variable, remember_secret
 
 MAX_NODES = 20_000  # far beyond any real spec; an alias bomb hits it at once
@@ -48,7 +49,7 @@ def dotted(path: Path_) -> str:
     return out
 
 
-@dataclass
+@record
 class Locator:
     """Where each key path sits in the file (1-based line and column)."""
 
