@@ -1,4 +1,4 @@
-"""``@frozen``: a frozen dataclass that compiles no method when it is defined.
+"""``@frozen`` and ``@record``: a frozen and a plain dataclass that compile no method when defined.
 
 ``@dataclass(frozen=True)`` writes six methods per class as source text and compiles them
 when the module is imported (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
@@ -13,8 +13,10 @@ assigning or deleting an attribute raises ``FrozenInstanceError``; equality, has
 follow the fields in order, as the generated methods would; ``__init__`` takes the same
 arguments, fills in the same defaults and raises ``TypeError`` where the generated one would.
 The price is a slower ``__init__`` (a loop over the fields): nothing for a spec or a plan's
-header, too much for a record made once per file (those stay ``@dataclass(frozen=True,
-slots=True)``).
+header, too much for a record made once per file or per request (those stay
+``@dataclass(frozen=True, slots=True)``, or ``@dataclass``). ``@record`` is the same for a
+mutable dataclass: the same ``__init__``, equality and repr; no hash, as ``@dataclass`` gives
+none.
 """
 
 from __future__ import annotations
