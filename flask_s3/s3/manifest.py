@@ -23,6 +23,8 @@ MAX_MANIFEST = 64 * 1024 * 1024  # unpacked; 20,000 files take about 2 MB
 
 @dataclass(frozen=True, slots=True, init=False)  # slots: one per object, 200,000 in a big tree
 class ManifestEntry:
+    """What the manifest says of one stored object."""
+
     md5: str  # of the stored bytes
     headers: dict[str, str]
     etag: str | None = None  # a multipart object's ETag (not an MD5), which vouches for md5

@@ -31,6 +31,8 @@ CONTINUE_WAIT = 1.0  # seconds to wait for "100 Continue" before sending anyway,
 
 @dataclass
 class Response:
+    """One answer: status, body and headers (names in lower case)."""
+
     status: int
     data: bytes
     headers: dict[str, str]
