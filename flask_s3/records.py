@@ -125,8 +125,8 @@ def _make(cls: type[Any], *, frozen: bool) -> Any:
     own = fields(made)
     if not documented:
         made.__doc__ = f"{cls.__qualname__}({', '.join(f.name for f in own)})"
-    if not all(f.init for f in own):
-        raise TypeError(f"{cls.__qualname__}: every field of a record is an argument")
+    if not all(f.init and f.kw_only is not True for f in own):
+        raise TypeError(f"{cls.__qualname__}: every field of a record is a plain argument")
     made._record_init = tuple((f.name, f.default, f.default_factory) for f in own)
     required = [f.default is MISSING and f.default_factory is MISSING for f in own]
     first_default = next((i for i, needed in enumerate(required) if not needed), len(required))
