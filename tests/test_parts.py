@@ -121,3 +121,57 @@ def test_the_upload_reads_the_file_once(tmp_path: Path, s3_env: Any, bucket_name
     assert size <= read < size + 2 * MIB, read
     stored = s3_client.get_object(Bucket=bucket_name, Key="static/video.mp4")["Body"].read()
     assert stored == data
+
+
+@pytest.mark.parametrize("size", [1, 3 * MIB, 3 * MIB + 1, 7 * MIB - 5])
+def test_a_mapped_read_gives_what_hashlib_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+):
+    """The scan maps the file a window at a time: part boundaries fall inside windows, and the
+    last window is short."""
+    monkeypatch.setattr(parts, "WINDOW", MIB)
+    monkeypatch.setattr(parts, "part_size", lambda _: 2 * MIB + 4096)
+    path = tmp_path / "big.bin"
+    data = random.Random(size).randbytes(size)
+    path.write_bytes(data)
+    taken = digest_file(str(path), mapped=True)
+    assert (taken.size, taken.md5, taken.parts) == expected(data, 2 * MIB + 4096)
+    assert taken.stat and known(str(path), taken.md5) == taken
+
+
+def test_a_mapped_read_stops_where_a_shorter_file_ends(tmp_path: Path):
+    """A page mapped past the end of a file kills the process (SIGBUS): a file found shorter
+    than its stat said is not mapped past its end, and what was read is not its size."""
+    path = tmp_path / "big.bin"
+    data = os.urandom(parts.WINDOW + 100)
+    path.write_bytes(data)
+    with open(path, "rb") as fh:  # as if its stat had said one window more
+        found = parts._digest_mapped(fh.fileno(), len(data) + parts.WINDOW, 8 * MIB)
+    assert found == expected(data[: parts.WINDOW], 8 * MIB)
+
+
+@pytest.mark.skipif(not hasattr(os, "wait4"), reason="a child's peak RSS")
+def test_a_mapped_read_maps_a_few_windows_at_a_time(tmp_path: Path):
+    """Mapped pages count in the RSS: a 96 MiB file read whole into the map would add 96 MiB;
+    read a window at a time it adds at most a few windows."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as fh:
+        for i in range(96):
+            fh.write(random.Random(i).randbytes(MIB))
+    code = (
+        "import resource, sys\n"
+        "from flask_s3.assets import parts\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "taken = parts.digest_file(sys.argv[1], mapped=True)\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(taken.size, (after - before) // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(out[0]) == 96 * MIB
+    windows = (parts.DEPTH + 1) * parts.WINDOW // MIB
+    assert int(out[1]) <= windows + 8, out  # MiB grown: the windows in flight, not the file

@@ -308,7 +308,7 @@ def hash_file(path: str, parts_from: int | None = None) -> tuple[int, str]:
         if len(chunk) < CHUNK:  # most static files: one read
             return len(chunk), hashlib.md5(chunk).hexdigest()
         if parts_from is not None and os.fstat(fh.fileno()).st_size >= parts_from:
-            taken = digest_file(path)
+            taken = digest_file(path, mapped=True)
             return taken.size, taken.md5
         digest = hashlib.md5(chunk)
         size = len(chunk)

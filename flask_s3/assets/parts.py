@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mmap
 import os
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +28,7 @@ MIN_PART = 8 * MIB
 MAX_PARTS = 10_000
 BLOCK = MIB  # one read; a part size is a whole number of them
 DEPTH = 4  # blocks read ahead of the part hashing: 4 MiB of buffers, reused
+WINDOW = 8 * MIB  # of a file mapped at a time (``_digest_mapped``); a multiple of BLOCK
 
 
 def part_size(size: int) -> int:
@@ -60,24 +63,44 @@ def digest_parts(source: Readable, step: int) -> tuple[int, str, tuple[str, ...]
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     for _ in range(DEPTH):
         free.put(bytearray(BLOCK))  # reused: no fresh pages to fault in for every block
-    work: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+
+    def blocks(whole: Any) -> Iterator[tuple[bytearray, int]]:
+        while True:
+            buffer = free.get()
+            length = source.readinto(buffer) or 0
+            if not length:
+                return
+            with memoryview(buffer) as view:
+                whole.update(view[:length])
+            yield buffer, length
+
+    return _hash_both(blocks, step, free.put)
+
+
+def _hash_both(
+    blocks: Callable[[Any], Iterator[tuple[Any, int]]], step: int, done: Callable[[Any], None]
+) -> tuple[int, str, tuple[str, ...]]:
+    """The whole MD5 taken by ``blocks`` (on this thread) as it yields each block, the parts'
+    MD5s on a helper thread that hands each block to ``done`` once hashed."""
+    work: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
     parts: list[str] = []
 
     def hash_parts() -> None:
         digest, filled = hashlib.md5(), 0
         while (item := work.get()) is not None:
             buffer, length = item
-            view = memoryview(buffer)[:length]
-            while view:
-                take = min(len(view), step - filled)
-                digest.update(view[:take])
-                filled += take
-                view = view[take:]
-                if filled == step:
-                    parts.append(base64.b64encode(digest.digest()).decode())
-                    digest, filled = hashlib.md5(), 0
-            view.release()
-            free.put(buffer)
+            with memoryview(buffer) as whole_view:
+                view = whole_view[:length]
+                while view:
+                    take = min(len(view), step - filled)
+                    digest.update(view[:take])
+                    filled += take
+                    view = view[take:]
+                    if filled == step:
+                        parts.append(base64.b64encode(digest.digest()).decode())
+                        digest, filled = hashlib.md5(), 0
+                view.release()
+            done(buffer)
         if filled:
             parts.append(base64.b64encode(digest.digest()).decode())
 
@@ -85,13 +108,7 @@ def digest_parts(source: Readable, step: int) -> tuple[int, str, tuple[str, ...]
     helper.start()
     whole, size = hashlib.md5(), 0
     try:
-        while True:
-            buffer = free.get()
-            length = source.readinto(buffer) or 0
-            if not length:
-                break
-            with memoryview(buffer) as view:
-                whole.update(view[:length])
+        for buffer, length in blocks(whole):
             size += length
             work.put((buffer, length))
     finally:
@@ -100,17 +117,68 @@ def digest_parts(source: Readable, step: int) -> tuple[int, str, tuple[str, ...]
     return size, whole.hexdigest(), tuple(parts)
 
 
+def _digest_mapped(fd: int, size: int, step: int) -> tuple[int, str, tuple[str, ...]] | None:
+    """``digest_parts`` of an open regular file of ``size`` bytes, read by mapping it a window
+    at a time instead of copying it into buffers.
+
+    Measured on a 1 GiB file: the copy of read() costs 0.5-0.65 s of CPU per GiB on the
+    reading thread, the one whose MD5 the scan waits for; mapped pages cost about 0.13 s.
+    At most DEPTH + 1 windows are mapped at once (mapped pages count in the RSS). A file
+    that got shorter is read only as far as it still reaches, checked before each window:
+    its size then differs from its stat, so its digests are not trusted (``digest_file``).
+    None when the file cannot be mapped at all (some file systems): read it instead.
+    """
+    unmappable = False
+    slots = threading.BoundedSemaphore(DEPTH + 1)
+
+    def windows(whole: Any) -> Iterator[tuple[mmap.mmap, int]]:
+        offset = 0
+        while offset < size:
+            length = min(WINDOW, size - offset)
+            slots.acquire()
+            if os.fstat(fd).st_size < offset + length:  # shrunk: a page past its end faults
+                slots.release()
+                return
+            try:
+                window = mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=offset)
+            except OSError:
+                slots.release()
+                if offset:
+                    raise
+                nonlocal unmappable
+                unmappable = True
+                return
+            if hasattr(mmap, "MADV_SEQUENTIAL"):  # Linux, macOS: read ahead of the faults
+                window.madvise(mmap.MADV_SEQUENTIAL)
+            whole.update(window)
+            offset += length
+            yield window, length
+
+    def unmap(window: mmap.mmap) -> None:
+        window.close()
+        slots.release()
+
+    found = _hash_both(windows, step, unmap)
+    return None if unmappable else found
+
+
 def signature(stat: os.stat_result) -> tuple[int, ...]:
     """What changes when a file is written to, replaced or touched."""
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-def digest_file(path: str) -> PartDigests:
-    """Read ``path`` once for its MD5 and its parts' MD5s; kept for ``known`` to hand out."""
+def digest_file(path: str, *, mapped: bool = False) -> PartDigests:
+    """Read ``path`` once for its MD5 and its parts' MD5s; kept for ``known`` to hand out.
+
+    ``mapped``: read it through a memory map (``_digest_mapped``), for the plan's scan. A file
+    cut short by another process in the milliseconds one of its windows is hashed kills the
+    process (SIGBUS): in the scan nothing is written yet, so nothing is left half-done on S3;
+    an apply, which holds its lock, reads with read() (``multipart.digests_of``)."""
     with open(path, "rb", buffering=0) as fh:
         before = signature(os.fstat(fh.fileno()))
         step = part_size(before[2])
-        size, md5, parts = digest_parts(fh, step)
+        taken = _digest_mapped(fh.fileno(), before[2], step) if mapped and before[2] else None
+        size, md5, parts = taken or digest_parts(fh, step)
         after = signature(os.fstat(fh.fileno()))
     # Written to while it was read: no signature, so nothing trusts these digests later.
     stable = after == before and size == before[2]
