@@ -28,7 +28,7 @@ MIN_PART = 8 * MIB
 MAX_PARTS = 10_000
 BLOCK = MIB  # one read; a part size is a whole number of them
 DEPTH = 4  # blocks read ahead of the part hashing: 4 MiB of buffers, reused
-WINDOW = 8 * MIB  # of a file mapped at a time (``_digest_mapped``); a multiple of BLOCK
+WINDOW = 4 * MIB  # of a file mapped at a time (``_digest_mapped``)
 
 
 def part_size(size: int) -> int:
@@ -123,13 +123,13 @@ def _digest_mapped(fd: int, size: int, step: int) -> tuple[int, str, tuple[str, 
 
     Measured on a 1 GiB file: the copy of read() costs 0.5-0.65 s of CPU per GiB on the
     reading thread, the one whose MD5 the scan waits for; mapped pages cost about 0.13 s.
-    At most DEPTH + 1 windows are mapped at once (mapped pages count in the RSS). A file
+    At most DEPTH windows are mapped at once (mapped pages count in the RSS). A file
     that got shorter is read only as far as it still reaches, checked before each window:
     its size then differs from its stat, so its digests are not trusted (``digest_file``).
     None when the file cannot be mapped at all (some file systems): read it instead.
     """
     unmappable = False
-    slots = threading.BoundedSemaphore(DEPTH + 1)
+    slots = threading.BoundedSemaphore(DEPTH)
 
     def windows(whole: Any) -> Iterator[tuple[mmap.mmap, int]]:
         offset = 0
