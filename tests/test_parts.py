@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,26 @@ def test_a_mapped_read_maps_a_few_windows_at_a_time(tmp_path: Path):
     assert int(out[0]) == 96 * MIB
     windows = parts.DEPTH * parts.WINDOW // MIB
     assert int(out[1]) <= windows + 8, out  # MiB grown: the windows in flight, not the file
+
+
+def test_a_failing_part_hasher_fails_the_read_without_leaving_it_waiting():
+    """The reader waits for its buffers to come back from the part hasher: one the hasher
+    could not give back must end the read with that error, not hang it."""
+    free = [bytearray(MIB) for _ in range(2)]
+
+    def blocks(whole: Any):
+        for _ in range(6):  # more blocks than buffers: waits for the hasher to return them
+            waited = time.monotonic()
+            while not free:
+                assert time.monotonic() - waited < 5, "the reader was left waiting"
+                time.sleep(0.001)
+            buffer = free.pop()
+            whole.update(buffer)
+            yield buffer, len(buffer)
+
+    def give_back(buffer: bytearray) -> None:
+        free.append(buffer)
+        raise OSError("cannot unmap")
+
+    with pytest.raises(OSError, match="cannot unmap"):
+        parts._hash_both(blocks, MIB, give_back)

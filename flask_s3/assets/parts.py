@@ -85,22 +85,28 @@ def _hash_both(
     work: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
     parts: list[str] = []
 
+    failed: list[BaseException] = []
+
     def hash_parts() -> None:
         digest, filled = hashlib.md5(), 0
         while (item := work.get()) is not None:
             buffer, length = item
-            with memoryview(buffer) as whole_view:
-                view = whole_view[:length]
-                while view:
-                    take = min(len(view), step - filled)
-                    digest.update(view[:take])
-                    filled += take
-                    view = view[take:]
-                    if filled == step:
-                        parts.append(base64.b64encode(digest.digest()).decode())
-                        digest, filled = hashlib.md5(), 0
-                view.release()
-            done(buffer)
+            try:
+                if not failed:
+                    with memoryview(buffer) as whole_view:
+                        view = whole_view[:length]
+                        while view:
+                            take = min(len(view), step - filled)
+                            digest.update(view[:take])
+                            filled += take
+                            view = view[take:]
+                            if filled == step:
+                                parts.append(base64.b64encode(digest.digest()).decode())
+                                digest, filled = hashlib.md5(), 0
+                        view.release()
+                done(buffer)  # the reader waits for its buffers back: never leave it waiting
+            except BaseException as exc:  # raised on the reader's thread, after the join
+                failed.append(exc)
         if filled:
             parts.append(base64.b64encode(digest.digest()).decode())
 
@@ -114,6 +120,8 @@ def _hash_both(
     finally:
         work.put(None)
         helper.join()
+    if failed:
+        raise failed[0]
     return size, whole.hexdigest(), tuple(parts)
 
 
@@ -155,8 +163,10 @@ def _digest_mapped(fd: int, size: int, step: int) -> tuple[int, str, tuple[str, 
             yield window, length
 
     def unmap(window: mmap.mmap) -> None:
-        window.close()
-        slots.release()
+        try:
+            window.close()
+        finally:
+            slots.release()
 
     found = _hash_both(windows, step, unmap)
     return None if unmappable else found
