@@ -199,3 +199,22 @@ def test_a_failing_part_hasher_fails_the_read_without_leaving_it_waiting():
 
     with pytest.raises(OSError, match="cannot unmap"):
         parts._hash_both(blocks, MIB, give_back)
+
+
+def test_a_file_that_cannot_be_mapped_is_read_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Some file systems (FUSE, network mounts) refuse a memory map: the scan then reads."""
+    import errno
+    import mmap
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    path = tmp_path / "big.bin"
+    data = os.urandom(part_size(1) + 5)
+    path.write_bytes(data)
+    taken = digest_file(str(path), mapped=True)
+    assert (taken.size, taken.md5, taken.parts) == expected(data, taken.step)
+    assert taken.stat
