@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,26 @@ def test_the_upload_reads_the_file_once(tmp_path: Path, s3_env: Any, bucket_name
     assert size <= read < size + 2 * MIB, read
     stored = s3_client.get_object(Bucket=bucket_name, Key="static/video.mp4")["Body"].read()
     assert stored == data
+
+
+def test_a_failing_part_hasher_fails_the_read_without_leaving_it_waiting():
+    """The reader waits for its buffers to come back from the part hasher: one the hasher
+    could not give back must end the read with that error, not hang it."""
+    free = [bytearray(MIB) for _ in range(2)]
+
+    def blocks(whole: Any):
+        for _ in range(6):  # more blocks than buffers: waits for the hasher to return them
+            waited = time.monotonic()
+            while not free:
+                assert time.monotonic() - waited < 5, "the reader was left waiting"
+                time.sleep(0.001)
+            buffer = free.pop()
+            whole.update(buffer)
+            yield buffer, len(buffer)
+
+    def give_back(buffer: bytearray) -> None:
+        free.append(buffer)
+        raise OSError("the part hasher failed")
+
+    with pytest.raises(OSError, match="the part hasher failed"):
+        parts._hash_both(blocks, MIB, give_back)

@@ -18,6 +18,7 @@ import hashlib
 import os
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from ..records import frozen
@@ -61,24 +62,50 @@ def digest_parts(source: Readable, step: int) -> tuple[int, str, tuple[str, ...]
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     for _ in range(DEPTH):
         free.put(bytearray(BLOCK))  # reused: no fresh pages to fault in for every block
-    work: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+
+    def blocks(whole: Any) -> Iterator[tuple[bytearray, int]]:
+        while True:
+            buffer = free.get()
+            length = source.readinto(buffer) or 0
+            if not length:
+                return
+            with memoryview(buffer) as view:
+                whole.update(view[:length])
+            yield buffer, length
+
+    return _hash_both(blocks, step, free.put)
+
+
+def _hash_both(
+    blocks: Callable[[Any], Iterator[tuple[Any, int]]], step: int, done: Callable[[Any], None]
+) -> tuple[int, str, tuple[str, ...]]:
+    """The whole MD5 taken by ``blocks`` (on this thread) as it yields each block, the parts'
+    MD5s on a helper thread that hands each block to ``done`` once hashed."""
+    work: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
     parts: list[str] = []
+
+    failed: list[BaseException] = []
 
     def hash_parts() -> None:
         digest, filled = hashlib.md5(), 0
         while (item := work.get()) is not None:
             buffer, length = item
-            view = memoryview(buffer)[:length]
-            while view:
-                take = min(len(view), step - filled)
-                digest.update(view[:take])
-                filled += take
-                view = view[take:]
-                if filled == step:
-                    parts.append(base64.b64encode(digest.digest()).decode())
-                    digest, filled = hashlib.md5(), 0
-            view.release()
-            free.put(buffer)
+            try:
+                if not failed:
+                    with memoryview(buffer) as whole_view:
+                        view = whole_view[:length]
+                        while view:
+                            take = min(len(view), step - filled)
+                            digest.update(view[:take])
+                            filled += take
+                            view = view[take:]
+                            if filled == step:
+                                parts.append(base64.b64encode(digest.digest()).decode())
+                                digest, filled = hashlib.md5(), 0
+                        view.release()
+                done(buffer)  # the reader waits for its buffers back: never leave it waiting
+            except BaseException as exc:  # raised on the reader's thread, after the join
+                failed.append(exc)
         if filled:
             parts.append(base64.b64encode(digest.digest()).decode())
 
@@ -86,18 +113,14 @@ def digest_parts(source: Readable, step: int) -> tuple[int, str, tuple[str, ...]
     helper.start()
     whole, size = hashlib.md5(), 0
     try:
-        while True:
-            buffer = free.get()
-            length = source.readinto(buffer) or 0
-            if not length:
-                break
-            with memoryview(buffer) as view:
-                whole.update(view[:length])
+        for buffer, length in blocks(whole):
             size += length
             work.put((buffer, length))
     finally:
         work.put(None)
         helper.join()
+    if failed:
+        raise failed[0]
     return size, whole.hexdigest(), tuple(parts)
 
 
