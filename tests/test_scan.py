@@ -90,3 +90,18 @@ def test_plain_scan_builds_what_the_general_scan_builds(
     # one dict per distinct header set, shared by the assets that have it
     sets = {id(a.headers) for a in first.assets.values()}
     assert len(sets) == len({tuple(a.headers.items()) for a in first.assets.values()})
+
+
+def test_keys_of_names_with_backslashes_and_nfd_spellings(tmp_path):
+    """The walk's ASCII shortcut leaves the other names to key_filename: a backslash is a
+    folder separator in a key, and an NFD name (as macOS writes it) gets its NFC key."""
+    names = ["plain.css", "sub/back\\slash.css", "cafe\u0301.css", "sub/nai\u0308ve.js"]
+    app = make_app(tmp_path / "app", names)
+    spec = spec_from_dict({"version": 1, "bucket": {"name": "bucket"}})
+    keys = set(scan_app(app, spec).assets)
+    assert keys == {
+        "static/plain.css",
+        "static/sub/back/slash.css",
+        "static/caf\u00e9.css",
+        "static/sub/na\u00efve.js",
+    }

@@ -104,11 +104,14 @@ def scan_sources(
         never = never_upload(source.folder, spec, manifest)
         slot = len(walked)
         base = source.url_path.strip("/")
-        walked.append((source.folder, source.endpoint, len(os.path.join(source.folder, ""))))
+        start = len(os.path.join(source.folder, ""))
+        walked.append((source.folder, source.endpoint, start))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
-            if relpath in never:
+            if never and relpath in never:
                 continue
-            name = key_filename(relpath)
+            # key_filename's answer without its call: the walk joins names with "/" and never
+            # ends with one, and an ASCII name without backslashes is already NFC
+            name = relpath if relpath.isascii() and "\\" not in relpath else key_filename(relpath)
             if base and name:  # key_filename strips the slashes: static_key's answer, quicker
                 # interned: without a prefix it is the key, a string the listing holds already
                 logical = intern(f"{base}/{name}")
@@ -131,7 +134,7 @@ def scan_sources(
             files[logical] = path
             if slot:
                 slots[logical] = slot
-            if len(path) - walked[slot][2] != len(relpath) or not path.endswith(relpath):
+            if len(path) - start != len(relpath) or not path.endswith(relpath):
                 odd[logical] = relpath  # another separator (Windows), another spelling
     if clashes:
         raise normalisation_clash(clashes)
@@ -371,9 +374,10 @@ def walk_static(
             inventory.warnings.append(f"{rel_dir or '.'}: cannot read folder ({exc.strerror})")
             continue
         for entry in entries:
-            if entry.name.startswith(".") and not include_hidden:
+            name = entry.name
+            if name[0] == "." and not include_hidden:
                 continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
             if entry.is_file(follow_symlinks=False):  # most entries: one test, not three
                 yield rel, entry.path
                 continue
