@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flask_s3.assets.local import LocalAsset, LocalInventory
-from flask_s3.deployer.planner import make_plan, unvouched_keys
+from flask_s3.deployer.planner import make_plan, settle, unvouched_keys
 from flask_s3.errors import PlanError
 from flask_s3.plan import ActionKind, Plan, Reason
 from flask_s3.remote.inventory import RemoteInventory
@@ -245,3 +245,27 @@ def test_applying_a_plan_converges_and_touches_only_our_roots(
         assert bucket.objects[key] == (md5(data), len(data), headers)
     again = make_plan(spec, local, bucket.inventory(local))
     assert again.actions == () and again.unchanged == len(files)
+
+
+@settings(max_examples=200, deadline=None)
+@given(world=worlds(), force=st.booleans())
+def test_the_common_case_settled_once_plans_as_before(
+    world: tuple[dict[str, tuple[bytes, dict[str, str]]], Bucket, int], force: bool
+):
+    """``settle`` (counted once in ``decide``, for the HEADs and the plan) changes no answer."""
+    files, bucket, _ = world
+    local = local_of(files)
+    remote = bucket.inventory(local)
+    settled = settle(local, remote, force)
+    assert settled.unchanged + len(settled.rest) == len(files)
+    assert unvouched_keys(local, remote, force_refresh=force, settled=settled) == unvouched_keys(
+        local, remote, force_refresh=force
+    )
+    spec = spec_for(max_delete=100)
+    plain = make_plan(spec, local, remote, force_refresh=force, created_at="t")
+    once = make_plan(spec, local, remote, force_refresh=force, created_at="t", settled=settled)
+    assert once == plain and once.to_dict() == plain.to_dict()
+    if not force and remote.manifest is not None:
+        # what settle counts, the plan counts as unchanged: nothing of it is acted on
+        acted = {a.key for a in plain.actions}
+        assert not acted & (set(files) - set(settled.rest))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import LocalFileError, PlanError
 from ..hashcache import HashCache
 from ..spec import Spec
+from . import local
 from .globs import key_matcher, outside_roots, spec_globs
 from .keys import (
     StaticSource,
@@ -26,7 +27,7 @@ from .keys import (
     static_key,
     static_sources,
 )
-from .local import HeaderMemo, LocalInventory, build_asset
+from .local import HeaderMemo, LocalAsset, LocalInventory, build_asset, stored_headers
 from .sri import cors_warning, module_reason
 
 if TYPE_CHECKING:
@@ -103,11 +104,14 @@ def scan_sources(
         never = never_upload(source.folder, spec, manifest)
         slot = len(walked)
         base = source.url_path.strip("/")
-        walked.append((source.folder, source.endpoint, len(os.path.join(source.folder, ""))))
+        start = len(os.path.join(source.folder, ""))
+        walked.append((source.folder, source.endpoint, start))
         for relpath, path in walk_static(source.folder, spec.assets.include_hidden, inventory):
-            if relpath in never:
+            if never and relpath in never:
                 continue
-            name = key_filename(relpath)
+            # key_filename's answer without its call: the walk joins names with "/" and never
+            # ends with one, and an ASCII name without backslashes is already NFC
+            name = relpath if relpath.isascii() and "\\" not in relpath else key_filename(relpath)
             if base and name:  # key_filename strips the slashes: static_key's answer, quicker
                 # interned: without a prefix it is the key, a string the listing holds already
                 logical = intern(f"{base}/{name}")
@@ -130,7 +134,7 @@ def scan_sources(
             files[logical] = path
             if slot:
                 slots[logical] = slot
-            if len(path) - walked[slot][2] != len(relpath) or not path.endswith(relpath):
+            if len(path) - start != len(relpath) or not path.endswith(relpath):
                 odd[logical] = relpath  # another separator (Windows), another spelling
     if clashes:
         raise normalisation_clash(clashes)
@@ -168,7 +172,13 @@ def scan_sources(
         if problem is not None:
             inventory.warnings.append(problem)
     names = inventory.names
-    for logical, path in files.items():
+    rest = files
+    if not (spec.assets.fingerprint.enabled or spec.assets.integrity or spec.assets.rules):
+        # The common tree (no fingerprinting, integrity or header rules): the same assets,
+        # built by _build_plain with a few calls per file instead of build_asset's dozens.
+        _build_plain(inventory, files, prefix, caches, slots, odd, spec, header_sets)
+        rest = {}
+    for logical, path in rest.items():
         stored = names.get(logical, logical) if names else logical
         # The listing and the manifest hold the same keys and MD5s (interned there too): one
         # string each in a big plan instead of three.
@@ -210,6 +220,86 @@ def scan_sources(
     for cache, _, _ in caches:
         cache.save()
     return inventory
+
+
+def _build_plain(
+    inventory: LocalInventory,
+    files: dict[str, str],
+    prefix: str,
+    caches: list[tuple[HashCache, str, int]],
+    slots: dict[str, int],
+    odd: dict[str, str],
+    spec: Spec,
+    header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]],
+) -> None:
+    """``build_asset`` for every file of a scan without fingerprinting, integrity or header
+    rules, in file order: there the headers follow the extension alone, and a file's MD5 comes
+    from its folder's hash cache (or a read, put into it). A file whose headers are not the
+    plain case (no extension, or a header that becomes metadata, warned about) takes
+    ``build_asset``'s way."""
+    assets = inventory.assets
+    memo: HeaderMemo = {}
+    meta_warned: set[str] = set()
+    # extension -> (headers, gzipped, "gzip" or "raw"), shared by every file that has it
+    by_ext: dict[str, tuple[dict[str, str], bool, str]] = {}
+    threshold = spec.upload.multipart_threshold
+    stat = os.stat
+    make = LocalAsset
+    for logical, path in files.items():
+        if logical and logical[0] != "/" and logical[-1] != "/":  # join_key's answer, quicker
+            key = intern(f"{prefix}/{logical}" if prefix else logical)
+        else:
+            key = intern(join_key(prefix, logical))
+        home = caches[slots.get(logical, 0)] if slots else caches[0]
+        odd_rel = odd.get(logical) if odd else None
+        relpath = path[home[2] :] if odd_rel is None else odd_rel
+        # local._suffix_key's extension: the last dot of the last segment, something other
+        # than dots before it
+        dot = logical.rfind(".")
+        ext = logical[dot:] if dot > logical.rfind("/") + 1 and logical[dot - 1] != "." else ""
+        plain = by_ext.get(ext) if ext else None
+        try:
+            if plain is None:
+                headers, became_meta, gzipped = stored_headers(logical, spec, False, memo)
+                if became_meta or not ext:
+                    asset = assets[key] = build_asset(
+                        key,
+                        logical,
+                        path,
+                        spec,
+                        meta_warned,
+                        inventory.warnings,
+                        None,
+                        logical,
+                        (home[0], relpath),
+                        memo,
+                        immutable=False,
+                    )
+                    _share_headers(asset, header_sets)
+                    continue
+                shared = header_sets.setdefault(tuple(headers.items()), headers)
+                plain = by_ext[ext] = (shared, gzipped, "gzip" if gzipped else "raw")
+            hashes = home[0]
+            found = stat(path)
+            known = hashes.get(relpath, found, plain[2])
+            if known is None:
+                known = local.hash_stored(path, plain[1], threshold)  # as build_asset reads
+                hashes.put(relpath, found, plain[2], *known)
+        except OSError as exc:
+            raise unreadable(path, exc) from None
+        # interned: the listing and the manifest hold the same MD5 strings
+        assets[key] = make(key, path, known[0], intern(known[1]), plain[0], plain[1], None)
+
+
+def _share_headers(
+    asset: LocalAsset, header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]]
+) -> None:
+    """One dict per distinct header set, not per file (a tree has a handful)."""
+    if asset.md5 is not intern(asset.md5):
+        object.__setattr__(asset, "md5", intern(asset.md5))
+    shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
+    if shared is not asset.headers:
+        object.__setattr__(asset, "headers", shared)
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
@@ -284,9 +374,13 @@ def walk_static(
             inventory.warnings.append(f"{rel_dir or '.'}: cannot read folder ({exc.strerror})")
             continue
         for entry in entries:
-            if entry.name.startswith(".") and not include_hidden:
+            name = entry.name
+            if name[0] == "." and not include_hidden:
                 continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if entry.is_file(follow_symlinks=False):  # most entries: one test, not three
+                yield rel, entry.path
+                continue
             if entry.is_symlink():
                 if not os.path.exists(entry.path):  # dangling, or a loop of links
                     inventory.warnings.append(
@@ -307,5 +401,3 @@ def walk_static(
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, rel))
-            elif entry.is_file(follow_symlinks=False):
-                yield rel, entry.path

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import headers as hdr
 from ..assets.local import LocalAsset, LocalInventory
@@ -67,20 +67,63 @@ def header_changes(
     return {n: (old.get(n), new.get(n)) for n in names if old.get(n) != new.get(n)}
 
 
+class Settled(NamedTuple):
+    """The local assets that need nothing at a glance (counted), and the keys of the others."""
+
+    unchanged: int
+    rest: list[str]
+
+
+def settle(local: LocalInventory, remote: RemoteInventory, force_refresh: bool = False) -> Settled:
+    """Count the common case of a big tree once, for ``unvouched_keys`` and ``make_plan`` both:
+    the listed object is these bytes and a plain manifest entry (no ETag of its own) vouches
+    for it, with the same headers. ``object_actions`` decides the rest, branch by branch."""
+    if force_refresh:
+        return Settled(0, list(local.assets))
+    manifest = remote.manifest or {}
+    listed = remote.objects
+    unchanged = 0
+    rest: list[str] = []
+    for key, asset in local.assets.items():
+        obj = listed.get(key)
+        entry = manifest.get(key)
+        if (
+            entry is not None
+            and obj is not None
+            and entry.etag is None
+            and obj.etag == asset.md5
+            and entry.md5 == obj.etag
+            and obj.size == asset.size
+            and "-" not in obj.etag
+            and entry.headers == asset.headers
+        ):
+            unchanged += 1
+        else:
+            rest.append(key)
+    return Settled(unchanged, rest)
+
+
 def unvouched_keys(
-    local: LocalInventory, remote: RemoteInventory, *, force_refresh: bool = False
+    local: LocalInventory,
+    remote: RemoteInventory,
+    *,
+    force_refresh: bool = False,
+    settled: Settled | None = None,
 ) -> list[str]:
     """Keys whose stored headers the planner must see and the manifest cannot vouch for.
 
     The same bytes are stored (size and ETag match) but the manifest has no entry for the key
     or one for other bytes: only a HEAD tells the headers. Gathered before planning.
+    ``settled``: ``settle``'s answer for these inventories (its settled keys are vouched for).
     """
     if force_refresh or not remote.exists:
         return []
     manifest = remote.manifest or {}
     keys = []
     listed = remote.objects
-    for key, asset in local.assets.items():
+    assets = local.assets
+    for key in assets if settled is None else settled.rest:
+        asset = assets[key]
         obj = listed.get(key)
         if obj is None or obj.etag != asset.md5 or obj.size != asset.size:
             continue  # uploaded anyway (a multipart object without an entry too)
@@ -102,12 +145,14 @@ def make_plan(
     created_at: str = "",
     references: TemplateScan | None = None,
     local_digest: str | None = None,
+    settled: Settled | None = None,
 ) -> Plan:
     """The actions that make the bucket match the local files, each with its reason.
 
     ``references`` (the static files the templates name, scanned beforehand) add a warning
     for each one the deploy will not serve. ``local_digest``: ``local_fingerprint(local)``
-    when already worked out for this very inventory (the plan made again under the lock)."""
+    when already worked out for this very inventory (the plan made again under the lock).
+    ``settled``: ``settle(local, remote, force_refresh)`` when already worked out."""
     if not remote.exists and not spec.bucket.create:
         raise PlanError(
             f"bucket {spec.bucket.name!r} does not exist",
@@ -117,7 +162,7 @@ def make_plan(
     if not remote.exists:
         head.append(Action(ActionKind.CREATE_BUCKET, Reason.MISSING))
     head.extend(plan_bucket_actions(spec, remote.cors, remote.policy, remote.region))
-    objects, unchanged = object_actions(local, remote, force_refresh)
+    objects, unchanged = object_actions(local, remote, force_refresh, settled)
     deletes = (
         plan_deletes(spec, local, remote.objects, remote.generations, owned_keys(remote))
         if spec.assets.prune
@@ -181,33 +226,23 @@ def template_warnings(
 
 
 def object_actions(
-    local: LocalInventory, remote: RemoteInventory, force_refresh: bool
+    local: LocalInventory,
+    remote: RemoteInventory,
+    force_refresh: bool,
+    settled: Settled | None = None,
 ) -> tuple[list[Action], int]:
     """Uploads, updates and header updates, and how many objects need nothing."""
     manifest = remote.manifest or {}
     actions: list[Action] = []
-    unchanged = 0
     listed = remote.objects
-    # In any order: make_plan sorts the actions by key.
-    for key, asset in local.assets.items():
+    assets = local.assets
+    # The common case of a big tree was counted by settle(), as the branches below would
+    # decide it; they decide the rest. In any order: make_plan sorts the actions by key.
+    unchanged, rest = settled or settle(local, remote, force_refresh)
+    for key in rest:
+        asset = assets[key]
         obj = listed.get(key)
         entry = manifest.get(key)
-        if (
-            # The common case of a big tree, decided as the branches below would decide it:
-            # the listed object is these bytes and a plain entry (no ETag of its own) vouches
-            # for it, with the same headers.
-            entry is not None
-            and obj is not None
-            and entry.etag is None
-            and not force_refresh
-            and obj.etag == asset.md5
-            and entry.md5 == obj.etag
-            and obj.size == asset.size
-            and "-" not in obj.etag
-            and entry.headers == asset.headers
-        ):
-            unchanged += 1
-            continue
         # An entry with an ETag of its own says what the object holds where the ETag cannot:
         # a multipart upload, or an adopted object (other gzip bytes of the same content).
         vouched = (

@@ -22,7 +22,7 @@ from ..remote.listing import local_key_hints
 from ..safe_output import term_safe
 from ..spec import Spec
 from .memory import collector_paused
-from .planner import differences, make_plan, unvouched_keys
+from .planner import differences, make_plan, settle, unvouched_keys
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -130,7 +130,13 @@ def decide(
     references: TemplateScan | None = None,
     local_digest: str | None = None,
 ) -> Snapshot:
-    gather_heads(store, spec, remote, unvouched_keys(local, remote, force_refresh=force_refresh))
+    settled = settle(local, remote, force_refresh)  # the common case decided once, for both
+    gather_heads(
+        store,
+        spec,
+        remote,
+        unvouched_keys(local, remote, force_refresh=force_refresh, settled=settled),
+    )
     plan = make_plan(
         spec,
         local,
@@ -141,6 +147,7 @@ def decide(
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         references=references,
         local_digest=local_digest,
+        settled=settled,
     )
     return Snapshot(plan, local, remote, references)
 
