@@ -187,13 +187,20 @@ def stored_headers(
 _BY_SUFFIX = (-1,)  # in a memo key, where the rules matched: no rule index is negative
 
 
-def _suffix_key(logical: str, immutable: bool) -> tuple[str, tuple[int, ...], bool] | None:
-    """A memo key for ``logical`` by its extension as ``content_type`` takes it (the last dot
-    of the last segment, with something other than dots before it), or None when unsure."""
+def extension(logical: str) -> str:
+    """``logical``'s extension as ``content_type`` takes it (the last dot of the last segment,
+    with something other than dots before it); "" when unsure: no extension, a hidden name, or
+    dots only before it."""
     dot = logical.rfind(".")
     if dot <= logical.rfind("/") + 1 or logical[dot - 1] == ".":
-        return None  # no extension, a hidden name, or dots only before it: the long way
-    return (logical[dot:], _BY_SUFFIX, immutable)
+        return ""
+    return logical[dot:]
+
+
+def _suffix_key(logical: str, immutable: bool) -> tuple[str, tuple[int, ...], bool] | None:
+    """A memo key for ``logical`` by its ``extension``, or None when unsure (the long way)."""
+    ext = extension(logical)
+    return (ext, _BY_SUFFIX, immutable) if ext else None
 
 
 def build_asset(

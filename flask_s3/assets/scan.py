@@ -27,7 +27,14 @@ from .keys import (
     static_key,
     static_sources,
 )
-from .local import HeaderMemo, LocalAsset, LocalInventory, build_asset, stored_headers
+from .local import (
+    HeaderMemo,
+    LocalAsset,
+    LocalInventory,
+    build_asset,
+    extension,
+    stored_headers,
+)
 from .sri import cors_warning, module_reason
 
 if TYPE_CHECKING:
@@ -176,19 +183,11 @@ def scan_sources(
     if not (spec.assets.fingerprint.enabled or spec.assets.integrity or spec.assets.rules):
         # The common tree (no fingerprinting, integrity or header rules): the same assets,
         # built by _build_plain with a few calls per file instead of build_asset's dozens.
-        _build_plain(inventory, files, prefix, caches, slots, odd, spec, header_sets)
+        _build_plain(inventory, files, prefix, caches, slots, odd, spec, header_sets, kept_sets)
         rest = {}
     for logical, path in rest.items():
         stored = names.get(logical, logical) if names else logical
-        # The listing and the manifest hold the same keys and MD5s (interned there too): one
-        # string each in a big plan instead of three.
-        if stored and stored[0] != "/" and stored[-1] != "/":  # join_key's answer, quicker
-            key = intern(f"{prefix}/{stored}" if prefix else stored)
-        else:
-            key = intern(join_key(prefix, stored))
-        # relpath_of(), without a call per file
-        home = caches[slots.get(logical, 0)] if slots else caches[0]
-        odd_rel = odd.get(logical) if odd else None
+        key = _asset_key(prefix, stored)
         try:
             asset = inventory.assets[key] = build_asset(
                 key,
@@ -199,22 +198,13 @@ def scan_sources(
                 inventory.warnings,
                 content.get(logical),
                 stored,
-                (home[0], path[home[2] :] if odd_rel is None else odd_rel),
+                _hash_home(logical, path, caches, slots, odd),
                 memo,
                 immutable=logical in kept or stored != logical,
             )
         except OSError as exc:
             raise unreadable(path, exc) from None
-        if asset.md5 is not intern(asset.md5):
-            object.__setattr__(asset, "md5", intern(asset.md5))
-        if id(asset.headers) not in kept_sets:  # most assets share the memo's dicts already
-            shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
-            if shared is not asset.headers:
-                # One dict per distinct header set, not per file (a tree has a handful): frozen
-                # for callers, set here once before anyone else sees the asset.
-                object.__setattr__(asset, "headers", shared)
-            else:
-                kept_sets.add(id(shared))  # alive as long as the inventory holds the asset
+        _share_strings(asset, header_sets, kept_sets)
         if inventory.integrity is not None and asset.sri is not None:
             inventory.integrity[logical] = asset.sri
     for cache, _, _ in caches:
@@ -231,6 +221,7 @@ def _build_plain(
     odd: dict[str, str],
     spec: Spec,
     header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]],
+    kept_sets: set[int],
 ) -> None:
     """``build_asset`` for every file of a scan without fingerprinting, integrity or header
     rules, in file order: there the headers follow the extension alone, and a file's MD5 comes
@@ -246,17 +237,9 @@ def _build_plain(
     stat = os.stat
     make = LocalAsset
     for logical, path in files.items():
-        if logical and logical[0] != "/" and logical[-1] != "/":  # join_key's answer, quicker
-            key = intern(f"{prefix}/{logical}" if prefix else logical)
-        else:
-            key = intern(join_key(prefix, logical))
-        home = caches[slots.get(logical, 0)] if slots else caches[0]
-        odd_rel = odd.get(logical) if odd else None
-        relpath = path[home[2] :] if odd_rel is None else odd_rel
-        # local._suffix_key's extension: the last dot of the last segment, something other
-        # than dots before it
-        dot = logical.rfind(".")
-        ext = logical[dot:] if dot > logical.rfind("/") + 1 and logical[dot - 1] != "." else ""
+        key = _asset_key(prefix, logical)
+        hashes, relpath = _hash_home(logical, path, caches, slots, odd)
+        ext = extension(logical)  # the one stored_headers' memo goes by
         plain = by_ext.get(ext) if ext else None
         try:
             if plain is None:
@@ -271,15 +254,14 @@ def _build_plain(
                         inventory.warnings,
                         None,
                         logical,
-                        (home[0], relpath),
+                        (hashes, relpath),
                         memo,
                         immutable=False,
                     )
-                    _share_headers(asset, header_sets)
+                    _share_strings(asset, header_sets, kept_sets)
                     continue
                 shared = header_sets.setdefault(tuple(headers.items()), headers)
                 plain = by_ext[ext] = (shared, gzipped, "gzip" if gzipped else "raw")
-            hashes = home[0]
             found = stat(path)
             known = hashes.get(relpath, found, plain[2])
             if known is None:
@@ -291,15 +273,44 @@ def _build_plain(
         assets[key] = make(key, path, known[0], intern(known[1]), plain[0], plain[1], None)
 
 
-def _share_headers(
-    asset: LocalAsset, header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]]
+def _asset_key(prefix: str, name: str) -> str:
+    """``join_key(prefix, name)``, interned: the listing and the manifest hold the same keys and
+    MD5s (interned there too), one string each in a big plan instead of three."""
+    if name and name[0] != "/" and name[-1] != "/":  # join_key's answer, quicker
+        return intern(f"{prefix}/{name}" if prefix else name)
+    return intern(join_key(prefix, name))
+
+
+def _hash_home(
+    logical: str,
+    path: str,
+    caches: list[tuple[HashCache, str, int]],
+    slots: dict[str, int],
+    odd: dict[str, str],
+) -> tuple[HashCache, str]:
+    """The hash cache of the file's static folder, and the file's path relative to it."""
+    home = caches[slots.get(logical, 0)] if slots else caches[0]
+    odd_rel = odd.get(logical) if odd else None
+    return home[0], path[home[2] :] if odd_rel is None else odd_rel
+
+
+def _share_strings(
+    asset: LocalAsset,
+    header_sets: dict[tuple[tuple[str, str], ...], dict[str, str]],
+    kept_sets: set[int],
 ) -> None:
-    """One dict per distinct header set, not per file (a tree has a handful)."""
+    """The asset's MD5 interned, and its headers one dict per distinct set, not per file (a
+    tree has a handful): frozen for callers, set here once before anyone else sees the asset.
+    ``kept_sets``: ids of the dicts in ``header_sets`` (most assets share them already)."""
     if asset.md5 is not intern(asset.md5):
         object.__setattr__(asset, "md5", intern(asset.md5))
+    if id(asset.headers) in kept_sets:
+        return
     shared = header_sets.setdefault(tuple(asset.headers.items()), asset.headers)
     if shared is not asset.headers:
         object.__setattr__(asset, "headers", shared)
+    else:
+        kept_sets.add(id(shared))  # alive as long as the inventory holds the asset
 
 
 def unreadable(path: str | os.PathLike[str], exc: OSError) -> LocalFileError:
