@@ -564,6 +564,7 @@ def unlock(spec_path: str, token: str | None, force: bool) -> None:
     flask-s3 unlock deploy.yaml --force          release whatever lock is there
     Release a lock only when its holder is gone: a live apply that loses its lock stops.
     """
+    from .remote.encryption import spec_headers
     from .remote.inventory import control_key
     from .s3 import open_store
     from .s3.lock import LOCK_NAME, describe_holder, is_abandoned, read_lock, release
@@ -586,7 +587,7 @@ def unlock(spec_path: str, token: str | None, force: bool) -> None:
             f"Release it with `flask-s3 unlock {spec_path} --token {holder.get('token', '?')}`."
         )
         return
-    released = release(store, key, None if force else token)
+    released = release(store, key, None if force else token, spec_headers(spec))
     if released is None:
         click.echo(f"No lock: {where} is free.")
         return

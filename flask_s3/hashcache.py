@@ -34,6 +34,15 @@ def cache_dir() -> Path | None:
     return Path(base) / "flask-s3"
 
 
+def scoped_file(kind: str, *scope: str) -> Path | None:
+    """The cache file of ``kind`` for one scope (endpoint, bucket, ...); None: caching is off."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    digest = hashlib.sha256("\0".join(scope).encode()).hexdigest()[:24]
+    return directory / f"{kind}-{digest}.json"
+
+
 def read_cache(path: Path | None, version: int | str, section: str) -> dict[str, Any]:
     """The ``section`` of a cache file written by ``write_cache`` with this ``version``.
 

@@ -37,6 +37,7 @@ class Seen:
     region: str  # of the signature's credential scope
     headers: dict[str, str]
     body_read: int
+    body: bytes = b""
 
 
 # answer(request seen so far) -> Answer; "before_body" decides on an Expect: 100-continue
@@ -65,7 +66,7 @@ def serve(loop: Loopback, context: ssl.SSLContext | None = None) -> Iterator[Loo
         def log_message(self, *args: object) -> None:
             pass
 
-        def _seen(self, body_read: int) -> Seen:
+        def _seen(self, body_read: int, body: bytes = b"") -> Seen:
             match = re.search(
                 r"Credential=[^/]+/\d+/([^/]+)/", self.headers.get("Authorization", "")
             )
@@ -75,6 +76,7 @@ def serve(loop: Loopback, context: ssl.SSLContext | None = None) -> Iterator[Loo
                 match.group(1) if match else "",
                 {k.lower(): v for k, v in self.headers.items()},
                 body_read,
+                body,
             )
 
         def handle_expect_100(self) -> bool:
@@ -99,8 +101,8 @@ def serve(loop: Loopback, context: ssl.SSLContext | None = None) -> Iterator[Loo
 
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            read = len(self.rfile.read(length)) if length else 0
-            seen = self._seen(read)
+            body = self.rfile.read(length) if length else b""
+            seen = self._seen(len(body), body)
             loop.seen.append(seen)
             self._answer(loop.responder(seen))
 

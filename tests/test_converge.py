@@ -22,6 +22,7 @@ import pytest
 from clirun import flask_s3
 from faultproxy import FaultProxy
 from flask import Flask
+from lockcheck import lock_is_free
 
 from flask_s3.deployer.apply import apply_plan
 from flask_s3.deployer.snapshot import snapshot, write_fingerprint_manifest
@@ -231,7 +232,9 @@ def test_an_apply_that_waited_for_the_lock_replans_and_leaves_its_own_tree(
     assert second.returncode == 0, "".join(b_err)
     assert any("Waiting for the lock held by" in line for line in b_err)
     # B planned again under the lock: A's files it does not have are gone, its bytes won.
-    assert bucket_keys(s3_client, bucket_name) - {".flask-s3/manifest.json.gz"} == {
+    assert lock_is_free(s3_client, bucket_name, ".flask-s3/lock.json")
+    control = {".flask-s3/manifest.json.gz", ".flask-s3/lock.json"}
+    assert bucket_keys(s3_client, bucket_name) - control == {
         f"static/a{i}.txt" for i in range(4)
     } | {"static/b.txt"}
     body = s3_client.get_object(Bucket=bucket_name, Key="static/a1.txt")["Body"].read()
@@ -334,8 +337,8 @@ def test_a_signal_mid_upload_exits_with_its_code_and_the_counts(
     assert child.returncode == 128 + sig, err
     assert "Traceback" not in err
     assert "apply interrupted" in err and " uploaded" in err and "not attempted" in err
-    assert control_key(lib_spec(s3_server, bucket_name), LOCK_NAME) not in bucket_keys(
-        s3_client, bucket_name
+    assert lock_is_free(
+        s3_client, bucket_name, control_key(lib_spec(s3_server, bucket_name), LOCK_NAME)
     )
     proxy.policy = lambda m, p, n: "pass"
     again = flask_s3(project, "apply", "deploy.yaml")

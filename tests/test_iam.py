@@ -294,8 +294,8 @@ def test_prefix_deploy_in_aws_cn_names_only_its_folders(tmp_path, monkeypatch):
     ]
     assert by_sid["FlaskS3ReadObjects"]["Resource"] == folders
     assert by_sid["FlaskS3WriteObjects"]["Resource"] == folders
-    # prune is off: only the lock is ever deleted
-    assert by_sid["FlaskS3DeleteObjects"]["Resource"] == folders[:1]
+    # prune is off and no CDN marker: nothing is ever deleted (a lock is released by a write)
+    assert "FlaskS3DeleteObjects" not in by_sid
     # CORS and the bucket policy are not managed by this spec: no right to them at all
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert not {a for a in actions if "Cors" in a or "CORS" in a or "Policy" in a}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clirun import flask_s3 as run
+from lockcheck import lock_is_free
 
 APP = """
 from flask import Flask
@@ -83,7 +84,9 @@ def test_prune_under_a_prefix_deletes_only_keys_it_wrote(
     assert keys(s3_client, bucket_name) == set(theirs) | {
         "site/app.css",
         "site/.flask-s3/manifest.json.gz",
+        "site/.flask-s3/lock.json",  # released: its ETag tells the next apply who came last
     }
+    assert lock_is_free(s3_client, bucket_name, "site/.flask-s3/lock.json")
 
 
 def test_without_a_manifest_prune_deletes_nothing_it_cannot_prove_it_wrote(

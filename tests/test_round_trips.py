@@ -22,6 +22,16 @@ def _chain(proxy: DelayProxy) -> tuple[int, list[str]]:
     return critical_path([(e.start, e.end) for e in window.exchanges]), labels
 
 
+def _listed_under_the_lock(labels: list[str]) -> bool:
+    """True when a listing was sent after the lock's PUT (a look under the lock)."""
+
+    def start(label: str) -> float:
+        return float(label.split("-", 1)[0])
+
+    taken = min(start(x) for x in labels if " PUT " in x and "lock.json" in x)
+    return any(start(x) > taken for x in labels if "list-type" in x)
+
+
 def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
     tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str
 ) -> None:
@@ -54,7 +64,10 @@ def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
             assert noop.returncode == 0, noop.stderr
             assert "No changes" in noop.stderr + noop.stdout
             chain, labels = _chain(proxy)
-            assert not any("lock.json" in label for label in labels), labels  # read-only
+            # read-only: the lock is read beside the listing (for an apply), never written
+            assert not any(
+                "lock.json" in label and not label.split()[1] == "GET" for label in labels
+            ), labels
             chains.append(chain)
             if chain <= 2:
                 break
@@ -62,7 +75,8 @@ def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
         assert min(chains) == 2, (chains, labels)
 
         chains = []
-        for attempt in range(ATTEMPTS):
+        remembered: list[int] = []  # after a change made here: no look under the lock
+        for attempt in range(ATTEMPTS + 1):
             (static / "css" / "f0.txt").write_text(f"changed {attempt}")
             change = flask_s3(tmp_path, "apply", "far.yaml")
             assert change.returncode == 0, change.stderr
@@ -73,10 +87,23 @@ def test_a_no_op_is_one_wave_and_a_change_adds_only_the_lock_and_the_writes(
             assert stored["Body"].read() == f"changed {attempt}".encode()
             manifest_puts = [x for x in labels if "PUT" in x and "manifest.json" in x]
             assert len(manifest_puts) == 1, labels  # written once, beside the upload
-            if chain <= 6:
+            relisted = _listed_under_the_lock(labels)
+            if attempt == 0:
+                # the first change through this endpoint: nothing remembered of its lock, so
+                # the bucket is looked at again under the lock
+                assert relisted, labels
+            else:
+                # the lock released by the change before, taken on the same ETag: the first
+                # look still holds and is not made again
+                assert not relisted, labels
+                remembered.append(chain)
+            chains.append(chain)
+            if attempt >= 1 and chain <= 5:
                 break
         # connect, first look, lock, the look under the lock, the upload beside the manifest
         # (apply.recorded_ahead), unlock
         assert min(chains) <= 6, (chains, labels)
+        # without the look under the lock: connect, first look, lock, upload, unlock
+        assert min(remembered) <= 5, (chains, labels)
     finally:
         proxy.stop()

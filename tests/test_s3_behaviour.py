@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import time
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -119,33 +120,32 @@ def test_a_lock_that_cannot_be_read_is_not_broken():
         assert held  # the record a readable lock would have had
 
 
-def test_a_long_apply_refreshes_its_lock():
-    bodies: list[dict[str, Any]] = []
+def test_a_long_apply_refreshes_its_lock_and_releases_it_on_the_etag_it_wrote():
+    written: list[tuple[Any, str]] = []  # (PUT seen, the ETag answered)
 
-    def record(seen: Any) -> Answer:
-        return Answer(200 if seen.method != "DELETE" else 204)
+    def one_object(seen: Any) -> Answer:
+        if seen.method == "PUT":
+            etag = f'"{len(written) + 1:032x}"'
+            written.append((seen, etag))
+            return Answer(200, headers={"ETag": etag})
+        return Answer(204)
 
-    class Reading(Loopback):
-        pass
-
-    with serve(Reading(record)) as loop:
+    with serve(Loopback(one_object)) as loop:
         store = open_store(spec_for(loop.url))
-        original_put = store.put_object
-
-        def spy(key: str, body: Any, **kwargs: Any) -> None:
-            data = body()
-            bodies.append(json.loads(data))
-            original_put(key, lambda: data, **kwargs)
-
-        store.put_object = spy  # type: ignore[method-assign]
-        with apply_lock(store, ".flask-s3/lock.json", refresh_every=0.2):
+        with apply_lock(store, ".flask-s3/lock.json", refresh_every=0.2) as held:
             time.sleep(0.7)
-        puts = [s for s in loop.seen if s.method == "PUT"]
-        assert len(puts) >= 3
-        assert puts[0].headers.get("if-none-match") == "*"
-        assert all("if-none-match" not in p.headers for p in puts[1:])
-        assert bodies[-1]["epoch"] > bodies[0]["epoch"]
-        assert len({b["token"] for b in bodies}) == 1
+            assert not held.proven  # taken with If-None-Match: nothing known before
+        assert len(written) >= 4  # taken, refreshed twice or more, released
+        assert written[0][0].headers.get("if-none-match") == "*"
+        # each write names the ETag of the one before: a record someone else wrote is refused
+        for (_, etag), (after, _) in pairwise(written):
+            assert after.headers.get("if-match") == etag
+            assert "if-none-match" not in after.headers
+        assert not [s for s in loop.seen if s.method in ("DELETE", "GET")]
+    records = [json.loads(seen.body) for seen, _ in written]
+    assert len({r["token"] for r in records[:-1]}) == 1  # one holder, refreshing
+    assert records[-2]["epoch"] > records[0]["epoch"]
+    assert records[-1]["released"] is True and "token" not in records[-1]
 
 
 def test_a_bucket_of_another_account_is_refused_with_the_owner_named():

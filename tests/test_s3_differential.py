@@ -202,6 +202,24 @@ def every_operation(
             if_none_match=True,
         ),
     )
+    same(  # the lock taken over, refreshed and released: conditional on the ETag read
+        "PutObject",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": b"{}",
+            "ContentMD5": base64.b64encode(hashlib.md5(b"{}").digest()).decode(),
+            "IfMatch": '"99914b932bd37a50b983c5e7c90ae93b"',
+        },
+        lambda s: s.put_object(
+            key,
+            lambda: b"{}",
+            size=2,
+            md5_b64=base64.b64encode(hashlib.md5(b"{}").digest()).decode(),
+            headers={},
+            if_match="99914b932bd37a50b983c5e7c90ae93b",
+        ),
+    )
     same(
         "CopyObject",
         {
@@ -214,6 +232,7 @@ def every_operation(
         lambda s: s.copy_in_place(key, headers),
     )
     same("GetObject", {"Bucket": bucket, "Key": key}, lambda s: s.get_object(key))
+    same("GetObject", {"Bucket": bucket, "Key": key}, lambda s: s.get_tagged(key))
     same("HeadObject", {"Bucket": bucket, "Key": key}, lambda s: s.head_object(key))
     same("DeleteObject", {"Bucket": bucket, "Key": key}, lambda s: s.delete_object(key))
     same(

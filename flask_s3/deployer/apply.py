@@ -184,11 +184,23 @@ def apply_plan(
         if held is not None:  # the caller locked, then planned: the plan is current
             run_locked(plan, spec, local, store, report, remote, progress, held, extra)
         else:
-            with apply_lock(store, lock_key, headers=spec_headers(spec)) as held:
-                # A plan made before the lock: carried out only if it still holds now.
-                fresh = replan(spec, local, store, force_refresh=plan.options.force_refresh)
-                check_saved_plan(without_bucket_creation(plan), fresh.plan)
-                run_locked(plan, spec, local, store, report, fresh.remote, progress, held, extra)
+            seen = remote.lock if remote is not None else None
+            with apply_lock(store, lock_key, headers=spec_headers(spec), seen=seen) as held:
+                if (
+                    held.proven
+                    and remote is not None
+                    and plan.remote.fingerprint == remote.fingerprint()
+                ):
+                    # nobody held the lock since before ``remote`` was read, and the plan was
+                    # made from it: both are current
+                    run_locked(plan, spec, local, store, report, remote, progress, held, extra)
+                else:
+                    # A plan made before the lock: carried out only if it still holds now.
+                    fresh = replan(spec, local, store, force_refresh=plan.options.force_refresh)
+                    check_saved_plan(without_bucket_creation(plan), fresh.plan)
+                    run_locked(
+                        plan, spec, local, store, report, fresh.remote, progress, held, extra
+                    )
     report.seconds = time.monotonic() - started
     if report.interrupted:
         raise ApplyError("apply interrupted", _unfinished(report), report)

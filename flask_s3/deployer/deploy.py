@@ -6,21 +6,22 @@ the lock is taken (waiting a bounded time for another apply to finish), the buck
 again and a new plan is made under the lock; that plan, or a saved one checked against it, is
 carried out. Terraform takes its state lock before refreshing for the same reason.
 
-What the lock costs at a distance: three round trips (its PUT, the look under it, the DELETE at the
-end), beside the no-op's two (connect, one wave of listings + manifest + policy); the writes add
-the uploads' waves, with the manifest beside them when ``apply.recorded_ahead`` allows it, and
-the look under the lock re-parses only the pages whose bytes changed. The look under
-the lock cannot be skipped or sent beside the PUT: requests sent side by side are served in any
-order, so a listing sent with the PUT may be served before another apply's last uploads and its
-release, and the plan would miss them (a lost write, which tests/test_converge.py and the soak look
-for). Checking only the manifest's ETag after the PUT is no cheaper (still a round trip) and not
-safe: the first wave's listing may be served before another apply's uploads and the manifest GET
-beside it after that apply's manifest write, so an unchanged manifest does not prove an unchanged
-listing. A one-round-trip lock needs an order the store keeps: release by overwriting the lock with
-a unique "released" body instead of deleting it (no ABA), read the lock ahead of each listing on
-the same connection (HTTP/1.1 pipelining; a server answers one connection's requests in order), and
-take it with ``If-Match`` on the ETag those reads agreed on. That changes the lock's format for
-every version in the field and is not done here.
+What the lock costs at a distance: three round trips (its PUT, the look under it, the release at
+the end), beside the no-op's two (connect, one wave of listings + manifest + policy + the lock's
+record); the writes add the uploads' waves, with the manifest beside them when
+``apply.recorded_ahead`` allows it, and the look under the lock re-parses only the pages whose
+bytes changed.
+
+The look under the lock is skipped when the lock proves it useless (``Held.proven``, see
+``s3/lock.py``): the lock was taken with ``If-Match`` on the ETag of this machine's last
+release, read from the local cache before the first look was sent, so nobody held the lock
+(and nobody wrote) between that release and now, and the first look is the bucket as it is.
+Short of that proof the look is made again: requests sent side by side are served in any order,
+so a listing sent beside the lock's read (or its PUT) may be served before another apply's last
+uploads and its release, and the plan would miss them (a lost write, which tests/test_converge.py,
+tests/test_lock_proof.py and the soak look for). An unchanged manifest is no such proof either:
+the first wave's listing may be served before another apply's uploads and the manifest GET
+beside it after that apply's manifest write.
 """
 
 from __future__ import annotations
@@ -106,22 +107,28 @@ def deploy(
         headers=spec_headers(spec),
         wait=lock_wait,
         on_wait=waiting,
-    ):
+        seen=first.remote.lock,
+    ) as held:
         stop_here()
         if puts:
             # the upload wave's connections (and the manifest's beside it) open while the
             # look under the lock is in flight
             top_up(store, wave_size(spec, puts) + 1)
-        snap = replan(
-            spec,
-            first.local,
-            store,
-            force_refresh=force_refresh,
-            spec_path=spec_path,
-            app_import=app_import,
-            earlier=first.remote,
-            local_digest=first.plan.local.fingerprint,  # the same inventory, scanned once
-        )
+        if held.proven and not created:
+            # Nobody held the lock since this machine's last release, which was before the
+            # first look was sent: nothing was written since, so that look is the bucket now.
+            snap = first
+        else:
+            snap = replan(
+                spec,
+                first.local,
+                store,
+                force_refresh=force_refresh,
+                spec_path=spec_path,
+                app_import=app_import,
+                earlier=first.remote,
+                local_digest=first.plan.local.fingerprint,  # the same inventory, scanned once
+            )
         stop_here()
         plan = snap.plan
         if saved is not None:

@@ -16,7 +16,6 @@ them (after the app's own import errors, which the main thread meets first).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -26,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..assets.keys import normalize_prefix
-from ..hashcache import cache_dir, write_cache
+from ..hashcache import scoped_file, write_cache
 from ..s3 import reach
 
 if TYPE_CHECKING:
+    from ..s3.lock import LockState
     from ..s3.manifest import Manifest
     from ..s3.store import ObjectInfo, Store
     from ..spec import Spec
@@ -57,18 +57,24 @@ class EarlyLook:
         self.manifest: Future[tuple[Manifest, bytes] | None] = Future()
         self.settings: Future[tuple[Any, Any]] = Future()
         self.answers: list[Future[list[ObjectInfo]]] = []
+        self.lock: Future[LockState | None] = Future()
         self.started = threading.Event()
         self.doubted = False  # the early listings covered the prefixes but failed the check
         self.path: Path | None = None
 
     def start(self, store: Store) -> None:
         """Send the requests (each in a thread of its own) as soon as ``store`` is open."""
+        from ..s3.lock import LOCK_NAME, recall_release, try_read_state
         from ..s3.manifest import MANIFEST_NAME
         from .bucket import read_settings
         from .inventory import _try_read_manifest, control_key
 
+        lock_key = control_key(self.spec, LOCK_NAME)
+        # kept from this machine's last release: read before any request of the look is sent
+        remembered = recall_release(store, lock_key)
         manifest_key = control_key(self.spec, MANIFEST_NAME)
         self.manifest = in_background(lambda: _try_read_manifest(store, manifest_key, None))
+        self.lock = in_background(lambda: try_read_state(store, lock_key, remembered))
         self.settings = in_background(lambda: read_settings(store, self.spec))
         self.path = ranges_path(store, self.spec)
         self.cached = load_ranges(self.path, self.spec)
@@ -120,11 +126,7 @@ def _list_in_background(store: Store, span: KeyRange) -> Future[list[ObjectInfo]
 
 def ranges_path(store: Store, spec: Spec) -> Path | None:
     """The cache file of one endpoint, bucket and prefix (None: caching is off)."""
-    directory = cache_dir()
-    if directory is None:
-        return None
-    where = f"{store.endpoint}\0{store.bucket}\0{normalize_prefix(spec.urls.prefix)}"
-    return directory / f"ranges-{hashlib.sha256(where.encode()).hexdigest()[:24]}.json"
+    return scoped_file("ranges", store.endpoint, store.bucket, normalize_prefix(spec.urls.prefix))
 
 
 def load_ranges(path: Path | None, spec: Spec) -> list[KeyRange]:

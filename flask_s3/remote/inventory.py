@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from ..s3.errors import (
     describe_error,
     s3_errors,
 )
+from ..s3.lock import LOCK_NAME, LockState, recall_release, try_read_state
 from ..s3.manifest import MANIFEST_NAME, Manifest, ManifestEntry, decode_manifest
 from ..s3.store import ObjectInfo, Store
 from ..spec import Spec
@@ -50,6 +51,7 @@ class RemoteInventory:
     cors: list[dict[str, Any]] | None = None  # read only when the spec manages CORS
     policy: dict[str, Any] | None = None
     manifest_digest: bytes = field(default=b"", repr=False)  # SHA-256 of the bytes read
+    lock: LockState | None = None  # the apply lock, as the lock-free look read it (None: unread)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -89,14 +91,21 @@ def gather_remote(
         prefixes = listing_prefixes([*roots, control_prefix.rstrip("/")])
     inventory = RemoteInventory(region=store.region)
     # No HEAD first: the listing's answer says whether the bucket is there (and whose it is);
-    # the manifest and the settings are read in the same wave. Their answers count only once
-    # the listing found the bucket: for a missing or foreign bucket they are dropped unread
-    # (reads, so asking early costs nothing but the round trip it saves).
+    # the manifest, the settings and (for the lock-free look) the lock are read in the same
+    # wave. Their answers count only once the listing found the bucket: for a missing or
+    # foreign bucket they are dropped unread (reads, so asking early costs nothing but the
+    # round trip it saves).
     sent = early is not None and early.ready()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    lock_key = control_key(spec, LOCK_NAME)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        lock_read: Future[LockState | None] | None = None
         if early is not None and sent:
-            fetched_early, settings = early.manifest, early.settings
+            fetched_early, settings, lock_read = early.manifest, early.settings, early.lock
         else:
+            if earlier is None:
+                # kept from this machine's last release: read before this look's requests go
+                remembered = recall_release(store, lock_key)
+                lock_read = pool.submit(try_read_state, store, lock_key, remembered)
             fetched_early = pool.submit(_try_read_manifest, store, manifest_key, earlier)
             settings = pool.submit(read_settings, store, spec)
         try:
@@ -113,6 +122,7 @@ def gather_remote(
             raise describe_error(exc, "list", store.bucket) from None
         fetched = fetched_early.result()
         inventory.cors, inventory.policy = settings.result()
+        inventory.lock = lock_read.result() if lock_read is not None else None
     if early is not None and sent and hints:
         early.remember(prefixes, hints, len(listed))
     for obj in listed:

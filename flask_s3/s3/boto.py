@@ -207,7 +207,8 @@ class BotoStore:
         headers: Mapping[str, str],
         acl: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
+        if_match: str | None = None,
+    ) -> str:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -218,16 +219,18 @@ class BotoStore:
             params["ACL"] = acl
         if if_none_match:
             params["IfNoneMatch"] = "*"
+        if if_match is not None:
+            params["IfMatch"] = f'"{if_match}"'
 
-        def put() -> None:
+        def put() -> str:
             opened = body()
             try:
-                self.client.put_object(Body=opened, **params)
+                return str(self.client.put_object(Body=opened, **params).get("ETag", ""))
             finally:
                 if not isinstance(opened, bytes):
                     opened.close()
 
-        self._call("PutObject", put)
+        return self._call("PutObject", put).strip('"')
 
     def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         params: dict[str, Any] = {**hdr.to_put_params(headers)}
@@ -330,6 +333,13 @@ class BotoStore:
     def get_object(self, key: str) -> bytes:
         def get() -> bytes:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+        return self._call("GetObject", get)
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        def get() -> tuple[bytes, str]:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return response["Body"].read(), str(response.get("ETag", "")).strip('"')
 
         return self._call("GetObject", get)
 

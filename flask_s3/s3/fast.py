@@ -173,15 +173,19 @@ class FastStore:
         headers: Mapping[str, str],
         acl: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
+        if_match: str | None = None,
+    ) -> str:
         wire = {"content-md5": md5_b64, **_wire_headers(headers)}
         if if_none_match:
             wire["if-none-match"] = "*"
+        if if_match is not None:
+            wire["if-match"] = f'"{if_match}"'
         if acl:
             wire["x-amz-acl"] = acl
-        self.requests.send(
+        answer = self.requests.send(
             "PUT", key, "PutObject", headers=wire, body=body, size=size, streaming=True
         )
+        return answer.headers.get("etag", "").strip('"')
 
     def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         wire = {
@@ -272,6 +276,10 @@ class FastStore:
 
     def get_object(self, key: str) -> bytes:
         return self.requests.send("GET", key, "GetObject").data
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        answer = self.requests.send("GET", key, "GetObject")
+        return answer.data, answer.headers.get("etag", "").strip('"')
 
     def read_object(self, key: str, sink: Sink) -> dict[str, str]:
         return head_to_headers(self.requests.send("GET", key, "GetObject", sink=sink).headers)

@@ -7,6 +7,18 @@ token (or ``--force``). A holder rewrites its record every ``REFRESH_EVERY`` sec
 older than ``STALE_AFTER`` (a few missed refreshes) belongs to a holder that is gone and may be
 broken, as may a record left on this machine by a process that no longer exists. A lock that
 cannot be read is an error, never a reason to break it.
+
+Every write of the lock is conditional on the ETag read before it (``If-None-Match: *`` when
+there is none): taking it, a holder's refresh, the takeover of an abandoned record and the
+release. A release does not delete the lock: it overwrites the record with a "released" one
+carrying a fresh nonce, so the lock object's ETag changes with every hand-over and never comes
+back (no ABA). The ETag of this machine's last release is kept in the local cache folder. An
+apply that reads it *before* its lock-free look is sent, and then takes the lock with
+``If-Match`` on it, knows that nobody held the lock between its last release and now: nothing
+was written since before the look (every writer holds the lock), so the look still holds and
+is not made again under the lock (``Held.proven``). Any other hand-over in between changes the
+ETag, the ``If-Match`` is refused, and the apply looks again under the lock as ever. A released
+record says it is abandoned (an epoch of 0) to a build that predates it, which breaks it.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import getpass
 import json
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -23,15 +36,16 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from ..errors import ApplyError, FlaskS3Error
+from ..hashcache import read_cache, scoped_file, write_cache
 from ..records import record
 from .errors import (
     StoreCredentialsError,
     StoreError,
     StoreUnreachable,
     describe_error,
-    s3_errors,
 )
 from .store import Store, put_bytes
 
@@ -42,7 +56,11 @@ LEGACY_STALE_AFTER = 30 * 60  # a record without refresh_every: flask-s3 1.0 ref
 LOCK_WAIT = 120.0  # how long an apply waits for another one to finish, by default
 _HELD: set[str] = set()  # tokens of the locks this process holds right now
 _HERE = threading.local()  # (bucket, key) of the locks the current thread holds
-_BUSY = ("PreconditionFailed", "ConditionalRequestConflict")
+# Refusals of a conditional write: the lock changed since it was read (NoSuchKey: an If-Match
+# on a lock that is gone), or another conditional write is in flight (409).
+_BUSY = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
+_ETAG = re.compile(r"[0-9A-Za-z-]{1,128}")  # what S3 gives; anything else never goes in a header
+RELEASES_VERSION = 1
 WaitProgress = Callable[[str, float], None]  # (who holds it, seconds waited so far)
 
 
@@ -53,6 +71,10 @@ class Held:
     key: str
     token: str
     lost: threading.Event = field(default_factory=threading.Event)
+    etag: str = ""  # of our last write of the record: the next write is conditional on it
+    # Taken with If-Match on the ETag this machine's last release left, remembered before the
+    # lock-free look was sent: nobody held the lock since, so that look still holds.
+    proven: bool = False
 
     def check(self) -> None:
         """Refuse to go on writing once the lock was broken by someone else."""
@@ -78,6 +100,33 @@ def _record(token: str, since: str) -> bytes:
     ).encode()
 
 
+def _released_record() -> bytes:
+    # A nonce: no two releases leave the same bytes, so no two share an ETag. The epoch of 0
+    # makes a build that predates released records see an abandoned lock, and break it.
+    return json.dumps(
+        {"released": True, "nonce": uuid.uuid4().hex, "epoch": 0, "refresh_every": REFRESH_EVERY}
+    ).encode()
+
+
+@record
+class LockState:
+    """The lock object as one read found it: its record (None: no object) and ETag."""
+
+    record: dict[str, object] | None
+    etag: str = ""
+    # The ETag this machine's last release left (``recall_release``), read before the look
+    # that made this read was sent; "" when none is kept.
+    remembered: str = ""
+
+    @property
+    def released(self) -> bool:
+        return self.record is not None and self.record.get("released") is True
+
+    @property
+    def held_by_someone(self) -> bool:
+        return self.record is not None and not self.released
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -101,17 +150,20 @@ def apply_lock(
     headers: Mapping[str, str] | None = None,
     wait: float = 0.0,
     on_wait: WaitProgress | None = None,
+    seen: LockState | None = None,
 ) -> Iterator[Held]:
     """Hold the lock object ``key`` for the block; wait up to ``wait`` seconds for a live
     holder to finish, then refuse, naming it.
 
     ``headers`` go with every write of it (the spec's encryption, say). ``stale_after``
-    overrides the age past which any record counts as abandoned (tests)."""
-    token = uuid.uuid4().hex
+    overrides the age past which any record counts as abandoned (tests). ``seen``: the lock as
+    the lock-free look read it (the first attempt is conditional on that, and may prove the
+    look still holds: ``Held.proven``)."""
+    held = Held(key, uuid.uuid4().hex)
     since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     headers = dict(headers or {})
-    _acquire(store, key, token, since, stale_after, headers, wait, on_wait)
-    held = Held(key, token)
+    _acquire(store, held, since, stale_after, headers, wait, on_wait, seen)
+    token = held.token
     _HELD.add(token)
     _HERE.held = {**getattr(_HERE, "held", {}), (store.bucket, key): held}
     stop = threading.Event()
@@ -131,55 +183,88 @@ def apply_lock(
             k: v for k, v in getattr(_HERE, "held", {}).items() if k != (store.bucket, key)
         }
         if not held.lost.is_set():
-            try:
-                store.delete_object(key)
-            except (StoreError, StoreUnreachable):
-                pass  # the lock goes stale by itself; never mask the real outcome
+            _release_held(store, held, headers)
 
 
 def _acquire(
     store: Store,
-    key: str,
-    token: str,
+    held: Held,
     since: str,
     stale_after: float | None,
     headers: dict[str, str],
     wait: float,
     on_wait: WaitProgress | None,
+    seen: LockState | None,
 ) -> None:
+    """Take the lock: each attempt is conditional on the state last read (``seen`` first)."""
     started = time.monotonic()
+    body = _record(held.token, since)
+    state = seen  # None: not read yet (a first attempt with If-None-Match, as when absent)
+    first = True
     broke = False
     vanished = 0
     while True:
-        try:
-            put_bytes(store, key, _record(token, since), headers, if_none_match=True)
+        # The condition of this attempt's PUT: the ETag it names ("" for If-None-Match: *).
+        attempt: str | None = None
+        if state is None or state.record is None:
+            attempt = ""
+        elif state.released:
+            attempt = _usable_etag(state, held.key)
+        elif state.record.get("token") == held.token:
+            held.etag = state.etag  # our own write went through and a retry of it was refused
             return
-        except StoreError as exc:
-            if exc.code not in _BUSY:
-                raise describe_error(exc, "upload", store.bucket) from None
-        except (StoreUnreachable, StoreCredentialsError) as exc:
-            raise describe_error(exc, "upload", store.bucket) from None
-        holder = read_lock(store, key)
-        if holder is None:
-            vanished += 1  # released between our write and our read: try again
-            if vanished > 20:
-                raise ApplyError(
-                    f"cannot take the lock {key!r}: it keeps changing",
-                    "Another apply is starting and stopping on this bucket. Wait and run again.",
-                )
-            continue
-        if holder.get("token") == token:
-            return  # our own write went through and a retry of it was refused
-        if not broke and is_abandoned(holder, stale_after):
-            with s3_errors("delete", store.bucket):
-                store.delete_object(key)
+        elif not broke and is_abandoned(state.record, stale_after):
+            attempt = _usable_etag(state, held.key)  # taken over in one write, never deleted
             broke = True
+        if attempt is not None:
+            try:
+                held.etag = put_bytes(
+                    store,
+                    held.key,
+                    body,
+                    headers,
+                    if_none_match=not attempt,
+                    if_match=attempt or None,
+                )
+            except StoreError as exc:
+                if exc.code not in _BUSY:
+                    raise describe_error(exc, "upload", store.bucket) from None
+            except (StoreUnreachable, StoreCredentialsError) as exc:
+                raise describe_error(exc, "upload", store.bucket) from None
+            else:
+                held.proven = (
+                    first
+                    and state is not None
+                    and state.released
+                    and bool(state.remembered)
+                    and state.etag == state.remembered
+                )
+                if not held.etag:  # a store that does not say: read it back
+                    _learn_etag(store, held)
+                return
+            first = False
+            state = read_state(store, held.key)
+            if state.record is None and not attempt:
+                vanished += 1  # released between our write and our read: try again
+                if vanished > 20:
+                    raise ApplyError(
+                        f"cannot take the lock {held.key!r}: it keeps changing",
+                        "Another apply is starting and stopping on this bucket. Wait and run "
+                        "again.",
+                    )
             continue
+        if first and seen is not None:
+            first = False  # held when the look read it, a while ago: read it now
+            state = read_state(store, held.key)
+            continue
+        first = False
+        assert state is not None and state.record is not None
+        holder = state.record
         waited = time.monotonic() - started
         if waited >= wait:
             raise ApplyError(
                 "another apply is running on this bucket and prefix",
-                f"The lock {key!r} is held by {describe_holder(holder)}"
+                f"The lock {held.key!r} is held by {describe_holder(holder)}"
                 + (f"; waited {waited:.0f} s" if wait else "")
                 + ". Wait for it to finish (apply --lock-timeout SECONDS waits longer). If it "
                 f"died, the lock is broken {int(_limit(holder, stale_after))} s after its last "
@@ -190,6 +275,21 @@ def _acquire(
             on_wait(describe_holder(holder), waited)
         # Short polls with jitter: two waiters do not retry in step.
         time.sleep(min(wait - waited, 0.5 + random.random()))
+        state = read_state(store, held.key)
+
+
+def _usable_etag(state: LockState, key: str) -> str:
+    """The ETag a conditional write names: only what S3 gives (it goes in a header)."""
+    if not _ETAG.fullmatch(state.etag):
+        raise _unreadable(key, "its answer carries no usable ETag")
+    return state.etag
+
+
+def _learn_etag(store: Store, held: Held) -> None:
+    state = read_state(store, held.key)
+    if state.held_by_someone and state.record is not None:
+        if state.record.get("token") == held.token and _ETAG.fullmatch(state.etag):
+            held.etag = state.etag
 
 
 def _limit(holder: Mapping[str, object], stale_after: float | None) -> float:
@@ -231,13 +331,13 @@ def describe_holder(holder: Mapping[str, object]) -> str:
     return who
 
 
-def read_lock(store: Store, key: str) -> dict[str, object] | None:
-    """The holder's record; None when the lock is gone. Unreadable is an error, not stale."""
+def read_state(store: Store, key: str) -> LockState:
+    """The lock object now: its record and ETag. Unreadable is an error, never "free"."""
     try:
-        raw = store.get_object(key)
+        raw, etag = store.get_tagged(key)
     except StoreError as exc:
         if exc.status == 404 or exc.code in ("NoSuchKey", "404"):
-            return None
+            return LockState(None)
         raise _unreadable(key, f"{exc.code} ({exc.status})") from None
     except StoreUnreachable as exc:
         raise _unreadable(key, exc.reason) from None
@@ -249,15 +349,37 @@ def read_lock(store: Store, key: str) -> dict[str, object] | None:
         data = None
     if not isinstance(data, dict):
         raise _unreadable(key, "it is not a flask-s3 lock record")
-    return data
+    return LockState(data, etag)
 
 
-def release(store: Store, key: str, token: str | None) -> dict[str, object] | None:
-    """Delete the lock ``key`` if its record carries ``token`` (any record when None).
+def try_read_state(store: Store, key: str, remembered: str = "") -> LockState | None:
+    """The lock as the lock-free look reads it, with the ETag ``remembered`` before that look
+    was sent (``recall_release``); None when it cannot be read (the apply reads it again)."""
+    try:
+        state = read_state(store, key)
+    except FlaskS3Error:
+        return None
+    state.remembered = remembered
+    return state
 
-    Returns the record that was released (None: there was no lock). A record with another
-    token is refused: it is a newer lock than the one the caller looked at."""
-    holder = read_lock(store, key)
+
+def read_lock(store: Store, key: str) -> dict[str, object] | None:
+    """The holder's record; None when nobody holds the lock (no object, or a released one)."""
+    state = read_state(store, key)
+    return state.record if state.held_by_someone else None
+
+
+def release(
+    store: Store, key: str, token: str | None, headers: Mapping[str, str] | None = None
+) -> dict[str, object] | None:
+    """Release the lock ``key`` if its record carries ``token`` (any record when None).
+
+    Returns the record that was released (None: nobody held the lock). A record with another
+    token is refused: it is a newer lock than the one the caller looked at. The release is a
+    write of a released record on the ETag just read, so a lock taken meanwhile is left alone.
+    """
+    state = read_state(store, key)
+    holder = state.record if state.held_by_someone else None
     if holder is None:
         return None
     if token is not None and holder.get("token") != token:
@@ -266,8 +388,20 @@ def release(store: Store, key: str, token: str | None) -> dict[str, object] | No
             f"It is held by {describe_holder(holder)} with token {holder.get('token', '?')}. "
             "Check that this holder is gone before releasing it with that token.",
         )
-    with s3_errors("delete", store.bucket):
-        store.delete_object(key)
+    try:
+        put_bytes(
+            store, key, _released_record(), dict(headers or {}), if_match=_usable_etag(state, key)
+        )
+    except StoreError as exc:
+        if exc.code in _BUSY:
+            raise ApplyError(
+                "the lock changed while it was being released",
+                "Another apply took or released it just now. Run `flask-s3 unlock SPEC` again "
+                "to see who holds it.",
+            ) from None
+        raise describe_error(exc, "upload", store.bucket) from None
+    except (StoreUnreachable, StoreCredentialsError) as exc:
+        raise describe_error(exc, "upload", store.bucket) from None
     return holder
 
 
@@ -289,18 +423,83 @@ def _keep_alive(
 ) -> None:
     while not stop.wait(every):
         try:
-            holder = read_lock(store, held.key)
-        except FlaskS3Error:  # unreadable right now: rewrite ours, as before
-            holder = {"token": held.token}
-        if holder is None or holder.get("token") != held.token:
-            # Broken as stale (we were stalled too long) or released by force: the lock is
-            # someone else's now, and rewriting it would make two writers.
-            held.lost.set()
-            return
-        try:
-            put_bytes(store, held.key, _record(held.token, since), headers)
-        except (StoreError, StoreUnreachable, StoreCredentialsError):
+            held.etag = put_bytes(
+                store, held.key, _record(held.token, since), headers, if_match=held.etag or None
+            )
+        except StoreError as exc:
+            if exc.code in _BUSY and not _still_ours(store, held):
+                # Broken as stale (we were stalled too long) or released by force: the lock is
+                # someone else's now, and rewriting it would make two writers.
+                held.lost.set()
+                return
+        except (StoreUnreachable, StoreCredentialsError):
             pass  # the next beat tries again; the lock is only broken once past its limit
+
+
+def _still_ours(store: Store, held: Held) -> bool:
+    """After a refused write: True when the record is still ours (a retry of a write that went
+    through was refused), its ETag taken for the next write; unreadable counts as ours."""
+    try:
+        state = read_state(store, held.key)
+    except FlaskS3Error:
+        return True  # cannot tell right now: the next beat asks again
+    if state.held_by_someone and state.record is not None:
+        if state.record.get("token") == held.token and _ETAG.fullmatch(state.etag):
+            held.etag = state.etag
+            return True
+    return False
+
+
+def _release_held(store: Store, held: Held, headers: dict[str, str]) -> None:
+    """Overwrite our record with a released one, only while it is ours; remember its ETag.
+
+    Never masks the real outcome: a lock that cannot be released goes stale by itself."""
+    body = _released_record()
+    for _ in range(3):
+        try:
+            etag = put_bytes(store, held.key, body, headers, if_match=held.etag or None)
+        except StoreError as exc:
+            if exc.code in _BUSY and _still_ours(store, held):
+                continue
+            if exc.code in _BUSY:
+                _remember_if_ours(store, held.key, body)
+            return
+        except (StoreUnreachable, StoreCredentialsError):
+            return
+        if etag:
+            remember_release(store, held.key, etag)
+        return
+
+
+def _remember_if_ours(store: Store, key: str, body: bytes) -> None:
+    """A refused release whose earlier try went through: the record is our released one."""
+    try:
+        state = read_state(store, key)
+    except FlaskS3Error:
+        return
+    if state.released and state.record == json.loads(body):
+        remember_release(store, key, state.etag)
+
+
+def _releases_path(store: Store, key: str) -> Path | None:
+    return scoped_file("lock", store.endpoint, store.bucket, key)
+
+
+def remember_release(store: Store, key: str, etag: str) -> None:
+    """Keep the ETag of the release this process just wrote, for the next apply here."""
+    path = _releases_path(store, key)
+    if path is not None and _ETAG.fullmatch(etag):
+        write_cache(path, {"v": RELEASES_VERSION, "release": {"etag": etag}}, ".lock-")
+
+
+def recall_release(store: Store, key: str) -> str:
+    """The ETag of this machine's last release of ``key``, "" when none is kept (or usable).
+
+    Read it *before* the look it vouches for is sent: a release written after that look
+    started could postdate some of its answers."""
+    path = _releases_path(store, key)
+    etag = read_cache(path, RELEASES_VERSION, "release").get("etag")
+    return etag if isinstance(etag, str) and _ETAG.fullmatch(etag) else ""
 
 
 def _holder_died(holder: Mapping[str, object]) -> bool:

@@ -76,8 +76,14 @@ class Store(Protocol):
         headers: Mapping[str, str],
         acl: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
-        """PutObject with our canonical headers (``flask_s3.headers``); body opened per try."""
+        if_match: str | None = None,
+    ) -> str:
+        """PutObject with our canonical headers (``flask_s3.headers``); body opened per try.
+
+        ``if_none_match``: only if no object is there; ``if_match``: only if the object's ETag
+        is this one (S3's conditional writes; refused with ``PreconditionFailed``, or
+        ``NoSuchKey`` when the object is gone). Returns the new object's ETag ("" when the
+        store did not say)."""
 
     def copy_in_place(self, key: str, headers: Mapping[str, str], acl: str | None = None) -> str:
         """CopyObject onto itself with MetadataDirective REPLACE: new headers, same bytes.
@@ -91,6 +97,9 @@ class Store(Protocol):
 
     def get_object(self, key: str) -> bytes:
         """A small object's bytes (manifest, lock)."""
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """A small object's bytes and its ETag (the lock: its ETag is what a takeover names)."""
 
     def head_object(self, key: str) -> dict[str, str]:
         """The object's headers in our canonical form."""
@@ -147,18 +156,20 @@ def put_bytes(
     headers: Mapping[str, str] | None = None,
     *,
     if_none_match: bool = False,
-) -> None:
-    """PutObject of a small in-memory body (manifest, lock)."""
+    if_match: str | None = None,
+) -> str:
+    """PutObject of a small in-memory body (manifest, lock); the new ETag."""
     import base64
     import hashlib
 
-    store.put_object(
+    return store.put_object(
         key,
         lambda: data,
         size=len(data),
         md5_b64=base64.b64encode(hashlib.md5(data).digest()).decode(),
         headers=headers or {},
         if_none_match=if_none_match,
+        if_match=if_match,
     )
 
 

@@ -173,15 +173,19 @@ def _writes(
             "FlaskS3WriteObjects", put, tuple(objects_arn(partition, bucket, f) for f in folders)
         )
     )
-    # DeleteObject of the lock; DeleteObjects under the roots only when prune is on
-    deletable = sorted({*roots, control}) if spec.assets.prune else [control]
-    out.append(
-        Statement(
-            "FlaskS3DeleteObjects",
-            ("s3:DeleteObject",),
-            tuple(objects_arn(partition, bucket, f) for f in deletable),
+    # DeleteObjects under the roots only when prune is on; under the control folder only for
+    # the CDN's pending-invalidation marker (a lock is released by a write, never deleted)
+    deletable = set(roots) if spec.assets.prune else set()
+    if spec.cdn.cloudfront is not None:
+        deletable.add(control)
+    if deletable:
+        out.append(
+            Statement(
+                "FlaskS3DeleteObjects",
+                ("s3:DeleteObject",),
+                tuple(objects_arn(partition, bucket, f) for f in sorted(deletable)),
+            )
         )
-    )
     if not settings:
         return out
     if spec.bucket.cors is not None:
