@@ -197,3 +197,81 @@ def test_a_change_after_a_change_from_here_lists_once_and_an_older_lock_still_wo
     assert lists_of(s3_server, lambda: flask_s3(a, "apply", "deploy.yaml")) == 2 * look
     assert stored(s3_client, bucket_name) == tree(a)
     assert lock_is_free(s3_client, bucket_name, LOCK)
+
+
+def test_two_applies_breaking_one_abandoned_lock_never_both_hold_it(
+    s3_server, s3_env, bucket_name, proxy, s3_client
+):
+    """A dead apply's lock, found abandoned by A and B at once: B's takeover is held at the
+    proxy until A has broken the lock and holds it. B's takeover names the dead record's ETag,
+    so it is refused and B finds A's live lock (deleting, then creating, would have deleted
+    A's lock and given both the lock)."""
+    from flask_s3.errors import ApplyError
+    from flask_s3.s3 import open_store
+    from flask_s3.s3.lock import apply_lock
+    from flask_s3.spec import BucketSpec, Spec, UrlSpec
+
+    def spec_via(endpoint: str) -> Spec:
+        return Spec(
+            bucket=BucketSpec(name=bucket_name, endpoint_url=endpoint, region="us-east-1"),
+            urls=UrlSpec(scheme="http", style="path", bucket_domain=s3_server.host),
+        )
+
+    s3_client.create_bucket(Bucket=bucket_name)
+    dead = {"token": "dead", "host": "ci-9", "pid": 1, "epoch": time.time() - 3600}
+    s3_client.put_object(Bucket=bucket_name, Key=LOCK, Body=json.dumps(dead))
+    a_holds = threading.Event()
+    b_write: list[str] = []
+
+    def hold(head: bytes, body: bytes) -> None:
+        method = head.decode("latin-1").split(" ", 1)[0]
+        breaking = method == "DELETE" or (method == "PUT" and b"if-match:" in head.lower())
+        if breaking and not b_write:
+            b_write.append(method)
+            a_holds.wait(30)
+
+    proxy.on_request = hold
+    outcome: list[str] = []
+
+    def b_takes() -> None:
+        try:
+            with apply_lock(open_store(spec_via(proxy.endpoint_url)), LOCK):
+                outcome.append("held")
+        except ApplyError as exc:
+            outcome.append(exc.summary)
+
+    b = threading.Thread(target=b_takes)
+    b.start()
+    wait_for(lambda: bool(b_write))  # B read the dead record and is breaking it
+    with apply_lock(open_store(spec_via(s3_server.endpoint_url)), LOCK) as held:
+        a_holds.set()
+        b.join(30)
+        assert outcome == ["another apply is running on this bucket and prefix"]
+        record = json.loads(s3_client.get_object(Bucket=bucket_name, Key=LOCK)["Body"].read())
+        assert record["token"] == held.token  # A's lock, untouched by B
+        assert not held.lost.is_set()
+    assert lock_is_free(s3_client, bucket_name, LOCK)
+
+
+def test_a_holder_that_lost_its_lock_unnoticed_leaves_its_successor_s_lock_alone(
+    s3_server, s3_env, bucket_name, s3_client
+):
+    """Taken over while this holder stalled, before any refresh could notice: the release at
+    the end names the ETag this holder wrote, so it is refused and the new holder keeps its
+    lock (a plain delete would have freed it under the new holder's feet)."""
+    from flask_s3.s3 import open_store
+    from flask_s3.s3.lock import apply_lock
+    from flask_s3.spec import BucketSpec, Spec, UrlSpec
+
+    spec = Spec(
+        bucket=BucketSpec(
+            name=bucket_name, endpoint_url=s3_server.endpoint_url, region="us-east-1"
+        ),
+        urls=UrlSpec(scheme="http", style="path", bucket_domain=s3_server.host),
+    )
+    s3_client.create_bucket(Bucket=bucket_name)
+    successor = {"token": "next", "host": "ci-2", "pid": 1, "epoch": time.time()}
+    with apply_lock(open_store(spec), LOCK, refresh_every=3600):
+        s3_client.put_object(Bucket=bucket_name, Key=LOCK, Body=json.dumps(successor))
+    record = json.loads(s3_client.get_object(Bucket=bucket_name, Key=LOCK)["Body"].read())
+    assert record == successor
