@@ -202,7 +202,7 @@ def _acquire(
     state = seen  # None: not read yet (a first attempt with If-None-Match, as when absent)
     first = True
     broke = False
-    vanished = 0
+    refused = 0
     while True:
         # The condition of this attempt's PUT: the ETag it names ("" for If-None-Match: *).
         attempt: str | None = None
@@ -244,14 +244,12 @@ def _acquire(
                 return
             first = False
             state = read_state(store, held.key)
-            if state.record is None and not attempt:
-                vanished += 1  # released between our write and our read: try again
-                if vanished > 20:
-                    raise ApplyError(
-                        f"cannot take the lock {held.key!r}: it keeps changing",
-                        "Another apply is starting and stopping on this bucket. Wait and run "
-                        "again.",
-                    )
+            refused += 1  # the lock changed between our read and our write: read, try again
+            if refused > 20:
+                raise ApplyError(
+                    f"cannot take the lock {held.key!r}: it keeps changing",
+                    "Another apply is starting and stopping on this bucket. Wait and run again.",
+                )
             continue
         if first and seen is not None:
             first = False  # held when the look read it, a while ago: read it now
