@@ -105,3 +105,44 @@ def test_keys_of_names_with_backslashes_and_nfd_spellings(tmp_path):
         "static/caf\u00e9.css",
         "static/sub/na\u00efve.js",
     }
+
+
+@pytest.mark.parametrize("integrity", [False, True])
+def test_a_changed_file_uploads_the_gzip_output_its_scan_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, integrity: bool
+) -> None:
+    """The scan's gzip output of a file the hash cache did not know is the upload's body: the
+    same bytes as a fresh compression, with the MD5 the plan holds, without a second read of
+    the file. Past the bound, the body is compressed from the file again."""
+    import gzip
+    import hashlib
+
+    from flask_s3.assets import local
+
+    monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(local, "_KEPT_GZIP", {})
+    monkeypatch.setattr(local, "_kept_total", [0])
+    app = make_app(tmp_path, ["a.css", "b.js", "big.css"])
+    (tmp_path / "static" / "big.css").write_bytes(os.urandom(300 * 1024))  # past the bound
+    spec = spec_from_dict(
+        {
+            "version": 1,
+            "bucket": {"name": "scan-test"},
+            "assets": {"gzip": {"enabled": True}, "integrity": integrity},
+        }
+    )
+    inventory = scan_app(app, spec)
+    originals = {}
+    for name in ("a.css", "b.js", "big.css"):
+        path = tmp_path / "static" / name
+        originals[name] = path.read_bytes()
+        path.unlink()  # what is uploaded now can only come from what the scan kept
+    for name in ("a.css", "b.js"):
+        asset = inventory.assets[f"static/{name}"]
+        assert asset.gzip
+        with asset.open_body() as body:
+            data = body.read()
+        assert gzip.decompress(data) == originals[name]
+        assert hashlib.md5(data).hexdigest() == asset.md5 and len(data) == asset.size
+    with pytest.raises(FileNotFoundError):
+        inventory.assets["static/big.css"].open_body()  # not kept: read from disk again

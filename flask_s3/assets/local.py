@@ -73,10 +73,14 @@ class LocalAsset:
         return hdr.digest(self.headers)
 
     def open_body(self) -> BinaryIO:
-        """The bytes to store, streamed from disk (gzip output is rebuilt, deterministically)."""
+        """The bytes to store, streamed from disk (gzip output is rebuilt, deterministically,
+        unless this run's scan kept it: ``kept_gzip``)."""
         if self.content is not None:
             return io.BytesIO(gzip_bytes(self.content) if self.gzip else self.content)
         if self.gzip:
+            kept = _KEPT_GZIP.get(self.path)
+            if kept is not None and kept[0] == self.md5 and len(kept[1]) == self.size:
+                return io.BytesIO(kept[1])
             with open(self.path, "rb") as fh:
                 return io.BytesIO(gzip_bytes(fh.read()))
         return open(self.path, "rb")
@@ -114,6 +118,24 @@ class LocalInventory:
 def gzip_bytes(data: bytes) -> bytes:
     """Deterministic gzip: no timestamp and no file name, so the MD5 only follows content."""
     return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+# The gzip output the scan made for files the hash cache did not know (new or changed: the
+# ones an apply is about to upload), by path, with its MD5: compressing at level 9 costs more
+# than the upload on a fast link, and the body then is the bytes the plan's MD5 was taken of.
+# Bounded; a file past the bound is compressed again when it is uploaded.
+_KEPT_GZIP: dict[str, tuple[str, bytes]] = {}
+KEPT_GZIP_BYTES = 16 * 1024 * 1024
+_kept_total = [0]
+
+
+def kept_gzip(path: str, body: bytes, md5: str) -> None:
+    """Keep ``body`` (the gzip output of ``path``, MD5 ``md5``) for its upload, within bounds."""
+    if len(body) > KEPT_GZIP_BYTES // 64 or _kept_total[0] + len(body) > KEPT_GZIP_BYTES:
+        return
+    old = _KEPT_GZIP.get(path)
+    _KEPT_GZIP[path] = (md5, body)
+    _kept_total[0] += len(body) - (len(old[1]) if old is not None else 0)
 
 
 RulesMemo = dict[tuple[str, tuple[int, ...], bool], tuple[dict[str, str], list[str]]]
@@ -247,6 +269,8 @@ def build_asset(
             content_now = content
         body = gzip_bytes(content_now) if gzipped else content_now
         digest = hashlib.md5(body).hexdigest()
+        if gzipped and content is None:
+            kept_gzip(path, body, digest)
         return LocalAsset(key, path, len(body), digest, headers, gzipped, renamed, content)
     size, md5 = hash_file(path, spec.upload.multipart_threshold)
     return LocalAsset(key, path, size, md5, headers, logical=renamed)
@@ -288,7 +312,9 @@ def hash_stored_sri(path: str, gzipped: bool) -> tuple[int, str, str]:
         with open(path, "rb") as fh:
             data = fh.read()
         body = gzip_bytes(data)
-        return len(body), hashlib.md5(body).hexdigest(), sri_value(data)
+        digest = hashlib.md5(body).hexdigest()
+        kept_gzip(path, body, digest)
+        return len(body), digest, sri_value(data)
     md5, sha = hashlib.md5(), hashlib.sha384()
     size = 0
     with open(path, "rb", buffering=0) as fh:
@@ -305,7 +331,9 @@ def hash_stored(path: str, gzipped: bool, parts_from: int | None = None) -> tupl
         return hash_file(path, parts_from)
     with open(path, "rb") as fh:
         body = gzip_bytes(fh.read())
-    return len(body), hashlib.md5(body).hexdigest()
+    md5 = hashlib.md5(body).hexdigest()
+    kept_gzip(path, body, md5)
+    return len(body), md5
 
 
 def hash_file(path: str, parts_from: int | None = None) -> tuple[int, str]:
