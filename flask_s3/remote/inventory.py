@@ -114,7 +114,7 @@ def gather_remote(
         fetched = fetched_early.result()
         inventory.cors, inventory.policy = settings.result()
     if early is not None and sent and hints:
-        early.remember(prefixes, hints, len(listed))
+        early.remember(prefixes, hints, listed)
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj

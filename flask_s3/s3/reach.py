@@ -106,23 +106,26 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
 WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
 
 
-def open_early(spec: Spec, opened: Callable[[Store], None] | None = None) -> Callable[[], Store]:
+def open_early(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Callable[[], Store]:
     """Open the store, check the endpoint and connect, in a thread, while the app imports.
 
     Connecting (and a TLS handshake) is a round trip or two that needs nothing from the app;
     done beside the app's import, the first listing wave finds its connections open. The
     returned call waits for it and raises what opening raised (after the app's own errors).
     ``opened(store)`` is called as soon as the store is open, before the endpoint check (the
-    early look sends its requests there: they connect beside the warm-up).
+    early look sends its requests there: they connect beside the warm-up); it answers True when
+    that was the whole first wave, listings included. Then no connection is opened ahead: the
+    wave's requests open their own, and the ones that follow (the look under the lock, a
+    listing done again) find those idle. Warm connections nobody used were a thread, a socket
+    and a server-side accept each, on the CPU the listing needs.
     """
     from .resolve import open_store
 
     def run() -> Store:
         store = open_store(spec)
-        if opened is not None:
-            opened(store)
+        whole_wave = opened(store) if opened is not None else False
         # the endpoint check's own connection and the warm ones, all in one round trip
-        with warming(store, WARM_CONNECTIONS - 1):
+        with warming(store, 0 if whole_wave else WARM_CONNECTIONS - 1):
             check_endpoint(store)
         return store
 
