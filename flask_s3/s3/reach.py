@@ -195,7 +195,7 @@ def _connecting(store: FastStore, count: int) -> list[threading.Thread]:
             connection = pool.open_new(host)
         except (OSError, ValueError):
             return  # the requests themselves will meet it, with their retries
-        pool.give_back(host, connection)
+        pool.give_back(host, connection, unused=True)
 
     threads = [
         threading.Thread(target=connect, name="flask-s3-connect", daemon=True)
