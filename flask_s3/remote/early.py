@@ -147,20 +147,27 @@ class EarlyLook:
         write_cache(self.path, payload, ".ranges-")
 
 
+def _room(count: int) -> int:
+    # Keys a range may gain between runs without a second page. Its own applies never make it
+    # grow unseen (the look before an upload counts the local keys too): only another
+    # machine's deploy or a hand upload does, so a little room, not much.
+    return count // 16 + 8
+
+
 def page_for(count: int | None) -> int:
-    """The page asked for a range that held ``count`` keys: those, room for an eighth more,
-    and the first key past its end (which ``listing.checked`` compares with the next range's
-    first key), in one page."""
+    """The page asked for a range that held ``count`` keys: those, a little room, and the
+    first key past its end (which ``listing.checked`` compares with the next range's first
+    key), in one page."""
     if count is None:
         return FULL_PAGE
-    return max(MIN_PAGE, min(FULL_PAGE, count + count // 8 + 17))
+    return max(MIN_PAGE, min(FULL_PAGE, count + _room(count) + 1))
 
 
 def still_fits(kept: int, now: int) -> bool:
     """True while ``kept`` (the count a page is sized from) still suits a range of ``now`` keys:
     not grown past half its room, not shrunk so far that the page lists another range's keys.
     """
-    room = kept // 8 + 16
+    room = _room(kept)
     return kept - room <= now <= kept + room // 2
 
 
