@@ -187,19 +187,25 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .deployer.memory import fewer_arenas, fewer_collections
-    from .s3.reach import open_early
-    from .spec import load_spec
+    from .headstart import claim
 
-    fewer_arenas()  # before the first thread
-    fewer_collections()
-    spec = load_spec(spec_path)
-    # connecting overlaps the imports (ours and the app's); nothing listening is said after
-    # the app loaded
-    from .remote.early import EarlyLook
+    started = claim(spec_path)  # sent before click was imported (`python -m flask_s3`)
+    if started is not None:
+        spec, look, opened = started
+    else:
+        from .deployer.memory import fewer_arenas, fewer_collections
+        from .s3.reach import open_early
+        from .spec import load_spec
 
-    look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once it opens
-    opened = open_early(spec, look.start)
+        fewer_arenas()  # before the first thread
+        fewer_collections()
+        spec = load_spec(spec_path)
+        # connecting overlaps the imports (ours and the app's); nothing listening is said
+        # after the app loaded
+        from .remote.early import EarlyLook
+
+        look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once open
+        opened = open_early(spec, look.start)
     from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)

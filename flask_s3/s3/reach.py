@@ -119,6 +119,11 @@ def open_early(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Cal
     listing done again) find those idle. Warm connections nobody used were a thread, a socket
     and a server-side accept each, on the CPU the listing needs.
     """
+    return opening(spec, opened).result
+
+
+def opening(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Future[Store]:
+    """``open_early``'s work, as the future of its thread (``headstart`` waits on it)."""
     from .resolve import open_store
 
     def run() -> Store:
@@ -129,7 +134,7 @@ def open_early(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Cal
             check_endpoint(store)
         return store
 
-    return in_background(run, "flask-s3-open").result
+    return in_background(run, "flask-s3-open")
 
 
 def in_background(call: Callable[[], T], name: str) -> Future[T]:
