@@ -44,7 +44,6 @@ def check_endpoint(store: Store) -> None:
 
 def first_contact(store: Store) -> None:
     """Raise StoreUnreachable (refused or dns) when nothing can answer at the endpoint."""
-    from .boto import BotoStore
     from .fast import FastStore
 
     if is_aws(store.endpoint):
@@ -60,7 +59,10 @@ def first_contact(store: Store) -> None:
         except (OSError, ValueError):
             return  # timeouts, TLS...: the requests retry these as botocore does
         store.connections.give_back(host, connection)
-    elif isinstance(store, BotoStore):
+        return
+    from .boto import BotoStore  # its module only when it is the store (a millisecond)
+
+    if isinstance(store, BotoStore):
         address = boto_address(store.client)
         if address is None:
             return
