@@ -160,7 +160,7 @@ def test_hostile_counts_cost_pages_never_keys(
 
 
 def test_counted_pages_list_what_a_plain_listing_lists(
-    s3_env: Any, s3_client: Any, bucket_name: str, tmp_path: Path
+    s3_env: Any, s3_client: Any, bucket_name: str, tmp_path: Path, both_stores: str
 ) -> None:
     # 1,000 local keys in two ranges; the bucket lacks a tenth of them and holds 200 keys only
     # it has, all in the first range: more than the room of a page sized from the local keys.
@@ -175,6 +175,7 @@ def test_counted_pages_list_what_a_plain_listing_lists(
         f"endpoint_url: {s3_env.endpoint_url}}}\n"
     )
     store = open_store(load_spec(str(tmp_path / "deploy.yaml")))
+    assert store.kind == both_stores  # each store asks for the page sizes its own way
     plain = list_under(store, ["static/"])
     assert len(plain) == len(remote)
     ranges = plan_ranges(["static/"], local)
