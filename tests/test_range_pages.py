@@ -207,3 +207,25 @@ def test_page_sizes_and_when_counts_are_written_again() -> None:
     assert valid_counts([1, 2], 2) == [1, 2]
     assert valid_counts([1, 2], 3) is None
     assert valid_counts([1, False], 2) is None
+
+
+def test_connections_opened_ahead_are_handed_out_after_the_used_ones(
+    s3_env: Any, bucket_name: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # The look under the lock must find the first look's connections, not the ones `top_up`
+    # just opened for the uploads (a proxy may still hold those behind their handshake).
+    monkeypatch.setenv("FLASK_S3_STORE", "fast")
+    (tmp_path / "deploy.yaml").write_text(
+        f"version: 1\napp: app:app\nbucket: {{name: {bucket_name}, "
+        f"endpoint_url: {s3_env.endpoint_url}}}\n"
+    )
+    store = open_store(load_spec(str(tmp_path / "deploy.yaml")))
+    pool = store.connections  # type: ignore[attr-defined]
+    host = store.target.host  # type: ignore[attr-defined]
+    used, ahead = pool.open_new(host), pool.open_new(host)
+    pool.give_back(host, used)
+    pool.give_back(host, ahead, unused=True)  # given back after, taken after all the same
+    assert pool.take(host) == (used, True)
+    assert pool.take(host) == (ahead, True)
+    for conn in (used, ahead):
+        conn.close()
