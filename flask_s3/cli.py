@@ -373,6 +373,7 @@ def apply(
         check_plan_origin(saved, spec_path, app_import)
         force_refresh = saved.options.force_refresh
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
+    open_ahead(spec, store, saved or snap.plan)
     # imported once the first connections are on their way (take_snapshot)
     from .deployer.deploy import deploy
     from .deployer.render import summary_line
@@ -411,6 +412,20 @@ def apply(
     if requested():  # the signal came after the last write: all done, still say it was seen
         click.secho("Interrupted after the apply completed.", fg="red", err=True)
         sys.exit(exit_code())
+
+
+def open_ahead(spec: Spec, store: Store, plan: Plan) -> None:
+    """The upload wave's connections, opened while the lock's PUT is in flight.
+
+    The first look opens none beyond its own requests' (a no-op needs no more); opened under
+    the lock instead (``deploy``'s own top-up, which then finds them idle), they would be
+    threads and handshakes beside the look there, the one that decides the uploads."""
+    puts = plan.of_kind("upload", "update")
+    if puts:
+        from .deployer.apply import wave_size
+        from .s3.reach import top_up
+
+        top_up(store, wave_size(spec, puts) + 1)
 
 
 class LockWaitNotes:
