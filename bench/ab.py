@@ -89,12 +89,13 @@ def main() -> int:
                 walls = [s.wall for s in samples]
                 crit = [s.rounds.critical for s in samples if s.rounds]
                 reqs = [s.rounds.requests + s.rounds.connections for s in samples if s.rounds]
+                starts = [s.rounds.startup for s in samples if s.rounds]
                 print(
                     f"{phase:6} {name:5} wall median {statistics.median(walls):.3f} s "
                     f"(min {min(walls):.3f}, max {max(walls):.3f})"
                     + (
                         f", critical path {statistics.median(crit):g}, round trips "
-                        f"{statistics.median(reqs):g}"
+                        f"{statistics.median(reqs):g}, start-up {statistics.median(starts):.3f} s"
                         if crit
                         else ""
                     )

@@ -38,6 +38,11 @@ def run() -> None:
     """Run the command line with a clean stop from its first instruction to its exit code."""
     for stop in STOPS:
         signal.signal(stop, _outside_the_command)
+    from .deployer.memory import freeze_after_pauses
+    from .headstart import begin
+
+    freeze_after_pauses()  # this process ends with the command
+    begin(sys.argv[1:])  # the look of `plan`/`apply` sent before click is imported
     from .cli import main
 
     try:

@@ -187,19 +187,25 @@ def take_snapshot(
     spec_path: str, app_import: str | None, force_refresh: bool, templates: bool = False
 ) -> tuple[Spec, Snapshot, Store]:
     """spec -> inventories -> plan, then the explicit step that writes the app's manifest."""
-    from .deployer.memory import fewer_arenas, fewer_collections
-    from .s3.reach import open_early
-    from .spec import load_spec
+    from .headstart import claim
 
-    fewer_arenas()  # before the first thread
-    fewer_collections()
-    spec = load_spec(spec_path)
-    # connecting overlaps the imports (ours and the app's); nothing listening is said after
-    # the app loaded
-    from .remote.early import EarlyLook
+    started = claim(spec_path)  # sent before click was imported (`python -m flask_s3`)
+    if started is not None:
+        spec, look, opened = started
+    else:
+        from .deployer.memory import fewer_arenas, fewer_collections
+        from .s3.reach import open_early
+        from .spec import load_spec
 
-    look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once it opens
-    opened = open_early(spec, look.start)
+        fewer_arenas()  # before the first thread
+        fewer_collections()
+        spec = load_spec(spec_path)
+        # connecting overlaps the imports (ours and the app's); nothing listening is said
+        # after the app loaded
+        from .remote.early import EarlyLook
+
+        look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once open
+        opened = open_early(spec, look.start)
     from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)
@@ -367,6 +373,7 @@ def apply(
         check_plan_origin(saved, spec_path, app_import)
         force_refresh = saved.options.force_refresh
     spec, snap, store = take_snapshot(spec_path, app_import, force_refresh)
+    open_ahead(spec, store, saved or snap.plan)
     # imported once the first connections are on their way (take_snapshot)
     from .deployer.deploy import deploy
     from .deployer.render import summary_line
@@ -405,6 +412,20 @@ def apply(
     if requested():  # the signal came after the last write: all done, still say it was seen
         click.secho("Interrupted after the apply completed.", fg="red", err=True)
         sys.exit(exit_code())
+
+
+def open_ahead(spec: Spec, store: Store, plan: Plan) -> None:
+    """The upload wave's connections, opened while the lock's PUT is in flight.
+
+    The first look opens none beyond its own requests' (a no-op needs no more); opened under
+    the lock instead (``deploy``'s own top-up, which then finds them idle), they would be
+    threads and handshakes beside the look there, the one that decides the uploads."""
+    puts = plan.of_kind("upload", "update")
+    if puts:
+        from .deployer.apply import wave_size
+        from .s3.reach import top_up
+
+        top_up(store, wave_size(spec, puts) + 1)
 
 
 class LockWaitNotes:

@@ -17,9 +17,9 @@ from urllib.parse import unquote_plus
 import pytest
 
 from flask_s3.s3 import open_store
-from flask_s3.s3.listxml import read_page
+from flask_s3.s3.listxml import read_error, read_page
 from flask_s3.s3.store import put_bytes
-from flask_s3.s3.xmlcodec import Page, tree_page
+from flask_s3.s3.xmlcodec import Page, error_of, tree_page
 from flask_s3.spec import BucketSpec, Spec
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -300,3 +300,92 @@ def test_seaweedfs_pages_are_read_without_a_tree_and_as_elementtree_reads_them(
         assert got is not None, data  # the server's own shape: no tree needed
         assert got == tree_page(data)
     assert sorted(o.key for o in store.list_objects("static/")) == sorted(KEYS)
+
+
+def error_body(rng: Odd) -> bytes:
+    """An S3 error answer, each part spelled S3's plain way or (with ``rng.odd``) oddly."""
+    items = [
+        element(rng, "Code", word(rng)),
+        element(rng, "Message", word(rng, 30)),
+        element(rng, "Resource", "/bucket"),
+        element(rng, "RequestId", word(rng, 16)),
+    ]
+    if rng.random() < 0.3:
+        items.append(element(rng, "Region", rng.choice(["us-east-1", "eu-west-1", word(rng)])))
+    if rng.random() < 0.1:  # a field twice: findtext takes the first
+        items.append(element(rng, rng.choice(["Code", "Message", "Region"]), word(rng)))
+    if rng.random() < 0.05 and rng.odd:
+        items.append("<Detail><Code>inner</Code></Detail>")
+    rng.shuffle(items)
+    declaration = rng.choice(
+        [
+            '<?xml version="1.0" encoding="UTF-8"?>\n',
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            "",
+            *(["<?xml version='1.0'?>", " ", "\ufeff"] if rng.odd else []),
+        ]
+    )
+    root = rng.choice(
+        ["<Error>"] * 8 + (['<Error xmlns="x">', "<Err>", "<Error>x"] if rng.odd else [])
+    )
+    close = "</Err>" if root == "<Err>" else "</Error>"
+    body = declaration + root + space(rng) + "".join(i + space(rng) for i in items) + close
+    data = (body + space(rng)).encode("utf-8", "surrogatepass")
+    if rng.random() < 0.2 and rng.odd:
+        data = damage(rng, data)
+    return data
+
+
+def tree_error(data: bytes) -> tuple[str, str, str]:
+    """``error_of`` as it was: ElementTree's reading of every error body."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return "", "", ""
+    return (
+        root.findtext("Code") or "",
+        root.findtext("Message") or "",
+        root.findtext("Region") or "",
+    )
+
+
+def test_error_bodies_read_as_elementtree_reads_them():
+    rng = Odd(20261207)
+    taken = 0
+    for number in range(3000):
+        rng.odd = 0.0 if number % 3 == 0 else rng.choice([0.01, 0.05, 0.2])
+        data = error_body(rng)
+        expected = tree_error(data)
+        assert error_of(data) == expected, data
+        got = read_error(data)
+        if got is None:
+            assert rng.odd, data  # S3's plain shape is always read without a tree
+            continue
+        taken += 1
+        assert got == expected, data
+    assert taken >= 1000  # every plain one (the odd ones nearly all spell a reference wrongly)
+    # references, white space and repeated fields, read without a tree all the same
+    for body in (
+        b"<Error><Code>A&amp;B</Code><Message>x &#233; &#x1F600; &lt;&gt;&quot;</Message></Error>",
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>Gone</Code>\n'
+        b"  <Region>eu-west-1</Region><Code>Second</Code><Region></Region>\n</Error>\n",
+        b"\n<Error><Message>only</Message></Error>",
+    ):
+        assert read_error(body) is not None, body
+        assert read_error(body) == tree_error(body) == error_of(body), body
+
+
+def test_seaweedfs_errors_are_read_without_a_tree(s3_client: Any, bucket_name: str) -> None:
+    # a bucket without a policy: the answer every no-op gets for its policy GET
+    s3_client.create_bucket(Bucket=bucket_name)
+    bodies: list[bytes] = []
+
+    def keep(http_response: Any, **_: Any) -> None:
+        bodies.append(http_response.content)
+
+    s3_client.meta.events.register("after-call.s3.GetBucketPolicy", keep)
+    with pytest.raises(s3_client.exceptions.ClientError):
+        s3_client.get_bucket_policy(Bucket=bucket_name)
+    got = read_error(bodies[0])
+    assert got is not None and got == tree_error(bodies[0])
+    assert got[0] == "NoSuchBucketPolicy"

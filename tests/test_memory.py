@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,47 @@ def test_the_collector_is_paused_inside_and_restored_after():
         assert not gc.isenabled()  # the caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_in_the_commands_own_process_a_pause_ends_frozen_not_collected():
+    from flask_s3.deployer import memory
+
+    gc.collect()
+    before = gc.get_freeze_count()
+    with collector_paused():
+        made = [[i] for i in range(1000)]
+    assert gc.get_freeze_count() == before  # a library's caller: the collector as it was
+    assert memory._frozen_after_pause == [False]
+    memory.freeze_after_pauses()
+    try:
+        with collector_paused():
+            made += [[i] for i in range(1000)]
+        # what the pause built is out of the collector's sight; nothing left to walk
+        assert gc.get_freeze_count() >= before + len(made)
+        assert gc.get_count()[0] < 100
+        assert gc.isenabled()
+    finally:
+        memory._frozen_after_pause[0] = False
+        gc.unfreeze()
+
+
+def test_only_the_commands_own_process_freezes_after_pauses() -> None:
+    # `flask-s3` (run()) sets it; importing the command line, as a program or CliRunner does,
+    # does not. run() ends the process itself: the answer is printed by an exit function.
+    probe = (
+        "import atexit, sys\n"
+        "from flask_s3.deployer import memory\n"
+        "import flask_s3.cli\n"
+        "print(memory._frozen_after_pause[0])\n"
+        "atexit.register(lambda: print(memory._frozen_after_pause[0]))\n"
+        "sys.argv = ['flask-s3', '--version']\n"
+        "from flask_s3.__main__ import run\n"
+        "run()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0] == "False" and lines[-1] == "True", result.stdout
 
 
 def test_a_failed_snapshot_leaves_the_collector_running(

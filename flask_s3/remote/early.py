@@ -10,6 +10,14 @@ prefixes; otherwise they are dropped and the listing is done the usual way.
 
 Any partition of the key space lists the same objects, and ``listing.checked`` verifies every
 range's boundaries, so a stale, damaged or hostile cache file costs speed, never correctness.
+
+Each range also keeps how many keys it held (``keys``, beside ``ranges``), and asks for a page
+of about that many, not S3's 1000: a range holds only its share of the keys, and the rest of a
+full page lies in the next range, listed there a second time. At 2,000 keys in three ranges
+that was 2,667 keys listed by the server, sent and parsed, where 2,000 were needed; the
+store's listing is most of its work in a no-op. A range that grew past its page costs one
+more page (``list_after`` goes on until it passes the range's end), never a key.
+
 Errors of early requests are kept in their futures and raised where the usual look raises
 them (after the app's own import errors, which the main thread meets first).
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -41,6 +50,9 @@ RANGES_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024  # a real file is a few KB: anything larger is not ours
 MAX_CACHED_RANGES = 64  # listing.MAX_RANGES plus one per prefix, with room to spare
 MAX_KEY_BYTES = 1024  # S3's own limit on a key
+FULL_PAGE = 1000  # S3's largest page, and the page of a range whose size is not known
+MIN_PAGE = 100  # the least asked for: a hostile count cannot turn a range into many pages
+MAX_COUNT = 10**9  # a count beyond any bucket's: the file is not ours
 
 
 def in_background(call: Callable[[], T]) -> Future[T]:
@@ -54,6 +66,7 @@ class EarlyLook:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.cached: list[KeyRange] = []
+        self.counts: list[int] | None = None  # keys each cached range held, when kept
         self.manifest: Future[tuple[Manifest, bytes] | None] = Future()
         self.settings: Future[tuple[Any, Any]] = Future()
         self.answers: list[Future[list[ObjectInfo]]] = []
@@ -62,8 +75,9 @@ class EarlyLook:
         self.doubted = False  # the early listings covered the prefixes but failed the check
         self.path: Path | None = None
 
-    def start(self, store: Store) -> None:
-        """Send the requests (each in a thread of its own) as soon as ``store`` is open."""
+    def start(self, store: Store) -> bool:
+        """Send the requests (each in a thread of its own) as soon as ``store`` is open; True
+        when they include listings (the last run's ranges), i.e. the look's whole first wave."""
         from ..s3.lock import LOCK_NAME, recall_release, try_read_state
         from ..s3.manifest import MANIFEST_NAME
         from .bucket import read_settings
@@ -77,9 +91,14 @@ class EarlyLook:
         self.lock = in_background(lambda: try_read_state(store, lock_key, remembered))
         self.settings = in_background(lambda: read_settings(store, self.spec))
         self.path = ranges_path(store, self.spec)
-        self.cached = load_ranges(self.path, self.spec)
-        self.answers = [_list_in_background(store, span) for span in self.cached]
+        self.cached, self.counts = load_cache(self.path, self.spec)
+        counts: Sequence[int | None] = self.counts or [None] * len(self.cached)
+        self.answers = [
+            _list_in_background(store, span, page_for(count))
+            for span, count in zip(self.cached, counts, strict=True)
+        ]
         self.started.set()
+        return bool(self.answers)
 
     def ready(self) -> bool:
         """True once the early requests were sent (the store was opened, and this started)."""
@@ -103,25 +122,88 @@ class EarlyLook:
         self.doubted = found is None
         return found
 
-    def remember(self, prefixes: Sequence[str], hints: Sequence[str], found: int) -> None:
-        """Keep ranges for the next run, when the ones used do not fit this bucket any more."""
+    def remember(
+        self, prefixes: Sequence[str], hints: Sequence[str], listed: Sequence[ObjectInfo]
+    ) -> None:
+        """Keep ranges for the next run, when the ones used do not fit this bucket any more,
+        or their key counts drifted out of the pages they ask for."""
         from .listing import MAX_RANGES, RANGE_KEYS, plan_ranges
 
         if self.path is None or not hints:
             return
         same = sorted({r.prefix for r in self.cached}) == sorted(prefixes)
-        pages = math.ceil(max(found, len(hints)) / RANGE_KEYS)
+        pages = math.ceil(max(len(listed), len(hints)) / RANGE_KEYS)
         wanted = max(len(prefixes), min(MAX_RANGES, pages))
         # plan_ranges gives each prefix a range of its own: up to one more a prefix
         if same and abs(len(self.cached) - wanted) <= len(prefixes):
-            return  # still about one page a range: no write on a no-op
-        ranges = plan_ranges(prefixes, hints)
-        payload = {"v": RANGES_VERSION, "ranges": [[r.prefix, r.start_after] for r in ranges]}
+            ranges = self.cached
+            counts = range_counts(ranges, hints, listed)
+            if self.counts is not None and all(
+                still_fits(old, new) for old, new in zip(self.counts, counts, strict=True)
+            ):
+                return  # still about one page a range, each page its size: no write on a no-op
+        else:
+            ranges = plan_ranges(prefixes, hints)
+            counts = range_counts(ranges, hints, listed)
+        payload = {
+            "v": RANGES_VERSION,
+            "ranges": [[r.prefix, r.start_after] for r in ranges],
+            "keys": counts,
+        }
         write_cache(self.path, payload, ".ranges-")
 
 
-def _list_in_background(store: Store, span: KeyRange) -> Future[list[ObjectInfo]]:
-    return in_background(lambda: store.list_after(span.prefix, span.start_after, span.until))
+def _room(count: int) -> int:
+    # Keys a range may gain between runs without a second page. Its own applies never make it
+    # grow unseen (the look before an upload counts the local keys too): only another
+    # machine's deploy or a hand upload does, so a little room, not much.
+    return count // 16 + 8
+
+
+def page_for(count: int | None) -> int:
+    """The page asked for a range that held ``count`` keys: those, a little room, and the
+    first key past its end (which ``listing.checked`` compares with the next range's first
+    key), in one page."""
+    if count is None:
+        return FULL_PAGE
+    return max(MIN_PAGE, min(FULL_PAGE, count + _room(count) + 1))
+
+
+def still_fits(kept: int, now: int) -> bool:
+    """True while ``kept`` (the count a page is sized from) still suits a range of ``now`` keys:
+    not grown past half its room, not shrunk so far that the page lists another range's keys.
+    """
+    room = _room(kept)
+    return kept - room <= now <= kept + room // 2
+
+
+def range_counts(
+    ranges: Sequence[KeyRange], hints: Sequence[str], listed: Sequence[ObjectInfo]
+) -> list[int]:
+    """Keys in each range: the more of the local keys (what an apply will leave there) and the
+    listed ones (what the bucket holds, kept or not yet pruned)."""
+    local = sorted(hints)
+    remote = sorted(obj.key for obj in listed)  # already in order: a linear pass
+    return [max(_within(local, span), _within(remote, span)) for span in ranges]
+
+
+def _within(keys: list[str], span: KeyRange) -> int:
+    """How many of the sorted ``keys`` lie in ``span`` (after its start, up to its end)."""
+    low = bisect_left(keys, span.prefix)
+    if span.start_after:
+        low = max(low, bisect_right(keys, span.start_after))
+    if span.until is not None:
+        high = bisect_right(keys, span.until)
+    elif span.prefix and ord(span.prefix[-1]) < 0x10FFFF:
+        # the keys under a prefix end before its successor ("static/" -> "static0")
+        high = bisect_left(keys, span.prefix[:-1] + chr(ord(span.prefix[-1]) + 1))
+    else:
+        high = len(keys)  # at worst a page too large
+    return max(0, high - low)
+
+
+def _list_in_background(store: Store, span: KeyRange, page: int) -> Future[list[ObjectInfo]]:
+    return in_background(lambda: store.list_after(span.prefix, span.start_after, span.until, page))
 
 
 def ranges_path(store: Store, spec: Spec) -> Path | None:
@@ -131,17 +213,35 @@ def ranges_path(store: Store, spec: Spec) -> Path | None:
 
 def load_ranges(path: Path | None, spec: Spec) -> list[KeyRange]:
     """The ranges kept by the last run, or [] for anything missing, damaged or implausible."""
+    return load_cache(path, spec)[0]
+
+
+def load_cache(path: Path | None, spec: Spec) -> tuple[list[KeyRange], list[int] | None]:
+    """The ranges kept by the last run and their key counts (None: not kept, or not valid;
+    the ranges then ask for full pages)."""
     if path is None:
-        return []
+        return [], None
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
-            return []
+            return [], None
         data = json.loads(raw)
-        return valid_ranges(data["ranges"], spec) if data.get("v") == RANGES_VERSION else []
+        if data.get("v") != RANGES_VERSION:
+            return [], None
+        ranges = valid_ranges(data["ranges"], spec)
+        return ranges, valid_counts(data.get("keys"), len(ranges)) if ranges else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return []
+        return [], None
+
+
+def valid_counts(counts: Any, ranges: int) -> list[int] | None:
+    """``counts`` when it is one plausible count per range, else None."""
+    if not isinstance(counts, list) or len(counts) != ranges:
+        return None
+    if not all(type(n) is int and 0 <= n <= MAX_COUNT for n in counts):
+        return None  # bool is an int subclass: `type` is exact
+    return counts
 
 
 def valid_ranges(rows: Any, spec: Spec) -> list[KeyRange]:

@@ -124,7 +124,7 @@ def gather_remote(
         inventory.cors, inventory.policy = settings.result()
         inventory.lock = lock_read.result() if lock_read is not None else None
     if early is not None and sent and hints:
-        early.remember(prefixes, hints, len(listed))
+        early.remember(prefixes, hints, listed)
     for obj in listed:
         if obj.key.startswith(control_prefix):
             inventory.control[obj.key] = obj

@@ -44,7 +44,6 @@ def check_endpoint(store: Store) -> None:
 
 def first_contact(store: Store) -> None:
     """Raise StoreUnreachable (refused or dns) when nothing can answer at the endpoint."""
-    from .boto import BotoStore
     from .fast import FastStore
 
     if is_aws(store.endpoint):
@@ -60,7 +59,10 @@ def first_contact(store: Store) -> None:
         except (OSError, ValueError):
             return  # timeouts, TLS...: the requests retry these as botocore does
         store.connections.give_back(host, connection)
-    elif isinstance(store, BotoStore):
+        return
+    from .boto import BotoStore  # its module only when it is the store (a millisecond)
+
+    if isinstance(store, BotoStore):
         address = boto_address(store.client)
         if address is None:
             return
@@ -106,27 +108,35 @@ def _unreachable(exc: BaseException, endpoint: str) -> StoreUnreachable:
 WARM_CONNECTIONS = 16  # the first wave: listing ranges, the manifest, the bucket settings
 
 
-def open_early(spec: Spec, opened: Callable[[Store], None] | None = None) -> Callable[[], Store]:
+def open_early(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Callable[[], Store]:
     """Open the store, check the endpoint and connect, in a thread, while the app imports.
 
     Connecting (and a TLS handshake) is a round trip or two that needs nothing from the app;
     done beside the app's import, the first listing wave finds its connections open. The
     returned call waits for it and raises what opening raised (after the app's own errors).
     ``opened(store)`` is called as soon as the store is open, before the endpoint check (the
-    early look sends its requests there: they connect beside the warm-up).
+    early look sends its requests there: they connect beside the warm-up); it answers True when
+    that was the whole first wave, listings included. Then no connection is opened ahead: the
+    wave's requests open their own, and the ones that follow (the look under the lock, a
+    listing done again) find those idle. Warm connections nobody used were a thread, a socket
+    and a server-side accept each, on the CPU the listing needs.
     """
+    return opening(spec, opened).result
+
+
+def opening(spec: Spec, opened: Callable[[Store], bool] | None = None) -> Future[Store]:
+    """``open_early``'s work, as the future of its thread (``headstart`` waits on it)."""
     from .resolve import open_store
 
     def run() -> Store:
         store = open_store(spec)
-        if opened is not None:
-            opened(store)
+        whole_wave = opened(store) if opened is not None else False
         # the endpoint check's own connection and the warm ones, all in one round trip
-        with warming(store, WARM_CONNECTIONS - 1):
+        with warming(store, 0 if whole_wave else WARM_CONNECTIONS - 1):
             check_endpoint(store)
         return store
 
-    return in_background(run, "flask-s3-open").result
+    return in_background(run, "flask-s3-open")
 
 
 def in_background(call: Callable[[], T], name: str) -> Future[T]:
@@ -192,7 +202,7 @@ def _connecting(store: FastStore, count: int) -> list[threading.Thread]:
             connection = pool.open_new(host)
         except (OSError, ValueError):
             return  # the requests themselves will meet it, with their retries
-        pool.give_back(host, connection)
+        pool.give_back(host, connection, unused=True)
 
     threads = [
         threading.Thread(target=connect, name="flask-s3-connect", daemon=True)

@@ -78,11 +78,18 @@ class _Connections:
             conn.sock.settimeout(self.target.read_timeout)
         return conn
 
-    def give_back(self, host: str, conn: http.client.HTTPConnection) -> None:
+    def give_back(self, host: str, conn: http.client.HTTPConnection, unused: bool = False) -> None:
+        """``conn`` back among the idle ones. An ``unused`` one (opened ahead of a wave) goes
+        to the far end: ``take`` hands out the connections that already carried a request
+        first, so a request sent at once does not wait behind a handshake still settling on
+        the way (the peer's accept, a proxy's), and the fresh ones serve the wave after it."""
         with self.lock:
             idle = self.idle.setdefault(host, [])
             if len(idle) < self.target.pool_size:
-                idle.append(conn)
+                if unused:
+                    idle.insert(0, conn)
+                else:
+                    idle.append(conn)
                 return
         conn.close()
 

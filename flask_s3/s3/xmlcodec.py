@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from .errors import StoreError
-from .listxml import read_page
+from .listxml import read_error, read_page
 from .store import ObjectInfo, listed
 
 if TYPE_CHECKING:
@@ -81,7 +81,10 @@ def _contents(root: ET.Element, decode: Any) -> Iterator[ObjectInfo]:
 
 def error_of(data: bytes) -> tuple[str, str, str]:
     """(code, message, region) of an error body; empty strings when there is none."""
-    import xml.etree.ElementTree as ET  # only when an answer is an error
+    plain = read_error(data)  # S3's flat shape, without ElementTree's import
+    if plain is not None:
+        return plain
+    import xml.etree.ElementTree as ET  # an error body of another shape
 
     try:
         root = ET.fromstring(data)

@@ -29,11 +29,14 @@ def schema_bytes(name: str = "deploy.schema.json") -> bytes:
     here = Path(__file__).resolve().parents[1] / "schemas" / name
     if here.is_file():  # a package on disk: no importlib.resources (20 ms) on every run
         return here.read_bytes()
-    from importlib import resources
+    if not Path(__file__).is_file():  # not on disk (a zip, say): importlib.resources reads it
+        from importlib import resources
 
-    packaged = resources.files("flask_s3") / "schemas" / name  # a zip, say
-    if packaged.is_file():
-        return packaged.read_bytes()
+        packaged = resources.files("flask_s3") / "schemas" / name
+        if packaged.is_file():
+            return packaged.read_bytes()
+    # A source checkout (an editable install): on disk, where importlib.resources would look
+    # in the same folder as above, so it is not imported (before every run's first request).
     return (Path(__file__).resolve().parents[2] / "schemas" / name).read_bytes()
 
 
