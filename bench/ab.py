@@ -80,9 +80,7 @@ def main() -> int:
                             # put back through the same endpoint, as one machine redeploying
                             # does (bench.run's latency profile runs every phase that way)
                             trees.undo_change(app_dir, change)
-                            run_tool(
-                                "flask-s3", targets[name], server, proxy, None, sides[name]
-                            )
+                            run_tool("flask-s3", targets[name], server, proxy, None, sides[name])
                     assert sample.ok, sample.note
                     got[name].append(sample)
             for name, samples in got.items():
