@@ -19,7 +19,7 @@ import pytest
 from flask_s3.s3 import open_store
 from flask_s3.s3.listxml import read_error, read_page
 from flask_s3.s3.store import put_bytes
-from flask_s3.s3.xmlcodec import Page, error_of, tree_page
+from flask_s3.s3.xmlcodec import Page, error_of, tree_error_of, tree_page
 from flask_s3.spec import BucketSpec, Spec
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
@@ -336,26 +336,13 @@ def error_body(rng: Odd) -> bytes:
     return data
 
 
-def tree_error(data: bytes) -> tuple[str, str, str]:
-    """``error_of`` as it was: ElementTree's reading of every error body."""
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
-        return "", "", ""
-    return (
-        root.findtext("Code") or "",
-        root.findtext("Message") or "",
-        root.findtext("Region") or "",
-    )
-
-
 def test_error_bodies_read_as_elementtree_reads_them():
     rng = Odd(20261207)
     taken = 0
     for number in range(3000):
         rng.odd = 0.0 if number % 3 == 0 else rng.choice([0.01, 0.05, 0.2])
         data = error_body(rng)
-        expected = tree_error(data)
+        expected = tree_error_of(data)
         assert error_of(data) == expected, data
         got = read_error(data)
         if got is None:
@@ -372,7 +359,7 @@ def test_error_bodies_read_as_elementtree_reads_them():
         b"\n<Error><Message>only</Message></Error>",
     ):
         assert read_error(body) is not None, body
-        assert read_error(body) == tree_error(body) == error_of(body), body
+        assert read_error(body) == tree_error_of(body) == error_of(body), body
 
 
 def test_seaweedfs_errors_are_read_without_a_tree(s3_client: Any, bucket_name: str) -> None:
@@ -387,5 +374,5 @@ def test_seaweedfs_errors_are_read_without_a_tree(s3_client: Any, bucket_name: s
     with pytest.raises(s3_client.exceptions.ClientError):
         s3_client.get_bucket_policy(Bucket=bucket_name)
     got = read_error(bodies[0])
-    assert got is not None and got == tree_error(bodies[0])
+    assert got is not None and got == tree_error_of(bodies[0])
     assert got[0] == "NoSuchBucketPolicy"

@@ -240,7 +240,7 @@ def _acquire(
                     and state.etag == state.remembered
                 )
                 if not held.etag:  # a store that does not say: read it back
-                    _learn_etag(store, held)
+                    _still_ours(store, held)
                 return
             first = False
             state = read_state(store, held.key)
@@ -281,13 +281,6 @@ def _usable_etag(state: LockState, key: str) -> str:
     if not _ETAG.fullmatch(state.etag):
         raise _unreadable(key, "its answer carries no usable ETag")
     return state.etag
-
-
-def _learn_etag(store: Store, held: Held) -> None:
-    state = read_state(store, held.key)
-    if state.held_by_someone and state.record is not None:
-        if state.record.get("token") == held.token and _ETAG.fullmatch(state.etag):
-            held.etag = state.etag
 
 
 def _limit(holder: Mapping[str, object], stale_after: float | None) -> float:
@@ -435,8 +428,9 @@ def _keep_alive(
 
 
 def _still_ours(store: Store, held: Held) -> bool:
-    """After a refused write: True when the record is still ours (a retry of a write that went
-    through was refused), its ETag taken for the next write; unreadable counts as ours."""
+    """True when the record is still ours, its ETag taken for the next write (after a refused
+    write: a retry of one that went through; or after a write the store gave no ETag for);
+    unreadable counts as ours."""
     try:
         state = read_state(store, held.key)
     except FlaskS3Error:

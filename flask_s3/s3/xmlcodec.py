@@ -82,9 +82,12 @@ def _contents(root: ET.Element, decode: Any) -> Iterator[ObjectInfo]:
 def error_of(data: bytes) -> tuple[str, str, str]:
     """(code, message, region) of an error body; empty strings when there is none."""
     plain = read_error(data)  # S3's flat shape, without ElementTree's import
-    if plain is not None:
-        return plain
-    import xml.etree.ElementTree as ET  # an error body of another shape
+    return plain if plain is not None else tree_error_of(data)
+
+
+def tree_error_of(data: bytes) -> tuple[str, str, str]:
+    """``error_of`` by ElementTree, for a body of any shape (and the flat reader's reference)."""
+    import xml.etree.ElementTree as ET
 
     try:
         root = ET.fromstring(data)
