@@ -13,8 +13,11 @@ characters, carriage returns or ">"), and answers ``None`` for anything else, wh
 to ElementTree as before (``xmlcodec.Page``). For every page it accepts, it gives what
 ElementTree's reading gives, field for field: the first ``EncodingType``,
 ``IsTruncated`` and ``NextContinuationToken`` of the root; each ``Contents``'s last ``Key``,
-``Size`` and ``ETag``; each ``CommonPrefixes``'s first ``Prefix``. ``tests/test_listxml.py``
-holds it to ElementTree on random and hostile pages.
+``Size`` and ``ETag``; each ``CommonPrefixes``'s first ``Prefix``. The objects of a page
+as these stores send them (one run of flat ``Contents``, no references but the ETag's quotes)
+are read in one ``findall`` and made without a Python call each (``plain_run``), twice as
+fast again; a page with anything else among its objects is read element by element.
+``tests/test_listxml.py`` holds both ways to ElementTree on random and hostile pages.
 
 An error body (``<Error>`` with simple elements: S3's and SeaweedFS's) is read the same way:
 a no-op meets one every run when the bucket has no policy (``NoSuchBucketPolicy``), and
@@ -26,6 +29,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from itertools import repeat
+from operator import itemgetter
 from sys import intern
 
 from .store import ObjectInfo, listed
@@ -77,6 +82,23 @@ def _folder() -> re.Pattern[str]:
         rf"(?:<Prefix>({_TEXT})</Prefix>{_WS}(?:{_simple(3)}{_WS})*)?</CommonPrefixes>{_WS}"
     )
 
+
+# The run of objects as S3 and SeaweedFS send it, one ``Contents`` after another: Key, ETag
+# (its quotes as references), Size, and LastModified and StorageClass where these two stores put
+# them, nothing between the elements and no reference in any text. ``findall`` reads a whole
+# run in one pass of the engine, and the objects are then made without a Python call each (a
+# third of the CPU of a 200,000-file no-op went into the page loop below). Anything else in the
+# run (group 4, one character of it) sends the page the general way.
+_PLAIN_TEXT = r"[^<>&\x00-\x08\x0b-\x1f]*"  # _CHAR without references: the text is its value
+_QUOTE = "(?:&#34;|&quot;)"
+_PLAIN_RUN = re.compile(
+    rf"<Contents><Key>({_PLAIN_TEXT})</Key>(?:<LastModified>{_PLAIN_TEXT}</LastModified>)?"
+    rf"<ETag>{_QUOTE}([0-9A-Za-z-]*){_QUOTE}</ETag><Size>([0-9]+)</Size>"
+    rf"(?:<StorageClass>{_PLAIN_TEXT}</StorageClass>)?"
+    rf"(?:<LastModified>{_PLAIN_TEXT}</LastModified>)?</Contents>|([\s\S])"
+)
+_CONTENTS_CLOSE = "</Contents>"
+_KEYS, _ETAGS, _SIZES, _OTHER = (itemgetter(n) for n in range(4))
 
 _FIELD = re.compile(rf"<((?!(?:Contents|CommonPrefixes)>){_NAME})>({_TEXT})</\1>{_WS}")
 _SPACE = re.compile(_WS)
@@ -145,19 +167,21 @@ def _read_body(
     found: list[tuple[str | None, str | None, str | None]] = []
     folders: list[str | None] = []
     fields: dict[str, str] = {}
-    contents, field = _CONTENTS.match, _FIELD.match
     start = pos
-    while pos < end:
-        item = contents(text, pos, end)
-        if item is not None:
-            found.append(item.group(1, 2, 3))  # type: ignore[arg-type]  # three groups
-        elif text.startswith(_FOLDER_OPEN, pos) and (item := _folder().match(text, pos, end)):
-            folders.append(item.group(2))
-        elif (item := field(text, pos, end)) is not None:
-            fields.setdefault(item.group(1), item.group(2))
-        else:
+    run = plain_run(text, pos, end)
+    if run is None:
+        if not _read_items(text, pos, end, found, folders, fields):
             return None
-        pos = item.end()
+    else:
+        # the elements before the run and after it (root fields, folders) the general way
+        first, stop, rows = run
+        if (space := _SPACE.match(text, stop, end)) is not None:
+            stop = space.end()  # as _CONTENTS ends: with the white space after the element
+        if not (
+            _read_items(text, pos, first, found, folders, fields)
+            and _read_items(text, stop, end, found, folders, fields)
+        ):
+            return None
     decode = decode_url if _text(fields.get("EncodingType")) == "url" else _same
     if decode is not _same and "%" not in text and "+" not in text:
         # URL decoding leaves a name without "%" or "+" as it is: one look at the page instead
@@ -168,9 +192,73 @@ def _read_body(
     )
     truncated = _text(fields.get("IsTruncated")) == "true"
     return (
-        _objects(text, start, end, found, decode),
+        _objects(text, start, end, found, decode) if run is None else _plain_objects(rows, decode),
         [decode(_text(f)) for f in folders],
         (token if truncated else None),
+    )
+
+
+def _read_items(
+    text: str,
+    pos: int,
+    end: int,
+    found: list[tuple[str | None, str | None, str | None]],
+    folders: list[str | None],
+    fields: dict[str, str],
+) -> bool:
+    """Read the elements between ``pos`` and ``end`` one by one into ``found`` (each object's
+    raw Key, ETag and Size), ``folders`` and ``fields``; False for anything else."""
+    contents, field = _CONTENTS.match, _FIELD.match
+    while pos < end:
+        item = contents(text, pos, end)
+        if item is not None:
+            found.append(item.group(1, 2, 3))  # type: ignore[arg-type]  # three groups
+        elif text.startswith(_FOLDER_OPEN, pos) and (item := _folder().match(text, pos, end)):
+            folders.append(item.group(2))
+        elif (item := field(text, pos, end)) is not None:
+            fields.setdefault(item.group(1), item.group(2))
+        else:
+            return False
+        pos = item.end()
+    return True
+
+
+def plain_run(
+    text: str, pos: int, end: int
+) -> tuple[int, int, list[tuple[str, str, str, str]]] | None:
+    """(start, end, rows) of the page's objects when all of them stand in one run of
+    ``_PLAIN_RUN``'s shape: each row the key, the ETag without its quotes, the size and "".
+    None when the page has no object or anything else stands among them."""
+    first = text.find("<Contents>", pos, end)
+    if first < 0:
+        return None
+    stop = text.rfind(_CONTENTS_CLOSE, first, end)
+    if stop < 0:
+        return None
+    stop += len(_CONTENTS_CLOSE)
+    rows: list[tuple[str, str, str, str]] = _PLAIN_RUN.findall(text, first, stop)
+    if any(map(_OTHER, rows)):  # a character outside the shape: not a plain run
+        return None
+    return first, stop, rows
+
+
+def _plain_objects(
+    rows: list[tuple[str, str, str, str]], decode: Callable[[str], str]
+) -> list[ObjectInfo]:
+    """``plain_run``'s rows as objects, made as ``listed`` makes them (the key decoded when
+    the page says so, key and ETag interned), one pass of C per field."""
+    keys = map(_KEYS, rows) if decode is _same else map(decode, map(_KEYS, rows))
+    return list(
+        map(
+            tuple.__new__,
+            repeat(ObjectInfo),
+            zip(
+                map(intern, keys),
+                map(int, map(_SIZES, rows)),
+                map(intern, map(_ETAGS, rows)),
+                strict=True,
+            ),
+        )
     )
 
 
