@@ -206,6 +206,7 @@ def take_snapshot(
 
         look = EarlyLook(spec)  # the manifest, settings and last run's ranges, sent once open
         opened = open_early(spec, look.start)
+    from .deployer.memory import keep_until_exit
     from .deployer.snapshot import snapshot, write_fingerprint_manifest
 
     app, target = resolve_app(spec, app_import)
@@ -221,6 +222,7 @@ def take_snapshot(
         early=look,
     )
     write_fingerprint_manifest(app, spec, snap.local)
+    keep_until_exit(snap)  # not freed object by object when the command returns
     return spec, snap, store
 
 
@@ -376,6 +378,7 @@ def apply(
     open_ahead(spec, store, saved or snap.plan)
     # imported once the first connections are on their way (take_snapshot)
     from .deployer.deploy import deploy
+    from .deployer.memory import keep_until_exit
     from .deployer.render import summary_line
 
     announced: list[Plan] = []
@@ -405,6 +408,7 @@ def apply(
         )
     if not announced:  # nothing to write: no lock was taken, the first plan was the last
         click.echo(summary_line((saved or snap.plan).to_dict()), err=True)
+    keep_until_exit(report)
     echo_report(report)
     if then_verify:
         assert snap.app is not None  # snapshot() keeps the app it scanned

@@ -415,3 +415,47 @@ def test_manifest_round_trips_and_shares_header_sets():
     other = gzip.compress(json.dumps({"format": 99, "objects": {}}).encode())
     assert decode_manifest(other).state == "corrupt"
     assert decode_manifest(b"not gzip").state == "corrupt"
+
+
+PNG = {"Content-Type": "image/png"}
+
+
+@pytest.mark.parametrize(
+    ("objects", "expected"),
+    [
+        ({"a": ["m1", 0], "b": ["m2", 0, "e-2"], "c": ["m3", 0]}, None),
+        ({"a": [7, 0]}, {"a": ("7", PNG, None)}),  # an MD5 is taken as str() gives it
+        ({"a": ["m1", -1]}, {"a": ("m1", PNG, None)}),  # an index as Python takes it
+        ({"a": "ab"}, "corrupt"),
+        ({"a": ["m1"]}, "corrupt"),
+        ({"a": ["m1", 1]}, "corrupt"),  # no such header set
+        ({"a": ["m1", "0"]}, "corrupt"),
+        ({"a": ["m1", 0.0]}, "corrupt"),
+        ({"a": {"0": "m1"}}, "corrupt"),
+        ({"a": 7}, "corrupt"),
+        ({"a": None}, "corrupt"),
+        (["a"], "corrupt"),
+        ("a", "corrupt"),
+    ],
+)
+def test_manifest_values_of_another_shape_make_it_corrupt(objects: Any, expected: Any):
+    """The entries are read field by field in C (s3/manifest.py ``_entries``): a hostile or
+    damaged manifest is still "corrupt", never an exception, and a well-formed one reads as
+    it was written, ETags of their own included."""
+    import json
+
+    from flask_s3.s3.manifest import ManifestEntry, decode_manifest
+
+    body = json.dumps({"format": 2, "headers": [PNG], "objects": objects}).encode()
+    decoded = decode_manifest(gzip.compress(body))
+    if expected == "corrupt":
+        assert decoded.state == "corrupt"
+        return
+    assert decoded.state == "ok"
+    if expected is None:
+        expected = {k: (v[0], PNG, v[2] if len(v) > 2 else None) for k, v in objects.items()}
+    assert decoded.entries == {k: ManifestEntry(*v) for k, v in expected.items()}
+    for key, entry in decoded.entries.items():
+        assert type(entry) is ManifestEntry
+        assert entry.vouches_for(entry.etag or entry.md5)
+        assert (entry.etag is None) == (len(objects[key]) == 2)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,29 @@ def test_only_the_commands_own_process_freezes_after_pauses() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split()
     assert lines[0] == "False" and lines[-1] == "True", result.stdout
+
+
+def test_only_the_commands_own_process_keeps_its_inventories_to_the_exit() -> None:
+    from flask_s3.deployer import memory
+
+    class Inventory:
+        pass
+
+    made = Inventory()
+    ref = weakref.ref(made)
+    memory.keep_until_exit(made)
+    del made
+    assert ref() is None  # a library's caller (CliRunner too): freed when let go, as before
+    memory.freeze_after_pauses()
+    try:
+        made = Inventory()
+        ref = weakref.ref(made)
+        memory.keep_until_exit(made)
+        del made
+        assert ref() is not None  # `flask-s3`: left to os._exit, not freed object by object
+    finally:
+        memory._frozen_after_pause[0] = False
+        memory._kept.clear()
 
 
 def test_a_failed_snapshot_leaves_the_collector_running(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
+from itertools import repeat
+from operator import itemgetter
 from sys import intern
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..records import frozen
 
@@ -21,29 +23,19 @@ MANIFEST_FORMAT = 2
 MAX_MANIFEST = 64 * 1024 * 1024  # unpacked; 20,000 files take about 2 MB
 
 
-@dataclass(frozen=True, slots=True, init=False)  # slots: one per object, 200,000 in a big tree
-class ManifestEntry:
-    """What the manifest says of one stored object."""
+class ManifestEntry(NamedTuple):
+    """What the manifest says of one stored object.
+
+    A tuple (one per object, 200,000 in a big tree): ``decode_manifest`` makes them all with
+    ``tuple.__new__`` in C, without a Python call each."""
 
     md5: str  # of the stored bytes
     headers: dict[str, str]
     etag: str | None = None  # a multipart object's ETag (not an MD5), which vouches for md5
 
-    def __init__(self, md5: str, headers: dict[str, str], etag: str | None = None) -> None:
-        # The slots' own setters, not the frozen dataclass's object.__setattr__ per field:
-        # a third of the time, for an entry made per object of every manifest read.
-        _SET_MD5(self, md5)
-        _SET_HEADERS(self, headers)
-        _SET_ETAG(self, etag)
-
     def vouches_for(self, etag: str) -> bool:
         """True when this entry describes the object the listing shows with ``etag``."""
         return (self.etag or self.md5) == etag
-
-
-_SET_MD5, _SET_HEADERS, _SET_ETAG = (
-    ManifestEntry.__dict__[name].__set__ for name in ("md5", "headers", "etag")
-)
 
 
 def is_multipart_etag(etag: str) -> bool:
@@ -65,23 +57,14 @@ def decode_manifest(body: bytes) -> Manifest:
     try:
         # A 200,000-key manifest parses into about 60 MB of short-lived lists and strings, while
         # the listing and the scan run beside it: the unpacked bytes are let go before the
-        # parse, the text after it, and each parsed entry as soon as it has been read.
+        # parse, the text after it, and the parsed objects once the entries are made.
         text = _gunzip(body).decode("utf-8")
         data = json.loads(text)
         del text
         if data.get("format") != MANIFEST_FORMAT:
             return Manifest(state="corrupt")
         header_sets = [{str(a): str(b) for a, b in h.items()} for h in data["headers"]]
-        objects = data["objects"]
-        entries: dict[str, ManifestEntry] = {}
-        pop = objects.popitem
-        while objects:
-            k, v = pop()
-            # Keys and MD5s interned: the listing and the local scan hold the same strings.
-            # (A JSON object's keys are strings already; the values are whatever was sent.)
-            entries[intern(k)] = ManifestEntry(
-                intern(str(v[0])), header_sets[v[1]], str(v[2]) if v[2:] else None
-            )
+        entries = _entries(data.pop("objects"), header_sets)
         generations = [[intern(str(k)) for k in gen] for gen in data.get("generations", [])]
     except (
         ValueError,
@@ -96,6 +79,36 @@ def decode_manifest(body: bytes) -> Manifest:
     ):
         return Manifest(state="corrupt")
     return Manifest(entries, generations, "ok")
+
+
+_MD5, _NUMBER = itemgetter(0), itemgetter(1)
+
+
+def _entries(
+    objects: dict[str, Any], header_sets: list[dict[str, str]]
+) -> dict[str, ManifestEntry]:
+    """Each key's entry, read field by field in C: ``[md5, header set]`` or ``[md5, header
+    set, ETag]`` per key, each MD5 and ETag taken as ``str`` gives it, an index out of the
+    header sets (or a value of another shape) raising as the loop it replaced did.
+
+    Keys and MD5s interned: the listing and the local scan hold the same strings. (A JSON
+    object's keys are strings already; the values are whatever was sent.)"""
+    values = objects.values()
+    lengths = list(map(len, values))
+    md5s = map(intern, map(str, map(_MD5, values)))
+    headers = map(header_sets.__getitem__, map(_NUMBER, values))
+    entries = dict(
+        zip(
+            map(intern, objects),
+            map(tuple.__new__, repeat(ManifestEntry), zip(md5s, headers, repeat(None))),
+            strict=True,
+        )
+    )
+    if lengths and max(lengths) > 2:  # an ETag of its own: a multipart or adopted object
+        for key, value in objects.items():
+            if len(value) > 2:
+                entries[key] = ManifestEntry(entries[key].md5, entries[key].headers, str(value[2]))
+    return entries
 
 
 def _gunzip(body: bytes) -> bytes:
