@@ -88,14 +88,15 @@ def _folder() -> re.Pattern[str]:
 # them, nothing between the elements and no reference in any text. ``findall`` reads a whole
 # run in one pass of the engine, and the objects are then made without a Python call each (a
 # third of the CPU of a 200,000-file no-op went into the page loop below). Anything else in the
-# run (group 4, one character of it) sends the page the general way.
+# run (group 4: from there to the run's end, so that a pretty-printed page costs one row more,
+# not a row per character) sends the page the general way.
 _PLAIN_TEXT = r"[^<>&\x00-\x08\x0b-\x1f]*"  # _CHAR without references: the text is its value
 _QUOTE = "(?:&#34;|&quot;)"
 _PLAIN_RUN = re.compile(
     rf"<Contents><Key>({_PLAIN_TEXT})</Key>(?:<LastModified>{_PLAIN_TEXT}</LastModified>)?"
     rf"<ETag>{_QUOTE}([0-9A-Za-z-]*){_QUOTE}</ETag><Size>([0-9]+)</Size>"
     rf"(?:<StorageClass>{_PLAIN_TEXT}</StorageClass>)?"
-    rf"(?:<LastModified>{_PLAIN_TEXT}</LastModified>)?</Contents>|([\s\S])"
+    rf"(?:<LastModified>{_PLAIN_TEXT}</LastModified>)?</Contents>|([\s\S]+)"
 )
 _CONTENTS_CLOSE = "</Contents>"
 _KEYS, _ETAGS, _SIZES, _OTHER = (itemgetter(n) for n in range(4))
