@@ -13,7 +13,9 @@ from typing import Any
 from clirun import flask_s3
 
 from bench.proxy import DelayProxy
-from flask_s3.remote.early import load_ranges, valid_ranges
+from flask_s3.remote.early import EarlyLook, load_ranges, valid_ranges
+from flask_s3.remote.inventory import DECODE_WAIT, gather_remote
+from flask_s3.s3 import open_store
 from flask_s3.spec import load_spec
 
 SLOW_APP = (
@@ -250,3 +252,45 @@ def test_early_ranges_on_a_store_listing_out_of_byte_order_still_list_everything
     assert result.returncode == 0, result.stderr
     changed = sorted((a["action"], a["key"]) for a in json.loads(result.stdout)["actions"])
     assert changed == [("upload", "static/hero-x.png"), ("upload", "static/hero/y.png")], changed
+
+
+def test_without_kept_ranges_the_manifest_is_fetched_at_once_and_decoded_beside_the_listing(
+    tmp_path: Path, s3_env: Any, s3_client: Any, bucket_name: str, monkeypatch: Any
+) -> None:
+    """The listing then waits for the local walk: a big manifest's decode (a second of CPU at
+    200,000 keys) must not run during that walk, only once the listing is sent."""
+    s3_client.create_bucket(Bucket=bucket_name)
+    proxy = DelayProxy("127.0.0.1", s3_env.port or 0, 20).start()
+    try:
+        project = _project(
+            tmp_path, bucket_name, proxy.endpoint_url, app=SLOW_APP.replace("1.5", "0")
+        )
+        assert flask_s3(project, "apply", "deploy.yaml").returncode == 0
+        spec = load_spec(str(project / "deploy.yaml"))
+
+        # a first run on this machine: no ranges kept
+        monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(tmp_path / "fresh-cache"))
+        store = open_store(spec)
+        proxy.take()
+        look = EarlyLook(spec)
+        assert look.start(store) is False  # no listing in the first wave
+        deadline = time.monotonic() + 5
+        while not any("manifest.json" in e.label for e in proxy.take().exchanges):
+            assert time.monotonic() < deadline, "the manifest GET was not sent at once"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert not look.manifest.done()  # fetched, and held until the listing is out
+        began = time.monotonic()
+        remote = gather_remote(store, spec, ["static"], ["static/css/f0.txt"], early=look)
+        assert time.monotonic() - began < DECODE_WAIT - 1  # released by the listing, not the wait
+        assert remote.manifest_state == "ok" and "static/css/f0.txt" in (remote.manifest or {})
+
+        # the ranges kept by an earlier run: the listing goes in the first wave, and the
+        # manifest is decoded as soon as it arrives
+        monkeypatch.setenv("FLASK_S3_CACHE_DIR", str(tmp_path / "flask-s3-cache"))
+        look = EarlyLook(spec)
+        assert look.start(store) is True
+        fetched = look.manifest.result(timeout=DECODE_WAIT - 1)
+        assert fetched is not None and fetched[0].state == "ok"
+    finally:
+        proxy.stop()

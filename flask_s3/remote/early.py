@@ -73,6 +73,9 @@ class EarlyLook:
         self.lock: Future[LockState | None] = Future()
         self.started = threading.Event()
         self.doubted = False  # the early listings covered the prefixes but failed the check
+        # Set once this run's listing is sent (at once when the last run's ranges are kept):
+        # the manifest's decode waits for it (``inventory.read_manifest``).
+        self.listing_sent = threading.Event()
         self.path: Path | None = None
 
     def start(self, store: Store) -> bool:
@@ -87,7 +90,9 @@ class EarlyLook:
         # kept from this machine's last release: read before any request of the look is sent
         remembered = recall_release(store, lock_key)
         manifest_key = control_key(self.spec, MANIFEST_NAME)
-        self.manifest = in_background(lambda: _try_read_manifest(store, manifest_key, None))
+        self.manifest = in_background(
+            lambda: _try_read_manifest(store, manifest_key, None, self.listing_sent)
+        )
         self.lock = in_background(lambda: try_read_state(store, lock_key, remembered))
         self.settings = in_background(lambda: read_settings(store, self.spec))
         self.path = ranges_path(store, self.spec)
@@ -97,6 +102,8 @@ class EarlyLook:
             _list_in_background(store, span, page_for(count))
             for span, count in zip(self.cached, counts, strict=True)
         ]
+        if self.answers:
+            self.listing_sent.set()
         self.started.set()
         return bool(self.answers)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
@@ -113,6 +114,8 @@ def gather_remote(
             if listed is None:
                 # ranges the store's key order just failed: the plain way at once
                 doubted = early is not None and early.doubted
+                if early is not None:
+                    early.listing_sent.set()  # the manifest's decode goes beside the listing
                 listed = list_everything(store, prefixes, None if doubted else hints)
         except StoreError as exc:
             if exc.status == 404 and exc.code in ("NoSuchBucket", "404", "NotFound"):
@@ -208,24 +211,43 @@ def list_under(store: Store, prefixes: Sequence[str]) -> list[ObjectInfo]:
 
 
 def _try_read_manifest(
-    store: Store, key: str, earlier: RemoteInventory | None
+    store: Store,
+    key: str,
+    earlier: RemoteInventory | None,
+    after: threading.Event | None = None,
 ) -> tuple[Manifest, bytes] | None:
     """The manifest, or None when it isn't there (or can't be read yet: the listing decides)."""
     try:
-        return read_manifest(store, key, earlier)
+        return read_manifest(store, key, earlier, after)
     except S3Error:
         return None
 
 
+# The longest a fetched manifest waits for the listing to be sent before it is decoded anyway
+# (the app's import failed, say): the wait is for speed, never needed for an answer.
+DECODE_WAIT = 5.0
+
+
 def read_manifest(
-    store: Store, key: str, earlier: RemoteInventory | None = None
+    store: Store,
+    key: str,
+    earlier: RemoteInventory | None = None,
+    after: threading.Event | None = None,
 ) -> tuple[Manifest, bytes]:
-    """The manifest, and the SHA-256 of its bytes.
+    """The manifest, and the SHA-256 of its bytes; decoded once ``after`` is set, if given.
 
     Decoding is a pure function of the bytes: when they are the ones ``earlier`` read, its
-    decoded entries are taken (shared, never changed by their readers)."""
+    decoded entries are taken (shared, never changed by their readers).
+
+    ``after``: the early look's ``listing_sent``. Without the last run's ranges the listing
+    waits for the local walk, and a big manifest's decode (a second of CPU at 200,000 keys,
+    holding the interpreter's lock) would slow that walk, and with it the listing: the store
+    then idles while this process parses. Fetched at once, it is decoded once the listing is
+    out, beside it."""
     with s3_errors("read-manifest", store.bucket):
         body = store.get_object(key)
+    if after is not None:
+        after.wait(DECODE_WAIT)
     digest = hashlib.sha256(body).digest()
     if earlier is not None and earlier.manifest_digest == digest:
         return Manifest(earlier.manifest or {}, earlier.generations, earlier.manifest_state), digest

